@@ -1,0 +1,382 @@
+// Package doclient signs users in with DigitalOcean and lists their droplets.
+//
+// It wraps DigitalOcean's OAuth 2.0 authorization server
+// (https://cloud.digitalocean.com/v1/oauth) with golang.org/x/oauth2, and the
+// one API call this app makes (GET /v2/droplets) with the official client,
+// github.com/digitalocean/godo.
+//
+// The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), step by
+// step, and where each step lives:
+//
+//  1. Send the browser to [Client.AuthCodeURL], with a fresh, unguessable state
+//     and PKCE verifier that the app remembers (e.g. in a short-lived cookie).
+//  2. The user approves or denies the app on DigitalOcean, which redirects the
+//     browser back to Config.RedirectURL with code and state (or error). The
+//     app compares state with the one it remembered before anything else.
+//  3. Trade the code and the verifier for tokens with [Client.Exchange]. The
+//     answer also says who signed in ([Account]).
+//  4. Call the API with the access token: [Client.Droplets]. Access tokens
+//     expire; a [TokenSource] refreshes them ([Client.Refresh]) and tells the
+//     app about the new pair so it can store it.
+//  5. On logout, revoke the token: [Client.Revoke].
+//
+// Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
+// (the API said no) or a wrapped network error; [IsInvalidGrant],
+// [IsUnauthorized], [IsUnavailable] and [IsRateLimited] tell a handler which
+// page to show. No error string contains a token, a code or the client secret.
+//
+// Every call to DigitalOcean is bounded by Config.Timeout.
+package doclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Default base URLs of DigitalOcean's OAuth server and API.
+const (
+	DefaultOAuthURL = "https://cloud.digitalocean.com/v1/oauth"
+	DefaultAPIURL   = "https://api.digitalocean.com"
+)
+
+// Defaults for the optional Config fields.
+const (
+	DefaultTimeout   = 10 * time.Second
+	DefaultUserAgent = "dosignin (reference app)"
+)
+
+// Endpoint is DigitalOcean's OAuth 2.0 endpoint. golang.org/x/oauth2 ships
+// none for DigitalOcean. DigitalOcean expects the client ID and secret in the
+// POST body of token requests, hence [oauth2.AuthStyleInParams]; saying so
+// here also spares x/oauth2 from probing with a failed first request.
+var Endpoint = EndpointAt(DefaultOAuthURL)
+
+// EndpointAt returns the OAuth 2.0 endpoint of an authorization server that
+// behaves like DigitalOcean's but lives at oauthURL (a test server or the
+// sandbox). A trailing slash on oauthURL is ignored.
+func EndpointAt(oauthURL string) oauth2.Endpoint {
+	base := strings.TrimRight(oauthURL, "/")
+	return oauth2.Endpoint{
+		AuthURL:   base + "/authorize",
+		TokenURL:  base + "/token",
+		AuthStyle: oauth2.AuthStyleInParams,
+	}
+}
+
+// Config describes the app's registration with DigitalOcean and how to reach
+// it. ClientID, ClientSecret and RedirectURL are required; the rest have
+// defaults.
+type Config struct {
+	// ClientID and ClientSecret identify the app; DigitalOcean shows them
+	// when the OAuth application is registered. The secret proves to
+	// DigitalOcean that a token request comes from this app: keep it out of
+	// source control, logs and anything sent to a browser.
+	ClientID     string
+	ClientSecret string
+
+	// RedirectURL is the callback URL registered with DigitalOcean, e.g.
+	// "http://localhost:5000/digitalocean". It is sent, identically, in the
+	// authorize and the token request, and DigitalOcean refuses any other
+	// value. Configure it; never build it from request headers such as Host,
+	// which an attacker controls.
+	RedirectURL string
+
+	// Scopes are the scopes requested by default: "read", or "read write"
+	// for full access. Ask for the least the app needs.
+	Scopes []string
+
+	// OAuthURL is the base URL of the OAuth server; "" means
+	// DefaultOAuthURL. A trailing slash is ignored.
+	OAuthURL string
+
+	// APIURL is the base URL of the API; "" means DefaultAPIURL. It may have
+	// a path prefix, e.g. "http://localhost:5000/sandbox".
+	APIURL string
+
+	// Timeout bounds each outgoing HTTP call (one token request, one page of
+	// droplets); 0 means DefaultTimeout.
+	Timeout time.Duration
+
+	// Transport carries all requests; nil means a clone of
+	// http.DefaultTransport. Tests pass the transport of an httptest server.
+	Transport http.RoundTripper
+
+	// UserAgent names the app in requests to DigitalOcean; "" means
+	// DefaultUserAgent.
+	UserAgent string
+
+	// Now is the clock used to decide whether a token is about to expire;
+	// nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+}
+
+// Client talks to DigitalOcean on behalf of one registered app. Create it with
+// [New]; it is safe for concurrent use and meant to live as long as the
+// program, because it remembers recent refreshes (see [Client.Refresh]).
+type Client struct {
+	oauth     oauth2.Config
+	revokeURL string
+	apiURL    string // with a trailing slash, as godo resolves paths against it
+	userAgent string
+	timeout   time.Duration
+	now       func() time.Time
+
+	// transport sends every request; oauthHTTP wraps it for the OAuth server.
+	transport http.RoundTripper
+	oauthHTTP *http.Client
+
+	// Refresh deduplication: one request to DigitalOcean per refresh token.
+	refreshGroup singleflight.Group
+	recent       recentRefreshes
+}
+
+// New checks cfg and returns a Client. It reports every problem it finds, one
+// per line, so a misconfigured app can stop at start with a clear message.
+func New(cfg Config) (*Client, error) {
+	if cfg.OAuthURL == "" {
+		cfg.OAuthURL = DefaultOAuthURL
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+
+	var problems []error
+	if cfg.ClientID == "" {
+		problems = append(problems, errors.New("doclient: ClientID is empty"))
+	}
+	if cfg.ClientSecret == "" {
+		problems = append(problems, errors.New("doclient: ClientSecret is empty"))
+	}
+	for _, u := range []struct{ name, value string }{
+		{"RedirectURL", cfg.RedirectURL},
+		{"OAuthURL", cfg.OAuthURL},
+		{"APIURL", cfg.APIURL},
+	} {
+		if err := checkHTTPURL(u.value); err != nil {
+			problems = append(problems, fmt.Errorf("doclient: %s: %w", u.name, err))
+		}
+	}
+	if cfg.Timeout < 0 {
+		problems = append(problems, fmt.Errorf("doclient: Timeout %v is negative", cfg.Timeout))
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+
+	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: cfg.Transport}
+	return &Client{
+		oauth: oauth2.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			Endpoint:     EndpointAt(cfg.OAuthURL),
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       slices.Clone(cfg.Scopes),
+		},
+		revokeURL: strings.TrimRight(cfg.OAuthURL, "/") + "/revoke",
+		apiURL:    strings.TrimRight(cfg.APIURL, "/") + "/",
+		userAgent: cfg.UserAgent,
+		timeout:   cfg.Timeout,
+		now:       cfg.Now,
+		transport: transport,
+		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
+		recent:    recentRefreshes{entries: make(map[tokenHash]recentRefresh)},
+	}, nil
+}
+
+// checkHTTPURL reports whether s is an absolute http or https URL.
+func checkHTTPURL(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// AuthCodeURL implements step 1 of the flow: it returns the DigitalOcean URL
+// to redirect the browser to, where the user approves or denies the app. The
+// URL carries client_id, redirect_uri, response_type=code, scope and state.
+//
+// state must be a fresh, unguessable value (at least 128 bits from
+// crypto/rand) that the app remembers for this browser and compares with the
+// state of the callback before exchanging the code; this is what stops an
+// attacker from completing a login with their own code (RFC 6749 §10.12).
+//
+// verifier is a fresh PKCE code verifier, from [oauth2.GenerateVerifier];
+// the URL then carries its S256 challenge, and the same verifier must be
+// passed to [Client.Exchange], so that a stolen code is useless without it
+// (RFC 7636). An empty verifier disables PKCE; use it only with a provider
+// that refuses PKCE.
+//
+// scopes replaces Config.Scopes for this request; nil means Config.Scopes.
+func (c *Client) AuthCodeURL(state, verifier string, scopes []string) string {
+	cfg := c.oauth // a copy, so per-request scopes do not leak into c
+	if scopes != nil {
+		cfg.Scopes = scopes
+	}
+	var opts []oauth2.AuthCodeOption
+	if verifier != "" {
+		opts = append(opts, oauth2.S256ChallengeOption(verifier))
+	}
+	return cfg.AuthCodeURL(state, opts...)
+}
+
+// Account is who authorized the app, from the "info" object of
+// DigitalOcean's token response. It identifies the user for display; it is
+// not a proof of identity to other services.
+type Account struct {
+	Name     string // the user's name
+	Email    string // the user's email address
+	UUID     string // the user's unique ID
+	TeamUUID string // the ID of the team the token acts on
+	TeamName string // the name of that team
+}
+
+// Exchange implements step 3 of the flow: it trades the authorization code
+// from the callback for an access and a refresh token, and returns the
+// Account that authorized the app.
+//
+// Call it only after the callback's state matched the remembered one. Pass
+// the PKCE verifier given to [Client.AuthCodeURL] ("" if PKCE is off). The
+// request carries grant_type=authorization_code, code, redirect_uri,
+// code_verifier and the client credentials, all in the POST body. A code
+// works once: a reused, expired or foreign code fails with an error for which
+// [IsInvalidGrant] is true.
+func (c *Client) Exchange(ctx context.Context, code, verifier string) (*oauth2.Token, Account, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	var opts []oauth2.AuthCodeOption
+	if verifier != "" {
+		opts = append(opts, oauth2.VerifierOption(verifier))
+	}
+	tok, err := c.oauth.Exchange(c.oauthContext(ctx), code, opts...)
+	if err != nil {
+		return nil, Account{}, wrapError(ctx, "exchange code", err)
+	}
+	c.stampExpiry(tok)
+	return tok, AccountFromToken(tok), nil
+}
+
+// stampExpiry sets tok.Expiry from expires_in by this client's clock.
+// x/oauth2 stamps it with time.Now; using the same clock as the expiry
+// checks keeps the two consistent (and lets tests move time).
+func (c *Client) stampExpiry(tok *oauth2.Token) {
+	if tok.ExpiresIn > 0 {
+		tok.Expiry = c.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+}
+
+// AccountFromToken returns the Account in the "info" object of the token
+// response tok came from. Missing fields are "". A nil tok gives the zero
+// Account.
+func AccountFromToken(tok *oauth2.Token) Account {
+	if tok == nil {
+		return Account{}
+	}
+	info, _ := tok.Extra("info").(map[string]any)
+	field := func(name string) string {
+		s, _ := info[name].(string)
+		return s
+	}
+	return Account{
+		Name:     field("name"),
+		Email:    field("email"),
+		UUID:     field("uuid"),
+		TeamUUID: field("team_uuid"),
+		TeamName: field("team_name"),
+	}
+}
+
+// Revoke implements the last step: it revokes token (an access token) at
+// DigitalOcean, so that it stops working even if a copy survives somewhere.
+// Call it on logout, before forgetting the token.
+//
+// It sends POST {OAuthURL}/revoke with the form body token=<token>,
+// authenticated with "Authorization: Bearer <token>", as DigitalOcean's own
+// tools (doctl, the Terraform provider) do. The client credentials are not
+// sent. A token that is already expired or revoked may be refused with an
+// error; a caller that is logging out can treat any error as "nothing more
+// to do" and log it.
+func (c *Client) Revoke(ctx context.Context, token string) error {
+	if token == "" {
+		return errors.New("doclient: revoke token: no token")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	form := url.Values{"token": {token}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.revokeURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("doclient: revoke token: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+token)
+
+	resp, err := c.oauthHTTP.Do(req)
+	if err != nil {
+		return wrapError(ctx, "revoke token", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	return fmt.Errorf("doclient: revoke token: %w", oauthErrorFromResponse(resp))
+}
+
+// oauthContext returns ctx carrying the HTTP client x/oauth2 uses for token
+// requests; without it x/oauth2 would use http.DefaultClient.
+func (c *Client) oauthContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.oauthHTTP)
+}
+
+// refuseRedirects stops the HTTP client from following redirects: the OAuth
+// server and the API never redirect these requests, and following one would
+// send the client secret (in a POST body) or a bearer token (added by
+// oauth2.Transport to every request) to wherever it points. The 3xx answer
+// becomes an error instead.
+func refuseRedirects(*http.Request, []*http.Request) error {
+	return http.ErrUseLastResponse
+}
+
+// userAgentTransport sets the User-Agent header of requests that have none
+// (x/oauth2 sets none; godo sets its own).
+type userAgentTransport struct {
+	userAgent string
+	base      http.RoundTripper
+}
+
+func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("User-Agent") != "" {
+		return t.base.RoundTrip(req)
+	}
+	req = req.Clone(req.Context()) // a RoundTripper must not modify its request
+	req.Header.Set("User-Agent", t.userAgent)
+	return t.base.RoundTrip(req)
+}

@@ -1,0 +1,244 @@
+package doclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"golang.org/x/oauth2"
+)
+
+// APIError is a non-2xx answer of the DigitalOcean API. It keeps the fields of
+// the API's error body, {"id": ..., "message": ..., "request_id": ...}.
+type APIError struct {
+	// StatusCode is the HTTP status, e.g. 401.
+	StatusCode int
+	// ID is DigitalOcean's short error identifier, e.g. "unauthorized" or
+	// "not_found"; branch on it (or on StatusCode), not on Message.
+	ID string
+	// Message is DigitalOcean's human-readable explanation; "" when the body
+	// was not DigitalOcean's JSON (e.g. an HTML page from a proxy).
+	Message string
+	// RequestID identifies the request for DigitalOcean support.
+	RequestID string
+	// RetryAfter is how long to wait before trying again, from the
+	// retry-after header of a 429 (rate limited) answer; 0 if absent.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("DigitalOcean API answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.ID != "" {
+		s += " (" + e.ID + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		s += " [request_id " + e.RequestID + "]"
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(", retry after %v", e.RetryAfter)
+	}
+	return s
+}
+
+// OAuthError is an error answer of DigitalOcean's OAuth server (the token or
+// revoke endpoint), as RFC 6749 §5.2 defines it.
+type OAuthError struct {
+	// StatusCode is the HTTP status, e.g. 400.
+	StatusCode int
+	// Code is the "error" field, e.g. "invalid_grant" or "invalid_client";
+	// "" when the body was not an OAuth error (e.g. a 502 page from a proxy).
+	Code string
+	// Description is the "error_description" field, meant for developers.
+	Description string
+}
+
+func (e *OAuthError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("DigitalOcean OAuth server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	s := fmt.Sprintf("DigitalOcean OAuth server answered %d %s", e.StatusCode, e.Code)
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	return s
+}
+
+// ErrNoRefreshToken is returned by [Client.Refresh] and [TokenSource.Token]
+// when a token has expired and there is no refresh token to renew it with.
+// Like invalid_grant, it means the user has to connect again.
+var ErrNoRefreshToken = errors.New("doclient: token expired and there is no refresh token")
+
+// IsInvalidGrant reports whether err means the grant is dead and the user has
+// to connect again: the authorization code was bad, expired or already used,
+// or the refresh token was revoked, expired or already used (OAuth error
+// "invalid_grant"), or there was no refresh token at all ([ErrNoRefreshToken]).
+func IsInvalidGrant(err error) bool {
+	var oe *OAuthError
+	if errors.As(err, &oe) {
+		return oe.Code == "invalid_grant"
+	}
+	return errors.Is(err, ErrNoRefreshToken)
+}
+
+// IsUnauthorized reports whether the API refused the access token (HTTP 401):
+// it was revoked (e.g. by the user on DigitalOcean), or it expired.
+func IsUnauthorized(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized
+}
+
+// IsUnavailable reports whether err means DigitalOcean could not be reached or
+// failed on its side: a network error, a timeout, or a 5xx answer of the OAuth
+// server or the API. Trying again later may work. The caller's own
+// cancellation (context.Canceled) does not count.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	// A typed answer decides first: a url.Error around an OAuthError (a
+	// failed refresh inside Droplets) is not a network error.
+	var oe *OAuthError
+	if errors.As(err, &oe) {
+		return oe.StatusCode >= 500
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.StatusCode >= 500
+	}
+	if errors.Is(err, ErrNoRefreshToken) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error // includes *url.Error, which every failed HTTP call returns
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
+}
+
+// IsRateLimited reports whether the API refused the request for exceeding a
+// rate limit (HTTP 429), and how long it asked to wait (0 if it did not say).
+func IsRateLimited(err error) (retryAfter time.Duration, ok bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
+		return ae.RetryAfter, true
+	}
+	return 0, false
+}
+
+// wrapError turns the error of one call to DigitalOcean into the error
+// doclient returns: op says what failed; x/oauth2's and godo's error types
+// become *OAuthError and *APIError; everything else stays in the chain
+// (%w), so errors.Is(err, context.DeadlineExceeded) and net.Error checks work.
+//
+// x/oauth2's RetrieveError is dropped on purpose: its Error() includes the
+// response body, which could hold a token.
+func wrapError(ctx context.Context, op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return fmt.Errorf("doclient: %s: %w", op, oauthErrorFromRetrieve(re))
+	}
+	var er *godo.ErrorResponse
+	if errors.As(err, &er) {
+		return fmt.Errorf("doclient: %s: %w", op, apiErrorFromGodo(er))
+	}
+	// x/oauth2 flattens an error while reading the response body with %v,
+	// losing a deadline; put it back so callers can still recognise it.
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("doclient: %s: %w: %w", op, ctxErr, err)
+	}
+	return fmt.Errorf("doclient: %s: %w", op, err)
+}
+
+func oauthErrorFromRetrieve(re *oauth2.RetrieveError) *OAuthError {
+	oe := &OAuthError{Code: re.ErrorCode, Description: re.ErrorDescription}
+	if re.Response != nil {
+		oe.StatusCode = re.Response.StatusCode
+	}
+	return oe
+}
+
+// oauthErrorFromResponse reads an RFC 6749 §5.2 error body, if there is one.
+func oauthErrorFromResponse(resp *http.Response) *OAuthError {
+	var body struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&body)
+	return &OAuthError{StatusCode: resp.StatusCode, Code: body.Error, Description: body.ErrorDescription}
+}
+
+// apiErrorFromGodo converts godo's error, which has no field for
+// DigitalOcean's "id", reading the id from the body errorBodyTransport kept.
+func apiErrorFromGodo(er *godo.ErrorResponse) *APIError {
+	ae := &APIError{RequestID: er.RequestID}
+	resp := er.Response
+	if resp == nil {
+		return ae
+	}
+	ae.StatusCode = resp.StatusCode
+	if kept, ok := resp.Body.(*keptBody); ok {
+		var body struct {
+			ID        string `json:"id"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal(kept.data, &body) == nil {
+			ae.ID, ae.Message = body.ID, body.Message
+		}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// DigitalOcean sends whole seconds.
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ae.RetryAfter = time.Duration(secs) * time.Second
+		}
+	}
+	return ae
+}
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// errorBodyTransport keeps a copy of the body of every non-2xx API answer.
+// godo decodes such a body into its ErrorResponse, which keeps "message" and
+// "request_id" but drops DigitalOcean's machine-readable "id"; the copy lets
+// apiErrorFromGodo read it. godo's ErrorResponse.Response is the
+// *http.Response returned here, so the copy travels with it.
+type errorBodyTransport struct {
+	base http.RoundTripper
+}
+
+func (t errorBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || (resp.StatusCode >= 200 && resp.StatusCode <= 299) {
+		return resp, err
+	}
+	// A failed read leaves a truncated copy; the status code still counts.
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	resp.Body = &keptBody{data: data}
+	return resp, nil
+}
+
+// keptBody is an error answer's body, read in full but readable again.
+type keptBody struct {
+	data []byte
+	off  int
+}
+
+func (b *keptBody) Read(p []byte) (int, error) {
+	if b.off >= len(b.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.data[b.off:])
+	b.off += n
+	return n, nil
+}
+
+func (b *keptBody) Close() error { return nil }
