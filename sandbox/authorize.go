@@ -1,0 +1,242 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// authRequest is an authorization request (RFC 6749 §4.1.1 with PKCE,
+// RFC 7636 §4.3) after validation. Scope is normalized ("read" when the
+// client asked for nothing).
+type authRequest struct {
+	ClientID            string
+	RedirectURI         string
+	ResponseType        string
+	Scope               string
+	State               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+}
+
+// Descriptions of DigitalOcean's OAuth errors, in the wording of the Rails
+// OAuth server (Doorkeeper) DigitalOcean's responses come from.
+const (
+	descAccessDenied           = "The resource owner or authorization server denied the request."
+	descInvalidScope           = "The requested scope is invalid, unknown, or malformed."
+	descUnsupportedResp        = "The authorization server does not support this response type."
+	descTemporarilyUnavailable = "The authorization server is temporarily unable to handle the request: the sandbox holds too many codes or tokens. Try again later."
+)
+
+// handleAuthorize serves /v1/oauth/authorize: GET shows the consent page,
+// POST records the user's decision.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.showConsent(w, r)
+	case http.MethodPost:
+		s.decide(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		s.renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "The authorization endpoint accepts GET and POST only.")
+	}
+}
+
+// showConsent is step 1 of the authorization-code flow, seen from
+// DigitalOcean's side: the app sent the user here; check the request and
+// ask the user whether to let the app in.
+func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) {
+	params := r.URL.Query()
+	redirectURI, problem := s.checkClient(params)
+	if problem != "" {
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", problem)
+		return
+	}
+	req, oerr := s.parseAuthRequest(params, redirectURI)
+	if oerr != nil {
+		s.redirectError(w, r, redirectURI, params.Get("state"), oerr)
+		return
+	}
+	scopes, _ := parseScope(req.Scope) // already validated
+	access, custom := describeScope(scopes)
+	s.renderPage(w, http.StatusOK, "consent.html", origin(redirectURI), consentPage{
+		AppName:      s.appName,
+		Access:       access,
+		CustomScopes: custom,
+		Account:      s.account,
+		Request:      req,
+		CSRFToken:    s.csrf.token(w, r),
+	})
+}
+
+// decide handles the consent form. Nothing in the form is trusted: the
+// request is validated again exactly as on GET, then the CSRF checks run,
+// and only then does the user's choice count. Step 2 of the flow: send the
+// user back to the app with a code, or with error=access_denied.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
+	if !sameOriginOrUnknown(r) {
+		s.renderError(w, http.StatusForbidden, "Request refused", "The authorization form was submitted from another site.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", "The form could not be read.")
+		return
+	}
+	form := r.PostForm // never the URL query: the decision must come from the form
+	redirectURI, problem := s.checkClient(form)
+	if problem != "" {
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", problem)
+		return
+	}
+	if !s.csrf.valid(r, form.Get(csrfFieldName)) {
+		s.renderError(w, http.StatusForbidden, "Request refused", "The authorization form has expired or did not come from this page.")
+		return
+	}
+	req, oerr := s.parseAuthRequest(form, redirectURI)
+	if oerr != nil {
+		s.redirectError(w, r, redirectURI, form.Get("state"), oerr)
+		return
+	}
+
+	switch form.Get("decision") {
+	case "approve":
+		code, err := s.store.newCode(s.now(), authCode{
+			clientID:    req.ClientID,
+			redirectURI: req.RedirectURI,
+			scope:       req.Scope,
+			challenge:   req.CodeChallenge,
+		})
+		if err != nil {
+			s.log.Warn("sandbox: refusing authorization", "reason", err)
+			s.redirectError(w, r, redirectURI, req.State, &oauthError{code: "temporarily_unavailable", description: descTemporarilyUnavailable})
+			return
+		}
+		s.log.Info("sandbox: user authorized app", "client_id", req.ClientID, "scope", req.Scope)
+		s.redirect(w, r, redirectURI, url.Values{"code": {code}}, req.State)
+	case "deny":
+		s.store.countDenial()
+		s.log.Info("sandbox: user denied app", "client_id", req.ClientID)
+		s.redirectError(w, r, redirectURI, req.State, &oauthError{code: "access_denied", description: descAccessDenied})
+	default:
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", "Choose Authorize or Deny.")
+	}
+}
+
+// checkClient verifies client_id and redirect_uri. Until both are known to
+// be right the sandbox must not redirect anywhere (RFC 6749 §4.1.2.1):
+// an unchecked redirect_uri would make it an open redirector that delivers
+// codes to an attacker. A non-empty problem is shown to the user instead.
+func (s *Server) checkClient(params url.Values) (redirectURI, problem string) {
+	for _, p := range []string{"client_id", "redirect_uri"} {
+		if len(params[p]) > 1 {
+			return "", "The request repeats the " + p + " parameter."
+		}
+	}
+	clientID, redirectURI := params.Get("client_id"), params.Get("redirect_uri")
+	switch {
+	case clientID == "":
+		return "", "The request has no client_id."
+	case clientID != s.clientID:
+		return "", "The client_id is not that of an application registered with this DigitalOcean sandbox, so the sandbox will not send you back to it."
+	case redirectURI == "":
+		return "", "The request has no redirect_uri."
+	case !s.redirectURIs[redirectURI]:
+		return "", "The redirect_uri does not exactly match a callback URL registered for this application, so the sandbox will not send you there."
+	}
+	return redirectURI, ""
+}
+
+// parseAuthRequest validates the rest of an authorization request once
+// client_id and redirect_uri are known to be good; its errors are sent back
+// to the redirect URI.
+func (s *Server) parseAuthRequest(params url.Values, redirectURI string) (authRequest, *oauthError) {
+	// Each parameter may appear at most once (RFC 6749 §3.1).
+	for _, p := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method"} {
+		if len(params[p]) > 1 {
+			return authRequest{}, invalidRequest("The " + p + " parameter must not be repeated.")
+		}
+	}
+	req := authRequest{
+		ClientID:            params.Get("client_id"),
+		RedirectURI:         redirectURI,
+		ResponseType:        params.Get("response_type"),
+		State:               params.Get("state"),
+		CodeChallenge:       params.Get("code_challenge"),
+		CodeChallengeMethod: params.Get("code_challenge_method"),
+	}
+	switch req.ResponseType {
+	case "code":
+	case "":
+		return authRequest{}, invalidRequest("Missing required parameter: response_type.")
+	default:
+		return authRequest{}, &oauthError{code: "unsupported_response_type", description: descUnsupportedResp}
+	}
+	scopes, ok := parseScope(params.Get("scope"))
+	if !ok {
+		return authRequest{}, &oauthError{code: "invalid_scope", description: descInvalidScope}
+	}
+	req.Scope = joinScope(scopes)
+
+	// PKCE (RFC 7636). Only S256 is accepted: "plain" would protect nothing
+	// against an attacker who can read the authorization request.
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return authRequest{}, invalidRequest("code_challenge_method was sent without a code_challenge.")
+	case req.CodeChallenge == "":
+	case req.CodeChallengeMethod != "S256":
+		return authRequest{}, invalidRequest("code_challenge_method must be S256.")
+	case !isS256Challenge(req.CodeChallenge):
+		return authRequest{}, invalidRequest("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
+	}
+	return req, nil
+}
+
+// isS256Challenge reports whether c has the shape of BASE64URL(SHA256(x))
+// without padding: 43 characters of the base64url alphabet.
+func isS256Challenge(c string) bool {
+	if len(c) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(c)
+	return err == nil
+}
+
+// redirect sends the user agent back to the app's redirect URI with params
+// and state added to any query the registered URI already has.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values, state string) {
+	u, err := url.Parse(redirectURI) // validated by New; cannot fail
+	if err != nil {
+		s.renderError(w, http.StatusInternalServerError, "Sandbox error", "The redirect URI could not be parsed.")
+		return
+	}
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// redirectError reports an error to the app as RFC 6749 §4.1.2.1 says: on
+// the redirect URI, with error, error_description and state.
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
+	s.redirect(w, r, redirectURI, url.Values{"error": {e.code}, "error_description": {e.description}}, state)
+}
+
+// origin returns the scheme://host[:port] of a validated redirect URI, for
+// the consent page's form-action directive.
+func origin(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || strings.ContainsAny(u.Host, " ;,'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

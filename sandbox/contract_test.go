@@ -1,0 +1,220 @@
+package sandbox_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// The contract test checks the sandbox's API responses against
+// DigitalOcean's own OpenAPI description, so that the sandbox can't drift
+// into a shape the real API never sends (and the app can't come to rely on
+// one).
+//
+// The description is a 3 MB data file kept outside the module, at
+// ../../shared/do-openapi/digitalocean-v2.yaml relative to this package, or
+// wherever DO_OPENAPI_SPEC points. Without it the test is skipped, unless
+// REQUIRE_OPENAPI_SPEC=1 (as in CI), which makes its absence a failure.
+
+// specPath returns where to find DigitalOcean's OpenAPI description.
+func specPath() string {
+	if p := os.Getenv("DO_OPENAPI_SPEC"); p != "" {
+		return p
+	}
+	return filepath.Join("..", "..", "shared", "do-openapi", "digitalocean-v2.yaml")
+}
+
+// loadSpec loads the description once per test binary: parsing it takes a
+// second or two.
+var loadSpec = sync.OnceValues(func() (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false // the bundled file has internal references only
+	return loader.LoadFromFile(specPath())
+})
+
+// openAPISpec returns the loaded description, or skips (or fails) the test
+// when the file is absent.
+func openAPISpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	path := specPath()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		msg := "DigitalOcean's OpenAPI description not found at " + path +
+			"; put digitalocean-v2.yaml there (see shared/do-openapi/README.md) or set DO_OPENAPI_SPEC to its path"
+		if os.Getenv("REQUIRE_OPENAPI_SPEC") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	doc, err := loadSpec()
+	if err != nil {
+		t.Fatalf("loading %s: %v", path, err)
+	}
+	return doc
+}
+
+// responseSpec finds the description of GET path's response with status.
+func responseSpec(t *testing.T, doc *openapi3.T, path string, status int) *openapi3.Response {
+	t.Helper()
+	item := doc.Paths.Find(path)
+	if item == nil || item.Get == nil {
+		t.Fatalf("spec has no GET %s", path)
+	}
+	ref := item.Get.Responses.Status(status)
+	if ref == nil || ref.Value == nil {
+		t.Fatalf("spec has no %d response for GET %s", status, path)
+	}
+	return ref.Value
+}
+
+// validationOptions make the validator strict: formats (date-time, ipv4,
+// ipv6, uuid) are checked too, and every problem is reported.
+func validationOptions() []openapi3.SchemaValidationOption {
+	return []openapi3.SchemaValidationOption{
+		openapi3.VisitAsResponse(),
+		openapi3.MultiErrors(),
+		openapi3.EnableFormatValidation(),
+		openapi3.WithStringFormatValidator("ipv4", openapi3.NewIPValidator(true)),
+		openapi3.WithStringFormatValidator("ipv6", openapi3.NewIPValidator(false)),
+		openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC4122)),
+	}
+}
+
+// validateBody checks a JSON body against the response's schema.
+func validateBody(spec *openapi3.Response, body []byte) error {
+	media := spec.Content.Get("application/json")
+	if media == nil || media.Schema == nil || media.Schema.Value == nil {
+		return errors.New("response has no application/json schema")
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	return media.Schema.Value.VisitJSON(v, validationOptions()...)
+}
+
+// validateResponse checks status, headers and body of a real response.
+func validateResponse(t *testing.T, doc *openapi3.T, specPath string, resp *http.Response, body string) {
+	t.Helper()
+	spec := responseSpec(t, doc, specPath, resp.StatusCode)
+	for name, ref := range spec.Headers {
+		raw := resp.Header.Get(name)
+		if raw == "" {
+			t.Errorf("%s %d: header %s missing", specPath, resp.StatusCode, name)
+			continue
+		}
+		var v any = raw
+		if ref.Value.Schema != nil && ref.Value.Schema.Value.Type.Is("integer") {
+			n, err := strconv.ParseFloat(raw, 64)
+			if err != nil {
+				t.Errorf("%s: header %s = %q, not an integer", specPath, name, raw)
+				continue
+			}
+			v = n
+		}
+		if err := ref.Value.Schema.Value.VisitJSON(v, validationOptions()...); err != nil {
+			t.Errorf("%s: header %s = %q: %v", specPath, name, raw, err)
+		}
+	}
+	if err := validateBody(spec, []byte(body)); err != nil {
+		t.Errorf("GET %s (%d) does not conform to DigitalOcean's OpenAPI description:\n%v\nbody: %.2000s", specPath, resp.StatusCode, err, body)
+	}
+}
+
+func TestContractWithOpenAPISpec(t *testing.T) {
+	t.Parallel()
+	doc := openAPISpec(t)
+	// Enough droplets for every status, role, region and several pages.
+	h := newHarness(t, withDroplets(120))
+	tok := h.login(t)
+	auth := http.Header{"Authorization": {"Bearer " + tok.AccessToken}}
+
+	statuses := map[string]bool{}
+	for _, query := range []string{"", "?page=2", "?per_page=50&page=1", "?per_page=50&page=3", "?per_page=200", "?tag_name=db", "?page=99"} {
+		resp, body := do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/droplets"+query, nil, auth)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("droplets%s: status %d", query, resp.StatusCode)
+		}
+		validateResponse(t, doc, "/v2/droplets", resp, body)
+		var page struct{ Droplets []struct{ Status string } }
+		json.Unmarshal([]byte(body), &page)
+		for _, d := range page.Droplets {
+			statuses[d.Status] = true
+		}
+	}
+	for _, s := range []string{"new", "active", "off", "archive"} {
+		if !statuses[s] {
+			t.Errorf("no droplet with status %q was validated", s)
+		}
+	}
+
+	resp, body := do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/account", nil, auth)
+	validateResponse(t, doc, "/v2/account", resp, body)
+
+	// Errors have DigitalOcean's shape too.
+	resp, body = do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/droplets", nil, nil)
+	validateResponse(t, doc, "/v2/droplets", resp, body)
+	resp, body = do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/account", nil, http.Header{"Authorization": {"Bearer expired"}})
+	validateResponse(t, doc, "/v2/account", resp, body)
+}
+
+// A validator that accepts everything would make the contract test
+// worthless, so check that it rejects what the spec forbids.
+func TestContractCatchesBrokenResponses(t *testing.T) {
+	t.Parallel()
+	doc := openAPISpec(t)
+	h := newHarness(t)
+	tok := h.login(t)
+	auth := http.Header{"Authorization": {"Bearer " + tok.AccessToken}}
+	_, good := do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/droplets", nil, auth)
+	_, goodAccount := do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/account", nil, auth)
+	droplets := responseSpec(t, doc, "/v2/droplets", http.StatusOK)
+	account := responseSpec(t, doc, "/v2/account", http.StatusOK)
+	if err := validateBody(droplets, []byte(good)); err != nil {
+		t.Fatalf("the unbroken response fails: %v", err)
+	}
+
+	breakDroplet := map[string]func(d map[string]any){
+		"missing required networks":  func(d map[string]any) { delete(d, "networks") },
+		"status not in enum":         func(d map[string]any) { d["status"] = "running" },
+		"memory not a multiple of 8": func(d map[string]any) { d["memory"] = 1001 },
+		"id not an integer":          func(d map[string]any) { d["id"] = "3164444" },
+		"tags null":                  func(d map[string]any) { d["tags"] = nil },
+		"bad created_at":             func(d map[string]any) { d["created_at"] = "yesterday" },
+		"bad ipv4": func(d map[string]any) {
+			d["networks"].(map[string]any)["v4"].([]any)[0].(map[string]any)["ip_address"] = "999.1.1.1"
+		},
+		"region missing sizes": func(d map[string]any) { delete(d["region"].(map[string]any), "sizes") },
+	}
+	for name, breakIt := range breakDroplet {
+		var page map[string]any
+		json.Unmarshal([]byte(good), &page)
+		breakIt(page["droplets"].([]any)[0].(map[string]any))
+		broken, _ := json.Marshal(page)
+		if err := validateBody(droplets, broken); err == nil {
+			t.Errorf("%s: a broken droplet passed validation", name)
+		}
+	}
+
+	var page map[string]any
+	json.Unmarshal([]byte(good), &page)
+	delete(page, "meta")
+	broken, _ := json.Marshal(page)
+	if validateBody(droplets, broken) == nil {
+		t.Error("a list without meta passed validation")
+	}
+
+	var acct map[string]any
+	json.Unmarshal([]byte(goodAccount), &acct)
+	delete(acct["account"].(map[string]any), "email")
+	broken, _ = json.Marshal(acct)
+	if validateBody(account, broken) == nil {
+		t.Error("an account without email passed validation")
+	}
+}

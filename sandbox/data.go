@@ -1,0 +1,405 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// The sandbox account's droplets are generated, not stored: droplet i is a
+// pure function of i, the same in every run and for every token. A catalog
+// holds only the shared, read-only parts (regions, sizes, images, roles), so
+// thousands of droplets cost no memory and listing page N builds only the
+// droplets on that page.
+//
+// The JSON types below follow DigitalOcean's OpenAPI description
+// (components.schemas.droplet and the schemas it references); fields the
+// schema marks as required are never omitted, and lists are [] rather than
+// null.
+
+type dropletJSON struct {
+	ID               int               `json:"id"`
+	Name             string            `json:"name"`
+	Memory           int               `json:"memory"` // MB
+	VCPUs            int               `json:"vcpus"`
+	Disk             int               `json:"disk"` // GB
+	DiskInfo         []diskInfoJSON    `json:"disk_info"`
+	Locked           bool              `json:"locked"`
+	Status           string            `json:"status"` // new, active, off or archive
+	Kernel           *struct{}         `json:"kernel"` // always null since 2017 (internal kernels)
+	CreatedAt        string            `json:"created_at"`
+	Features         []string          `json:"features"`
+	BackupIDs        []int             `json:"backup_ids"`
+	NextBackupWindow *backupWindowJSON `json:"next_backup_window"` // see droplet
+	SnapshotIDs      []int             `json:"snapshot_ids"`
+	Image            *imageJSON        `json:"image"`
+	VolumeIDs        []string          `json:"volume_ids"`
+	Size             *sizeJSON         `json:"size"`
+	SizeSlug         string            `json:"size_slug"`
+	Networks         networksJSON      `json:"networks"`
+	Region           *regionJSON       `json:"region"`
+	Tags             []string          `json:"tags"`
+	VPCUUID          string            `json:"vpc_uuid"`
+}
+
+type diskInfoJSON struct {
+	Type string `json:"type"`
+	Size struct {
+		Amount int    `json:"amount"`
+		Unit   string `json:"unit"`
+	} `json:"size"`
+}
+
+type backupWindowJSON struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+type networksJSON struct {
+	V4 []networkV4JSON `json:"v4"`
+	V6 []networkV6JSON `json:"v6"`
+}
+
+type networkV4JSON struct {
+	IPAddress string `json:"ip_address"`
+	Netmask   string `json:"netmask"`
+	Gateway   string `json:"gateway,omitempty"` // private interfaces have none
+	Type      string `json:"type"`
+}
+
+type networkV6JSON struct {
+	IPAddress string `json:"ip_address"`
+	Netmask   int    `json:"netmask"`
+	Gateway   string `json:"gateway"`
+	Type      string `json:"type"`
+}
+
+type regionJSON struct {
+	Name      string   `json:"name"`
+	Slug      string   `json:"slug"`
+	Features  []string `json:"features"`
+	Available bool     `json:"available"`
+	Sizes     []string `json:"sizes"`
+}
+
+type sizeJSON struct {
+	Slug         string         `json:"slug"`
+	Memory       int            `json:"memory"`
+	VCPUs        int            `json:"vcpus"`
+	Disk         int            `json:"disk"`
+	Transfer     float64        `json:"transfer"` // TB per month
+	PriceMonthly float64        `json:"price_monthly"`
+	PriceHourly  float64        `json:"price_hourly"`
+	Regions      []string       `json:"regions"`
+	Available    bool           `json:"available"`
+	Description  string         `json:"description"`
+	DiskInfo     []diskInfoJSON `json:"disk_info"`
+}
+
+type imageJSON struct {
+	ID            int      `json:"id"`
+	Name          string   `json:"name"`
+	Type          string   `json:"type"`
+	Distribution  string   `json:"distribution"`
+	Slug          string   `json:"slug"`
+	Public        bool     `json:"public"`
+	Regions       []string `json:"regions"`
+	CreatedAt     string   `json:"created_at"`
+	MinDiskSize   int      `json:"min_disk_size"`
+	SizeGigabytes float64  `json:"size_gigabytes"`
+	Description   string   `json:"description"`
+	Tags          []string `json:"tags"`
+	Status        string   `json:"status"`
+	ErrorMessage  string   `json:"error_message"`
+}
+
+// role is a kind of droplet in the sandbox account: droplet i has role
+// i mod len(roles), and its name numbers it within the role.
+type role struct {
+	name     string // name prefix, e.g. "web" for web-01, web-02, ...
+	tags     []string
+	size     *sizeJSON
+	image    *imageJSON
+	backups  bool
+	ipv6     bool
+	off      bool     // always powered off (a forgotten dev box)
+	features []string // derived from backups and ipv6
+}
+
+type catalog struct {
+	count   int
+	roles   []role
+	regions []*regionJSON
+	vpcs    []string // VPC UUID per region, same index as regions
+
+	firstCreated time.Time // creation time of droplet 0
+	backupWeek   time.Time // the week backup windows fall in
+}
+
+// Fixed origins of the generated values, so that output is reproducible.
+const (
+	firstDropletID = 401_233_751
+	firstBackupID  = 180_002_000
+	createdEvery   = 7*time.Hour + 23*time.Minute + 17*time.Second // between two droplets' creation
+)
+
+func newCatalog(count int) *catalog {
+	regionNames := []struct{ slug, name string }{
+		{"nyc1", "New York 1"}, {"nyc3", "New York 3"}, {"sfo3", "San Francisco 3"},
+		{"ams3", "Amsterdam 3"}, {"fra1", "Frankfurt 1"}, {"lon1", "London 1"},
+		{"sgp1", "Singapore 1"}, {"tor1", "Toronto 1"}, {"blr1", "Bangalore 1"},
+		{"syd1", "Sydney 1"},
+	}
+	var regionSlugs []string
+	for _, r := range regionNames {
+		regionSlugs = append(regionSlugs, r.slug)
+	}
+
+	// Sizes with DigitalOcean's published resources and prices; the hourly
+	// price is the monthly one over 672 hours, as DigitalOcean bills.
+	sizes := map[string]*sizeJSON{}
+	var sizeSlugs []string
+	for _, z := range []struct {
+		slug            string
+		vcpus, memoryGB int
+		diskGB          int
+		transferTB      float64
+		monthly         float64
+		description     string
+	}{
+		{"s-1vcpu-1gb", 1, 1, 25, 1, 6, "Basic"},
+		{"s-1vcpu-2gb", 1, 2, 50, 2, 12, "Basic"},
+		{"s-2vcpu-2gb", 2, 2, 60, 3, 18, "Basic"},
+		{"s-2vcpu-4gb", 2, 4, 80, 4, 24, "Basic"},
+		{"s-4vcpu-8gb", 4, 8, 160, 5, 48, "Basic"},
+		{"c-2", 2, 4, 25, 4, 42, "CPU-Optimized"},
+		{"c-4", 4, 8, 50, 5, 84, "CPU-Optimized"},
+		{"g-2vcpu-8gb", 2, 8, 25, 4, 63, "General Purpose"},
+		{"m-2vcpu-16gb", 2, 16, 50, 4, 84, "Memory-Optimized"},
+	} {
+		sizes[z.slug] = &sizeJSON{
+			Slug:         z.slug,
+			Memory:       z.memoryGB * 1024,
+			VCPUs:        z.vcpus,
+			Disk:         z.diskGB,
+			Transfer:     z.transferTB,
+			PriceMonthly: z.monthly,
+			PriceHourly:  z.monthly / 672,
+			Regions:      regionSlugs,
+			Available:    true,
+			Description:  z.description,
+			DiskInfo:     []diskInfoJSON{localDisk(z.diskGB)},
+		}
+		sizeSlugs = append(sizeSlugs, z.slug)
+	}
+
+	c := &catalog{
+		count:        count,
+		firstCreated: time.Date(2023, time.February, 6, 9, 12, 44, 0, time.UTC),
+		backupWeek:   time.Date(2026, time.January, 5, 0, 0, 0, 0, time.UTC),
+	}
+	for _, r := range regionNames {
+		c.regions = append(c.regions, &regionJSON{
+			Name:      r.name,
+			Slug:      r.slug,
+			Features:  []string{"backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"},
+			Available: true,
+			Sizes:     sizeSlugs,
+		})
+		c.vpcs = append(c.vpcs, stableUUID("vpc:"+r.slug))
+	}
+
+	image := func(id int, name, distro, slug, created string, minDisk int, gb float64) *imageJSON {
+		return &imageJSON{
+			ID: id, Name: name, Type: "base", Distribution: distro, Slug: slug,
+			Public: true, Regions: regionSlugs, CreatedAt: created,
+			MinDiskSize: minDisk, SizeGigabytes: gb, Description: distro + " " + name,
+			Tags: []string{}, Status: "available",
+		}
+	}
+	ubuntu := image(160_232_537, "24.04 (LTS) x64", "Ubuntu", "ubuntu-24-04-x64", "2024-07-22T16:10:52Z", 7, 2.44)
+	debian := image(155_011_287, "12 x64", "Debian", "debian-12-x64", "2024-04-30T14:08:29Z", 7, 1.02)
+	fedora := image(156_980_432, "40 x64", "Fedora", "fedora-40-x64", "2024-05-22T19:32:11Z", 7, 1.34)
+	docker := image(162_411_206, "Docker on Ubuntu 22.04", "Ubuntu", "docker-22-04", "2024-08-19T11:47:03Z", 15, 4.12)
+	docker.Type = "snapshot" // Marketplace 1-Click images are public snapshots
+	docker.Description = "Docker on Ubuntu 22.04 (Marketplace)"
+
+	c.roles = []role{
+		{name: "web", tags: []string{"web", "production"}, size: sizes["s-2vcpu-4gb"], image: ubuntu, backups: true, ipv6: true},
+		{name: "db", tags: []string{"db", "production"}, size: sizes["g-2vcpu-8gb"], image: debian, backups: true},
+		{name: "worker", tags: []string{"worker", "production"}, size: sizes["c-4"], image: docker},
+		{name: "staging-web", tags: []string{"web", "staging"}, size: sizes["s-1vcpu-2gb"], image: ubuntu, ipv6: true},
+		{name: "cache", tags: []string{"cache", "production"}, size: sizes["m-2vcpu-16gb"], image: debian},
+		{name: "api", tags: []string{"api", "production"}, size: sizes["c-2"], image: ubuntu, backups: true, ipv6: true},
+		{name: "ci-runner", tags: []string{"ci"}, size: sizes["s-4vcpu-8gb"], image: docker},
+		{name: "dev-box", tags: []string{}, size: sizes["s-1vcpu-1gb"], image: fedora, ipv6: true, off: true},
+	}
+	for k := range c.roles {
+		r := &c.roles[k]
+		r.features = []string{"monitoring", "droplet_agent", "private_networking"}
+		if r.backups {
+			r.features = append([]string{"backups"}, r.features...)
+		}
+		if r.ipv6 {
+			r.features = append(r.features, "ipv6")
+		}
+	}
+	return c
+}
+
+// droplet builds droplet i (0 <= i < count).
+func (c *catalog) droplet(i int) dropletJSON {
+	r := &c.roles[i%len(c.roles)]
+	nth := i/len(c.roles) + 1 // 1 for the first droplet of this role
+	regionIdx := (i + 3*(i/len(c.roles))) % len(c.regions)
+	id := firstDropletID + 37*i
+
+	d := dropletJSON{
+		ID:          id,
+		Name:        dropletName(r.name, nth),
+		Memory:      r.size.Memory,
+		VCPUs:       r.size.VCPUs,
+		Disk:        r.size.Disk,
+		DiskInfo:    r.size.DiskInfo,
+		Status:      dropletStatus(i, r),
+		CreatedAt:   c.firstCreated.Add(time.Duration(i) * createdEvery).Format(time.RFC3339),
+		Features:    r.features,
+		BackupIDs:   []int{},
+		SnapshotIDs: []int{},
+		Image:       r.image,
+		VolumeIDs:   []string{},
+		Size:        r.size,
+		SizeSlug:    r.size.Slug,
+		Networks:    networksJSON{V4: []networkV4JSON{}, V6: []networkV6JSON{}},
+		Region:      c.regions[regionIdx],
+		Tags:        r.tags,
+		VPCUUID:     c.vpcs[regionIdx],
+	}
+	// next_backup_window is required and, as the OpenAPI description
+	// combines "nullable" with allOf, validators reject null; DigitalOcean's
+	// own example gives a window to a droplet without backups too. So every
+	// droplet has one, and only those with backups have backup IDs.
+	start := c.backupWeek.Add(time.Duration(i%7) * 24 * time.Hour)
+	d.NextBackupWindow = &backupWindowJSON{
+		Start: start.Format(time.RFC3339),
+		End:   start.Add(23 * time.Hour).Format(time.RFC3339),
+	}
+	if r.backups {
+		d.BackupIDs = []int{firstBackupID + 2*i, firstBackupID + 2*i + 1}
+	}
+	if d.Status != "new" { // a droplet still being created has no addresses yet
+		d.Networks = dropletNetworks(i, regionIdx, r.ipv6)
+	}
+	return d
+}
+
+// dropletName numbers droplets within their role: web-01, web-02, ...; the
+// first database is the primary and the others its replicas.
+func dropletName(role string, nth int) string {
+	if role == "db" {
+		if nth == 1 {
+			return "db-primary"
+		}
+		return fmt.Sprintf("db-replica-%02d", nth-1)
+	}
+	return fmt.Sprintf("%s-%02d", role, nth)
+}
+
+// dropletStatus makes most droplets active, with a few being created, off
+// or archived, so that every status appears in a long enough list (and
+// "new" and "off" among the default eight).
+func dropletStatus(i int, r *role) string {
+	switch {
+	case r.off:
+		return "off"
+	case i%13 == 3:
+		return "new"
+	case i%29 == 27:
+		return "archive"
+	default:
+		return "active"
+	}
+}
+
+// dropletNetworks gives droplet i a public and a private IPv4 address and,
+// if it has IPv6, a public IPv6 address. Public addresses come from the
+// ranges reserved for documentation (RFC 5737, RFC 3849), so no real host
+// is ever shown; they repeat after 759 droplets, which is harmless here.
+// Private addresses are in the region's VPC, a 10.x.0.0/20 as at
+// DigitalOcean.
+func dropletNetworks(i, regionIdx int, ipv6 bool) networksJSON {
+	public := [...]string{"203.0.113", "198.51.100", "192.0.2"}[i%3]
+	host := 2 + (i/3)%253 // .1 is the gateway
+	n := networksJSON{
+		V4: []networkV4JSON{
+			{IPAddress: fmt.Sprintf("%s.%d", public, host), Netmask: "255.255.255.0", Gateway: public + ".1", Type: "public"},
+			{IPAddress: fmt.Sprintf("10.%d.%d.%d", 100+regionIdx, (i/250)%16, 2+i%250), Netmask: "255.255.240.0", Type: "private"},
+		},
+		V6: []networkV6JSON{},
+	}
+	if ipv6 {
+		prefix := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(regionIdx + 1)}
+		addr, gw := prefix, prefix
+		host := uint32(i) + 2 // ::1 is the gateway
+		addr[12], addr[13], addr[14], addr[15] = byte(host>>24), byte(host>>16), byte(host>>8), byte(host)
+		gw[15] = 1
+		n.V6 = append(n.V6, networkV6JSON{
+			IPAddress: netip.AddrFrom16(addr).String(),
+			Netmask:   64,
+			Gateway:   netip.AddrFrom16(gw).String(),
+			Type:      "public",
+		})
+	}
+	return n
+}
+
+func localDisk(gb int) diskInfoJSON {
+	d := diskInfoJSON{Type: "local"}
+	d.Size.Amount, d.Size.Unit = gb, "gib"
+	return d
+}
+
+// stableUUID derives a UUID-shaped identifier from seed, the same in every
+// run (version 4 and variant bits set so it looks like what DigitalOcean
+// returns).
+func stableUUID(seed string) string {
+	b := sha256.Sum256([]byte("sandbox:" + seed))
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// list returns page `page` (from 1) of perPage droplets, keeping only those
+// tagged tag when tag is not empty, and the total number of matches.
+// Without a tag it builds only the droplets on the page; with one it walks
+// the indices, which is cheap because tags depend only on the role.
+func (c *catalog) list(tag string, page, perPage int) (items []dropletJSON, total int) {
+	items = []dropletJSON{}        // an empty page is [], not null
+	start := -1                    // index of the page's first match; -1: past the end
+	if page-1 <= c.count/perPage { // also keeps the product from overflowing
+		start = (page - 1) * perPage
+	}
+	if tag == "" {
+		for i := start; start >= 0 && i < c.count && len(items) < perPage; i++ {
+			items = append(items, c.droplet(i))
+		}
+		return items, c.count
+	}
+
+	tagged := make([]bool, len(c.roles))
+	for k, r := range c.roles {
+		tagged[k] = slices.Contains(r.tags, tag)
+	}
+	for i := range c.count {
+		if !tagged[i%len(c.roles)] {
+			continue
+		}
+		if start >= 0 && total >= start && len(items) < perPage {
+			items = append(items, c.droplet(i))
+		}
+		total++
+	}
+	return items, total
+}

@@ -1,0 +1,103 @@
+package sandbox
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+)
+
+// The consent and error pages are html/template files embedded in the
+// binary, each parsed together with the shared layout.
+//
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// The stylesheet is served by the sandbox itself because the app's Content
+// Security Policy (default-src 'self') forbids inline styles.
+//
+//go:embed static/sandbox.css
+var stylesheet []byte
+
+// parsePages parses each page with the layout, keyed by page file name.
+func parsePages() (map[string]*template.Template, error) {
+	pages := make(map[string]*template.Template)
+	for _, name := range []string{"consent.html", "error.html"} {
+		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: parsing %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// consentPage is the data of the consent page.
+type consentPage struct {
+	AppName      string
+	Access       string   // "Read", "Read & write" or "Custom"
+	CustomScopes []string // granular scopes, listed under Access
+	Account      Account
+	Request      authRequest // echoed in hidden inputs
+	CSRFToken    string
+}
+
+// errorPage is the data of the error page, shown when the sandbox can't
+// send the user back to the app (unknown client or redirect URI) or refuses
+// a forged form.
+type errorPage struct {
+	Title   string
+	Message string
+}
+
+// renderPage writes a page with the sandbox's security headers. formTarget
+// is the origin of the validated redirect URI, or empty; see pageHeaders.
+func (s *Server) renderPage(w http.ResponseWriter, status int, name, formTarget string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("sandbox: rendering page", "page", name, "err", err)
+		http.Error(w, "sandbox: internal error", http.StatusInternalServerError)
+		return
+	}
+	pageHeaders(w.Header(), formTarget)
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// renderError shows the error page; nothing redirects anywhere.
+func (s *Server) renderError(w http.ResponseWriter, status int, title, message string) {
+	s.renderPage(w, status, "error.html", "", errorPage{Title: title, Message: message})
+}
+
+// pageHeaders sets the headers of every sandbox HTML page. The Content
+// Security Policy allows only the sandbox's own stylesheet, forbids
+// framing (clickjacking an "Authorize" button), and limits where forms may
+// go. Browsers apply form-action to the redirect that follows a form
+// submission too, so the origin of the validated redirect URI (formTarget)
+// must be listed, or the browser would block the redirect back to the app.
+func pageHeaders(h http.Header, formTarget string) {
+	csp := "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+	if formTarget != "" {
+		csp += " " + formTarget
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+// handleStylesheet serves GET /static/sandbox.css.
+func (s *Server) handleStylesheet(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "public, max-age=3600")
+	w.Write(stylesheet)
+}

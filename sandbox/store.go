@@ -1,0 +1,318 @@
+package sandbox
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Errors returned by the store. The HTTP handlers turn them into OAuth or
+// API error responses.
+var (
+	errFull          = errors.New("sandbox: too many outstanding codes or grants")
+	errInvalidGrant  = errors.New("sandbox: unknown, expired, used or revoked code or token")
+	errCodeReplayed  = errors.New("sandbox: authorization code used twice")
+	errUnauthorized  = errors.New("sandbox: unknown, expired or revoked access token")
+	errRateLimited   = errors.New("sandbox: rate limit exceeded")
+	errWrongClient   = errors.New("sandbox: code or token issued to another client")
+	errScopeWidening = errors.New("sandbox: refresh asked for more scope than granted")
+)
+
+// sweepEvery is how often, by the sandbox clock, a write sweeps expired
+// entries. Sweeping is lazy (done by whichever request writes) so the
+// sandbox needs no goroutine and no Close.
+const sweepEvery = time.Minute
+
+// store holds every authorization code and grant, behind one mutex.
+// Secrets are indexed by their hash (see secretKey).
+type store struct {
+	mu        sync.Mutex
+	codes     map[secretKey]*authCode
+	access    map[secretKey]*grant // current access token of each grant, even if expired
+	refresh   map[secretKey]*grant // current refresh token of each grant; one per live grant
+	maxCodes  int
+	maxGrants int
+	lastSweep time.Time
+	counters  Stats // only the counters; the gauges are computed in stats
+}
+
+// authCode is an issued authorization code and what it is bound to
+// (RFC 6749 §4.1.3, RFC 7636 §4.4).
+type authCode struct {
+	clientID    string
+	redirectURI string
+	scope       string
+	challenge   string // S256 code_challenge, empty when the client sent none
+	expires     time.Time
+	used        bool
+	grant       *grant // the grant it was exchanged for, revoked if the code is replayed
+}
+
+// grant is one authorization's current token pair. A refresh replaces both
+// tokens in place, so the rate-limit budget and a code replay's revocation
+// follow the grant across rotations.
+type grant struct {
+	clientID       string
+	scope          string
+	accessKey      secretKey
+	accessExpires  time.Time
+	refreshKey     secretKey
+	refreshExpires time.Time
+	revoked        bool
+
+	rateWindowStart time.Time
+	rateUsed        int
+}
+
+// tokens is a freshly issued pair, returned once to the token endpoint.
+type tokens struct {
+	access    string
+	refresh   string
+	expiresIn time.Duration
+	scope     string
+}
+
+// rateStatus is what the rate-limit headers report.
+type rateStatus struct {
+	limit     int
+	remaining int
+	reset     time.Time
+}
+
+func newStore(maxCodes, maxGrants int) *store {
+	return &store{
+		codes:     make(map[secretKey]*authCode),
+		access:    make(map[secretKey]*grant),
+		refresh:   make(map[secretKey]*grant),
+		maxCodes:  maxCodes,
+		maxGrants: maxGrants,
+	}
+}
+
+// newCode issues an authorization code bound to c's client, redirect URI,
+// scope and challenge. It refuses with errFull past the cap.
+func (st *store) newCode(now time.Time, c authCode) (string, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweepLocked(now, len(st.codes) >= st.maxCodes)
+	if len(st.codes) >= st.maxCodes {
+		return "", errFull
+	}
+	code := randomHex(32)
+	c.expires = now.Add(codeTTL)
+	c.used, c.grant = false, nil
+	st.codes[keyOf(code)] = &c
+	st.counters.Authorizations++
+	return code, nil
+}
+
+// exchangeCode redeems an authorization code (RFC 6749 §4.1.3). verify
+// checks the request against what the code is bound to (client, redirect
+// URI, PKCE verifier); it runs under the lock so that redeeming is atomic.
+//
+// A code is spent by its first redemption attempt, even one that fails
+// verification: RFC 6749 §4.1.2 allows one use, and it makes guessing a
+// verifier pointless. Presenting a spent code again revokes the tokens
+// issued from it, as §4.1.2 recommends, because it means the code leaked.
+func (st *store) exchangeCode(now time.Time, code string, ttl time.Duration, verify func(*authCode) error) (tokens, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c := st.codes[keyOf(code)]
+	if c == nil || !now.Before(c.expires) {
+		return tokens{}, errInvalidGrant
+	}
+	if c.used {
+		if c.grant != nil && st.revokeLocked(c.grant) {
+			st.counters.Revocations++
+		}
+		return tokens{}, errCodeReplayed
+	}
+	st.sweepLocked(now, len(st.refresh) >= st.maxGrants)
+	if len(st.refresh) >= st.maxGrants {
+		return tokens{}, errFull // the code stays unused, so the client may retry
+	}
+	c.used = true
+	if err := verify(c); err != nil {
+		return tokens{}, err
+	}
+	g := &grant{clientID: c.clientID, scope: c.scope, rateWindowStart: now}
+	t := st.rotateLocked(now, g, ttl)
+	c.grant = g
+	st.counters.CodeExchanges++
+	return t, nil
+}
+
+// refreshGrant redeems a refresh token (RFC 6749 §6). Refresh tokens are
+// single-use and rotate, as at DigitalOcean: the old refresh token and the
+// old access token stop working at once. scope, when not empty, may narrow
+// the grant but never widen it.
+func (st *store) refreshGrant(now time.Time, refreshToken, clientID string, scope []string, ttl time.Duration) (tokens, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	g := st.refresh[keyOf(refreshToken)]
+	switch {
+	case g == nil || !now.Before(g.refreshExpires):
+		return tokens{}, errInvalidGrant
+	case g.clientID != clientID:
+		return tokens{}, errWrongClient
+	}
+	if len(scope) > 0 {
+		if !scopeCovers(g.scope, scope) {
+			return tokens{}, errScopeWidening
+		}
+		g.scope = joinScope(scope)
+	}
+	t := st.rotateLocked(now, g, ttl)
+	st.counters.Refreshes++
+	return t, nil
+}
+
+// rotateLocked gives g a new token pair, unindexing the old one.
+func (st *store) rotateLocked(now time.Time, g *grant, ttl time.Duration) tokens {
+	delete(st.access, g.accessKey)
+	delete(st.refresh, g.refreshKey)
+	t := tokens{
+		access:    newSecret(accessTokenPrefix),
+		refresh:   newSecret(refreshTokenPrefix),
+		expiresIn: ttl,
+		scope:     g.scope,
+	}
+	g.accessKey, g.accessExpires = keyOf(t.access), now.Add(ttl)
+	g.refreshKey, g.refreshExpires = keyOf(t.refresh), now.Add(refreshTTL)
+	st.access[g.accessKey] = g
+	st.refresh[g.refreshKey] = g
+	return t
+}
+
+// revoke revokes the grant that token (an access or a refresh token)
+// belongs to; revoking either revokes the pair (RFC 7009 §2.1), even when
+// the access token has already expired. When bearer is not empty the caller
+// authenticated with it instead of client credentials: it must be a live
+// access token, or the live refresh token being revoked, and it may only
+// revoke its own grant. revoke reports whether a live grant was revoked;
+// unknown tokens are not an error (RFC 7009 §2.2).
+func (st *store) revoke(now time.Time, token, clientID, bearer string) (bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k := keyOf(token)
+	g := st.refresh[k]
+	if g == nil {
+		g = st.access[k]
+	}
+	if g != nil && !now.Before(g.refreshExpires) {
+		g = nil // the whole grant has lapsed
+	}
+	if bearer != "" {
+		caller := st.access[keyOf(bearer)]
+		if caller != nil && !now.Before(caller.accessExpires) {
+			caller = nil
+		}
+		if caller == nil && bearer == token && g != nil && g.refreshKey == k {
+			caller = g
+		}
+		if caller == nil {
+			return false, errUnauthorized
+		}
+		if caller != g {
+			return false, nil
+		}
+	}
+	if g == nil || g.clientID != clientID || !st.revokeLocked(g) {
+		return false, nil
+	}
+	st.counters.Revocations++
+	return true, nil
+}
+
+func (st *store) revokeLocked(g *grant) bool {
+	if g.revoked {
+		return false
+	}
+	g.revoked = true
+	delete(st.access, g.accessKey)
+	delete(st.refresh, g.refreshKey)
+	return true
+}
+
+// useAccessToken authenticates an API request and spends one request of
+// the grant's hourly budget. It returns the grant's scope and what the
+// rate-limit headers should say.
+func (st *store) useAccessToken(now time.Time, token string, limit int) (string, rateStatus, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	g := st.access[keyOf(token)]
+	if g == nil || !now.Before(g.accessExpires) {
+		return "", fullBudget(now, limit), errUnauthorized
+	}
+	if !now.Before(g.rateWindowStart.Add(time.Hour)) {
+		g.rateWindowStart, g.rateUsed = now, 0
+	}
+	rs := rateStatus{limit: limit, reset: g.rateWindowStart.Add(time.Hour)}
+	if g.rateUsed >= limit {
+		return g.scope, rs, errRateLimited
+	}
+	g.rateUsed++
+	rs.remaining = limit - g.rateUsed
+	return g.scope, rs, nil
+}
+
+// fullBudget is what the rate-limit headers say to a caller without a
+// valid token: nothing spent, a fresh hour ahead.
+func fullBudget(now time.Time, limit int) rateStatus {
+	return rateStatus{limit: limit, remaining: limit, reset: now.Add(time.Hour)}
+}
+
+func (st *store) countDenial() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.counters.Denials++
+}
+
+func (st *store) countAPIRequest() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.counters.APIRequests++
+}
+
+// stats returns the counters and the current number of live access tokens
+// and outstanding codes.
+func (st *store) stats(now time.Time) Stats {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.counters
+	for _, g := range st.access {
+		if now.Before(g.accessExpires) {
+			s.LiveAccessTokens++
+		}
+	}
+	for _, c := range st.codes {
+		if !c.used && now.Before(c.expires) {
+			s.OutstandingCodes++
+		}
+	}
+	return s
+}
+
+// sweepLocked drops expired codes and grants whose refresh token has
+// expired. Spent codes are kept until they expire, so that a replay can be
+// detected, and a grant's expired access token stays indexed as long as the
+// grant, so that revoking it still revokes the grant. Sweeping runs before
+// every insertion, but at most once a minute unless force is set (a cap is
+// reached), so a busy sandbox doesn't walk its maps on every request.
+func (st *store) sweepLocked(now time.Time, force bool) {
+	if !force && now.Sub(st.lastSweep) < sweepEvery {
+		return
+	}
+	st.lastSweep = now
+	for k, c := range st.codes {
+		if !now.Before(c.expires) {
+			delete(st.codes, k)
+		}
+	}
+	for k, g := range st.refresh {
+		if !now.Before(g.refreshExpires) {
+			delete(st.refresh, k)
+			delete(st.access, g.accessKey)
+		}
+	}
+}
