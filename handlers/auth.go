@@ -1,0 +1,225 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"dosignin/doclient"
+)
+
+// Limits on the callback's query. DigitalOcean's codes and our states are
+// under 100 bytes; anything near these sizes is not a real callback.
+const (
+	maxCallbackQuery = 8 << 10
+	maxCallbackValue = 2 << 10
+	revokeTimeout    = 5 * time.Second
+)
+
+// handleConnect serves GET /connect, step 1 of the authorization-code flow:
+// it sends the browser to DigitalOcean's authorize page with a fresh state
+// and PKCE challenge, remembered in the short-lived login cookie.
+//
+// It takes no redirect target from the request: where the browser comes
+// back to is the configured redirect URL, always.
+func (s *Server) handleConnect(c echo.Context) error {
+	r := c.Request()
+	scopes, err := s.requestedScopes(c.QueryParam("access"))
+	if err != nil {
+		return err
+	}
+	// The login cookie is set on the host this request came to, and
+	// DigitalOcean returns the browser to the redirect URL's host. If they
+	// differ (127.0.0.1 vs localhost), go to the right host first, or the
+	// callback would arrive without the cookie and fail.
+	if !strings.EqualFold(r.Host, s.redirect.Host) {
+		to := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host, Path: "/connect"}
+		if c.QueryParam("access") == "write" {
+			to.RawQuery = "access=write"
+		}
+		return c.Redirect(http.StatusFound, to.String())
+	}
+
+	login := pendingLogin{State: randomState(), Started: s.now()}
+	if s.pkce {
+		login.Verifier = oauth2.GenerateVerifier() // 32 random bytes, 43 characters
+	}
+	if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {
+		return err // the cookie store is broken: a 500, logged
+	}
+	return c.Redirect(http.StatusFound, s.do.AuthCodeURL(login.State, login.Verifier, scopes))
+}
+
+// requestedScopes returns the scopes for access=read|write; by default the
+// configured ones (read), so the app asks for no more than it needs.
+func (s *Server) requestedScopes(access string) ([]string, error) {
+	switch access {
+	case "":
+		return s.scopes, nil
+	case "read":
+		return []string{"read"}, nil
+	case "write":
+		return []string{"read", "write"}, nil
+	}
+	return nil, &Problem{Status: http.StatusBadRequest, Title: "Unknown access level",
+		Message: "Access can be read or write. Go back to the home page and pick one of the Connect links."}
+}
+
+// handleDigitalOcean serves GET /digitalocean: the OAuth callback when the
+// query carries code, state or error, the droplet page otherwise.
+func (s *Server) handleDigitalOcean(c echo.Context) error {
+	if c.Request().URL.RawQuery == "" {
+		return s.handleDroplets(c)
+	}
+	q, err := parseCallback(c.Request().URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	if !q.Has("code") && !q.Has("state") && !q.Has("error") {
+		return s.handleDroplets(c)
+	}
+	return s.handleCallback(c, q)
+}
+
+// parseCallback parses the callback's query strictly: bad escapes, repeated
+// parameters or oversized values mean this is not DigitalOcean speaking.
+func parseCallback(raw string) (url.Values, error) {
+	bad := func(why string) error {
+		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link is not valid",
+			Message: "The address DigitalOcean sent you back with was damaged (" + why + "). Go back to the home page and connect again."}
+	}
+	if len(raw) > maxCallbackQuery {
+		return nil, bad("too long")
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, bad("malformed")
+	}
+	for _, values := range q {
+		if len(values) > 1 {
+			return nil, bad("a parameter appears twice")
+		}
+		if len(values[0]) > maxCallbackValue {
+			return nil, bad("a parameter is too long")
+		}
+	}
+	return q, nil
+}
+
+// handleCallback is step 2 and 3 of the flow: check that this callback
+// answers the login this browser started, then trade the code for tokens
+// and start a new session.
+func (s *Server) handleCallback(c echo.Context, q url.Values) error {
+	w, r := c.Response(), c.Request()
+	state := q.Get("state")
+	// Read and delete the login cookie before anything else: whatever
+	// happens next, this state is spent.
+	login, started := s.sessions.takeLogin(w, r)
+
+	// The state check comes before any call to DigitalOcean: it is what
+	// stops an attacker from logging this browser into their account
+	// (login CSRF) with a code of their own.
+	if !started || !sameState(state, login.State) {
+		if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
+			return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
+				Message: "You are already connected with it. Open your droplets, or disconnect and connect again."}
+		}
+		return &Problem{Status: http.StatusForbidden, Title: "Sign-in could not be verified",
+			Message: "This answer from DigitalOcean does not match a sign-in started in this browser in the last 10 minutes. Go back to the home page and connect again."}
+	}
+
+	if e := q.Get("error"); e != "" {
+		// The user said no, or DigitalOcean refused the request. The
+		// description comes from the URL, so anyone could have written it:
+		// it is shown as escaped text, trimmed, and trusted for nothing.
+		if e == "access_denied" {
+			s.sessions.setFlash(w, r, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
+		} else {
+			s.sessions.setFlash(w, r, "error", "DigitalOcean did not grant access: "+trim(e, 60)+describe(q.Get("error_description")))
+		}
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+
+	code := q.Get("code")
+	if code == "" {
+		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link is not valid",
+			Message: "DigitalOcean's answer carried no authorization code. Go back to the home page and connect again."}
+	}
+	tok, acct, err := s.do.Exchange(r.Context(), code, login.Verifier)
+	switch {
+	case doclient.IsInvalidGrant(err):
+		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link has expired",
+			Message: "DigitalOcean no longer accepts this authorization code (it is used once and expires after a few minutes). Connect again.", Err: err}
+	case err != nil:
+		return upstreamProblem(err)
+	}
+	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
+		return err
+	}
+	// 303 to the clean URL, so a reload does not resend the code.
+	return c.Redirect(http.StatusSeeOther, "/digitalocean")
+}
+
+// handleLogout serves POST /logout (same-origin only, see sameOriginWrites):
+// it revokes the token at DigitalOcean, best effort and in bounded time,
+// then deletes the session cookie.
+func (s *Server) handleLogout(c echo.Context) error {
+	w, r := c.Response(), c.Request()
+	sess, ok := s.sessions.load(w, r)
+	s.sessions.end(w)
+	if !ok {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	// A revoked access token ends the whole grant, refresh token included.
+	// An expired one may be refused, so send the refresh token instead.
+	token := sess.AccessToken
+	if !sess.Expiry.IsZero() && s.now().After(sess.Expiry) {
+		token = sess.RefreshToken
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
+	defer cancel()
+	if err := s.do.Revoke(ctx, token); err != nil {
+		s.log.Warn("revoking the token at logout failed", "error", err)
+		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean could not be reached to revoke its access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
+	} else {
+		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// randomState returns 256 bits from crypto/rand as 52 base32 characters:
+// far beyond guessing, and safe in a URL as is.
+func randomState() string {
+	return rand.Text() + rand.Text()
+}
+
+// accessLabel puts a granted scope into words.
+func accessLabel(scope string) string {
+	if slices.Contains(strings.Fields(scope), "write") {
+		return "Read & write"
+	}
+	return "Read"
+}
+
+func describe(desc string) string {
+	if desc = trim(desc, 200); desc != "" {
+		return " (" + desc + ")"
+	}
+	return ""
+}
+
+// trim shortens untrusted text for display.
+func trim(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,118 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
+)
+
+// dropletsPage is the data of views/droplets.html.
+type dropletsPage struct {
+	Droplets []dropletRow
+	Access   string    // what the token may do, in words
+	Expiry   time.Time // when the current access token expires
+}
+
+// dropletRow is one droplet as the page shows it.
+type dropletRow struct {
+	Name       string
+	Status     string // active, off, new, archive: shown as text, colour only adds to it
+	Region     string
+	Size       string // "2 vCPUs · 4 GB · 80 GB disk"
+	PublicIPv4 string
+	Image      string
+	Tags       []string
+	Created    time.Time
+}
+
+// handleDroplets serves GET /digitalocean without callback parameters: every
+// droplet of the connected account. It refreshes the access token first when
+// it is expired or about to be, and saves the rotated pair into the cookie
+// before the page is written.
+func (s *Server) handleDroplets(c echo.Context) error {
+	w, r := c.Response(), c.Request()
+	sess, ok := s.sessions.load(w, r)
+	if !ok {
+		s.sessions.setFlash(w, r, "info", "Connect your DigitalOcean account to see your droplets.")
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+
+	ts := s.do.TokenSource(r.Context(), sess.Token())
+	_, err := ts.Token() // refreshes now if needed, so its errors are told apart below
+	var droplets []godo.Droplet
+	if err == nil {
+		droplets, err = s.do.Droplets(r.Context(), ts)
+	}
+	// Save a refreshed pair even if the listing failed afterwards: the old
+	// refresh token is spent, and losing the new one would log the user out.
+	if tok, refreshed := ts.Refreshed(); refreshed {
+		sess.SetToken(tok)
+		if serr := s.sessions.save(w, r, sess); serr != nil {
+			return serr
+		}
+	}
+
+	switch {
+	case doclient.IsInvalidGrant(err):
+		s.sessions.end(w)
+		s.sessions.setFlash(w, r, "info", "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again to see your droplets.")
+		return c.Redirect(http.StatusSeeOther, "/")
+	case doclient.IsUnauthorized(err):
+		s.sessions.end(w)
+		s.sessions.setFlash(w, r, "info", "DigitalOcean no longer accepts this app's access token (it may have been revoked). Connect again to see your droplets.")
+		return c.Redirect(http.StatusSeeOther, "/")
+	case err != nil:
+		return upstreamProblem(err)
+	}
+
+	data := dropletsPage{Access: accessLabel(sess.Scope), Expiry: sess.Expiry, Droplets: make([]dropletRow, len(droplets))}
+	for i, d := range droplets {
+		data.Droplets[i] = newDropletRow(d)
+	}
+	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
+}
+
+func newDropletRow(d godo.Droplet) dropletRow {
+	row := dropletRow{Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug}
+	if d.Region != nil {
+		row.Region = d.Region.Name
+		if row.Region == "" {
+			row.Region = d.Region.Slug
+		}
+	}
+	if d.Vcpus > 0 || d.Memory > 0 || d.Disk > 0 {
+		row.Size = fmt.Sprintf("%d vCPU%s · %s · %d GB disk", d.Vcpus, plural(d.Vcpus), memory(d.Memory), d.Disk)
+	}
+	row.PublicIPv4, _ = d.PublicIPv4() // a droplet being created may have none yet
+	if d.Image != nil {
+		row.Image = d.Image.Name
+		if d.Image.Distribution != "" && d.Image.Distribution != d.Image.Name {
+			row.Image = d.Image.Distribution + " " + d.Image.Name
+		}
+	}
+	row.Created, _ = time.Parse(time.RFC3339, d.Created)
+	return row
+}
+
+// memory formats megabytes the way DigitalOcean's control panel does.
+func memory(mb int) string {
+	if mb >= 1024 && mb%1024 == 0 {
+		return fmt.Sprintf("%d GB", mb/1024)
+	}
+	if mb >= 1024 {
+		return fmt.Sprintf("%.1f GB", float64(mb)/1024)
+	}
+	return fmt.Sprintf("%d MB", mb)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

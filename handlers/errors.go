@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
+)
+
+// Problem is an error that knows the page the user should see. Handlers
+// return one; handleError renders it. Err, the cause, goes to the log only.
+type Problem struct {
+	Status     int
+	Title      string
+	Message    string
+	Retry      bool          // offer a "Try again" link to the same page
+	RetryAfter time.Duration // sent as Retry-After when set
+	Err        error
+}
+
+func (p *Problem) Error() string {
+	if p.Err != nil {
+		return fmt.Sprintf("%d %s: %v", p.Status, p.Title, p.Err)
+	}
+	return fmt.Sprintf("%d %s", p.Status, p.Title)
+}
+
+func (p *Problem) Unwrap() error { return p.Err }
+
+// errorPage is the data of the error page.
+type errorPage struct {
+	Status  int
+	Message string
+	Retry   bool
+}
+
+// handleError is Echo's HTTPErrorHandler: the one place where an error
+// becomes a response. The page shows the Problem's words, never err's text.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemFor(err)
+	level := slog.LevelInfo
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(c.Request().Context(), level, "request failed",
+		slog.Int("status", p.Status),
+		slog.String("path", c.Request().URL.Path),
+		slog.String("error", errorText(err)),
+	)
+	if p.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(p.RetryAfter.Seconds()))))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	data := errorPage{Status: p.Status, Message: p.Message, Retry: p.Retry}
+	if rerr := s.render(c, p.Status, "error", p.Title, nil, data); rerr != nil {
+		s.log.Error("rendering the error page", "error", rerr)
+		_ = c.String(http.StatusInternalServerError, "Internal Server Error")
+	}
+}
+
+// problemFor maps any error to the page to show.
+func problemFor(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return &Problem{Status: he.Code, Title: "Page not found", Message: "There is nothing at this address.", Err: err}
+		case http.StatusMethodNotAllowed:
+			return &Problem{Status: he.Code, Title: "Method not allowed", Message: "This address does not accept that kind of request.", Err: err}
+		case http.StatusRequestEntityTooLarge:
+			return &Problem{Status: he.Code, Title: "Request too large", Message: "The request was larger than this app accepts.", Err: err}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return &Problem{Status: he.Code, Title: http.StatusText(he.Code), Message: "The request could not be handled.", Err: err}
+		}
+	}
+	return &Problem{Status: http.StatusInternalServerError, Title: "Something went wrong",
+		Message: "The app ran into a problem. It has been logged; please try again.", Retry: true, Err: err}
+}
+
+// upstreamProblem maps a failed call to DigitalOcean that the handler could
+// not resolve itself (it handles expired grants and revoked tokens first).
+func upstreamProblem(err error) *Problem {
+	if after, ok := doclient.IsRateLimited(err); ok {
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
+			Message:    "DigitalOcean is limiting how fast this account may call its API. Wait a moment and try again.",
+			Retry:      true,
+			RetryAfter: max(after, time.Second), Err: err}
+	}
+	if errors.Is(err, context.Canceled) {
+		// The browser went away; nobody will read this page.
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "Request cancelled", Message: "The request was cancelled.", Err: err}
+	}
+	if doclient.IsUnavailable(err) {
+		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean could not be reached",
+			Message: "DigitalOcean did not answer properly. Your session is kept: try again in a moment.",
+			Retry:   true, Err: err}
+	}
+	return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean refused the request",
+		Message: "DigitalOcean answered with an error this app did not expect. Try again, or disconnect and connect again.",
+		Retry:   true, Err: err}
+}
+
+// errorText is what the log gets: the error's own text, which doclient and
+// this package keep free of tokens, codes and secrets.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

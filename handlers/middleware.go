@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// contentSecurityPolicy allows nothing but this site's own stylesheet and
+// images: no inline script or style, no framing (clickjacking), no plugins,
+// no <base> rewriting, and forms that post only back to this site.
+const contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+
+// middleware installs what runs around every handler, outermost first.
+func (s *Server) middleware(e *echo.Echo) {
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		// A panic becomes a 500 page through handleError; the stack goes
+		// to the log, never to the browser.
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic", "error", err, "path", c.Request().URL.Path, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.RequestID())
+	e.Use(s.requestLogger())
+	e.Use(s.securityHeaders)
+	e.Use(s.sameOriginWrites)
+	// Nothing here takes a body beyond the empty Disconnect form.
+	e.Use(middleware.BodyLimit("16K"))
+}
+
+// requestLogger writes one line per request. It logs the path and the
+// route, never the query: the callback's query holds the code and state.
+func (s *Server) requestLogger() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod:    true,
+		LogURIPath:   true,
+		LogRoutePath: true,
+		LogStatus:    true,
+		LogLatency:   true,
+		LogRequestID: true,
+		HandleError:  true, // render the error first so the status is the one sent
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			switch {
+			case v.Status >= 500:
+				level = slog.LevelError
+			case v.RoutePath == "/healthz":
+				level = slog.LevelDebug // probes every few seconds would drown the log
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("method", v.Method),
+				slog.String("path", v.URIPath),
+				slog.String("route", v.RoutePath),
+				slog.Int("status", v.Status),
+				slog.Duration("duration", v.Latency),
+				slog.String("request_id", v.RequestID),
+			)
+			return nil
+		},
+	})
+}
+
+// securityHeaders sets the headers every response carries. Pages show
+// account data, so nothing may be cached; handleStatic relaxes that for
+// assets.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		if s.secure {
+			// Only when the configured URL is https: the scheme of the
+			// request itself is http behind App Platform's TLS proxy.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// sameOriginWrites refuses state-changing requests sent by another site
+// (CSRF), using the browser's Sec-Fetch-Site header with an Origin fallback
+// (net/http's CrossOriginProtection). GET and HEAD pass untouched.
+func (s *Server) sameOriginWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.crossOrigin.Check(c.Request()); err != nil {
+			return &Problem{
+				Status:  http.StatusForbidden,
+				Title:   "Request refused",
+				Message: "This form can only be sent from this site's own pages. Go back to the home page and try again.",
+				Err:     err,
+			}
+		}
+		return next(c)
+	}
+}

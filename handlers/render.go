@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
+)
+
+// layoutData is what views/layout.html gets: the page's own data in Page,
+// wrapped with what every page shows.
+type layoutData struct {
+	Title   string
+	Sandbox bool              // the "this is a sandbox" banner
+	Account *doclient.Account // who is connected, nil when nobody is
+	Flash   *flash            // a one-time message
+	Page    any
+}
+
+// renderer holds the parsed pages: each is layout.html plus its own file,
+// parsed once at start so a broken template stops the app before it serves.
+type renderer struct {
+	pages    map[string]*template.Template
+	versions map[string]string // static file name -> short content hash
+}
+
+func newRenderer(views, static fs.FS) (*renderer, error) {
+	r := &renderer{pages: map[string]*template.Template{}, versions: map[string]string{}}
+	err := fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(static, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		r.versions[name] = hex.EncodeToString(sum[:6])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading static files: %w", err)
+	}
+
+	funcs := template.FuncMap{
+		"asset": r.assetURL,
+		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("parsing views/layout.html: %w", err)
+	}
+	names, err := fs.Glob(views, "*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if name == "layout.html" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(views, name)
+		if err != nil {
+			return nil, fmt.Errorf("parsing views/%s: %w", name, err)
+		}
+		r.pages[strings.TrimSuffix(name, ".html")] = t
+	}
+	return r, nil
+}
+
+// assetURL is the URL of a static file with its content hash in the query,
+// so browsers may cache it for a year and still see every change.
+func (r *renderer) assetURL(name string) (string, error) {
+	v, ok := r.versions[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return "/static/" + name + "?v=" + v, nil
+}
+
+// render writes page with status. The page is rendered into a buffer first,
+// so a template error becomes a clean 500 instead of half a page.
+func (s *Server) render(c echo.Context, status int, page, title string, sess *Session, data any) error {
+	t, ok := s.pages.pages[page]
+	if !ok {
+		return fmt.Errorf("no page %q", page)
+	}
+	l := layoutData{Title: title, Sandbox: s.sandbox, Flash: s.sessions.takeFlash(c.Response(), c.Request()), Page: data}
+	if sess != nil {
+		l.Account = &sess.Account
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", l); err != nil {
+		return fmt.Errorf("rendering %s: %w", page, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// handleStatic serves GET /static/*: the embedded stylesheet and images.
+func (s *Server) handleStatic(c echo.Context) error {
+	name := c.Param("*")
+	if !fs.ValidPath(name) {
+		return echo.ErrNotFound
+	}
+	if _, err := fs.Stat(s.static, name); err != nil {
+		return echo.ErrNotFound
+	}
+	cache := "public, max-age=300"
+	if v := c.QueryParam("v"); v != "" && v == s.pages.versions[name] {
+		cache = "public, max-age=31536000, immutable"
+	}
+	c.Response().Header().Set("Cache-Control", cache)
+	r := c.Request().Clone(c.Request().Context())
+	r.URL.Path = "/" + path.Clean(name)
+	http.FileServerFS(s.static).ServeHTTP(c.Response(), r)
+	return nil
+}

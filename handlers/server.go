@@ -1,0 +1,114 @@
+// Package handlers is the web app: its routes, the pages they render, the
+// cookie session and the one place where errors become pages.
+//
+// Every route is registered in [Server.routes]; each handler is a handleX
+// method whose doc comment names its route. Handlers reach DigitalOcean only
+// through package doclient.
+package handlers
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
+)
+
+// Options is what the web app needs. main builds it from the configuration.
+type Options struct {
+	Client      *doclient.Client // DigitalOcean (or the sandbox)
+	RedirectURL *url.URL         // the registered callback; its scheme decides Secure cookies and HSTS
+	Scopes      []string         // scopes asked for by default
+	PKCE        bool             // send a PKCE challenge (always, unless the provider refuses it)
+
+	SessionSecrets [][]byte      // newest first; at least one
+	IdleTimeout    time.Duration // a session unused this long ends
+	MaxAge         time.Duration // a session ends this long after login, used or not
+
+	Views  fs.FS // the html/template pages (views/)
+	Static fs.FS // the stylesheet and images (static/)
+
+	Sandbox bool         // show the sandbox banner on every page
+	Logger  *slog.Logger // nil discards
+	Now     func() time.Time
+}
+
+// Server holds exactly what the handlers use.
+type Server struct {
+	do          *doclient.Client
+	sessions    *sessionStore
+	pages       *renderer
+	static      fs.FS
+	log         *slog.Logger
+	redirect    *url.URL
+	scopes      []string
+	pkce        bool
+	sandbox     bool
+	secure      bool // served over https: Secure cookies, __Host- names, HSTS
+	crossOrigin *http.CrossOriginProtection
+	now         func() time.Time
+}
+
+// New checks opts and builds the app.
+func New(opts Options) (*Server, error) {
+	if opts.Client == nil || opts.RedirectURL == nil || opts.Views == nil || opts.Static == nil {
+		return nil, errors.New("handlers: Client, RedirectURL, Views and Static are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	secure := opts.RedirectURL.Scheme == "https"
+	sessions, err := newSessionStore(opts.SessionSecrets, secure, opts.IdleTimeout, opts.MaxAge, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := newRenderer(opts.Views, opts.Static)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		do:          opts.Client,
+		sessions:    sessions,
+		pages:       pages,
+		static:      opts.Static,
+		log:         opts.Logger,
+		redirect:    opts.RedirectURL,
+		scopes:      opts.Scopes,
+		pkce:        opts.PKCE,
+		sandbox:     opts.Sandbox,
+		secure:      secure,
+		crossOrigin: http.NewCrossOriginProtection(),
+		now:         opts.Now,
+	}, nil
+}
+
+// Handler returns the app as an http.Handler: an Echo router with every
+// route and middleware in place.
+func (s *Server) Handler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.middleware(e)
+	s.routes(e)
+	return e
+}
+
+// routes registers every route of the app, top to bottom.
+func (s *Server) routes(e *echo.Echo) {
+	e.GET("/", s.handleIndex)
+	e.GET("/connect", s.handleConnect)
+	// DigitalOcean sends the browser back here; without callback parameters
+	// the same URL is the droplet page (the route the Flask app had).
+	e.GET("/digitalocean", s.handleDigitalOcean)
+	e.POST("/logout", s.handleLogout)
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/static/*", s.handleStatic)
+}

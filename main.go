@@ -1,0 +1,209 @@
+// Command dosignin is the reference Go app for "Sign in with DigitalOcean":
+// it walks the OAuth 2 authorization-code flow against DigitalOcean (or,
+// with no credentials, against an embedded sandbox), keeps the tokens in an
+// encrypted cookie, refreshes them, and lists the user's droplets.
+//
+//	go run .                 # serve on http://localhost:5000
+//	go run . healthcheck     # exit 0 when the local /healthz answers 200
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"dosignin/doclient"
+	"dosignin/handlers"
+	"dosignin/sandbox"
+)
+
+// assets are the pages and static files, compiled into the binary so it
+// runs from any directory and in a scratch image.
+//
+//go:embed views static
+var assets embed.FS
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Getenv))
+	}
+	// .env is optional; variables already in the environment win over it.
+	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(os.Stderr, "reading .env:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run starts the app and serves until ctx is cancelled, then shuts down
+// gracefully. Tests call it directly with their own environment; ready, when
+// not nil, is told the address the server listens on.
+func run(ctx context.Context, getenv func(string) string, logOut io.Writer, ready func(addr net.Addr)) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration problems:\n%w", err)
+	}
+	log := newLogger(cfg, logOut)
+
+	app, err := newApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // a 10,000-droplet listing takes a while upstream
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	log.Info("starting", "config", cfg)
+	if cfg.SessionSecretGenerated {
+		log.Warn("SESSION_SECRET is not set: using a random one, so everyone is signed out when the app restarts")
+	}
+	if cfg.Sandbox {
+		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "open", cfg.RedirectURL.Scheme+"://"+cfg.RedirectURL.Host+"/")
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	// SIGTERM (App Platform sends it on every deploy): stop accepting, let
+	// requests in flight finish.
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// newApp wires the packages together: the sandbox (in sandbox mode),
+// doclient and the handlers.
+func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
+	client, err := doclient.New(doclient.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		RedirectURL:  cfg.RedirectURL.String(),
+		Scopes:       cfg.Scopes,
+		OAuthURL:     cfg.OAuthURL,
+		APIURL:       cfg.APIURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	views, _ := fs.Sub(assets, "views")   // cannot fail: the directory is embedded
+	static, _ := fs.Sub(assets, "static") // likewise
+	web, err := handlers.New(handlers.Options{
+		Client:         client,
+		RedirectURL:    cfg.RedirectURL,
+		Scopes:         cfg.Scopes,
+		PKCE:           cfg.PKCE,
+		SessionSecrets: cfg.SessionSecrets,
+		IdleTimeout:    cfg.SessionIdleTimeout,
+		MaxAge:         cfg.SessionMaxAge,
+		Views:          views,
+		Static:         static,
+		Sandbox:        cfg.Sandbox,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Sandbox {
+		return web.Handler(), nil
+	}
+
+	// The sandbox is a separate server that happens to share the port: it
+	// gets its own path and none of the app's middleware, as DigitalOcean
+	// would.
+	sb, err := sandbox.New(sandbox.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		RedirectURIs: []string{cfg.RedirectURL.String()},
+		AppName:      "Sign in with DigitalOcean (Go)",
+		TokenTTL:     cfg.SandboxTokenTTL,
+		Droplets:     sandboxDroplets(cfg.SandboxDroplets),
+		Logger:       log.With("component", "sandbox"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(sandboxPrefix+"/", http.StripPrefix(sandboxPrefix, sb))
+	mux.Handle("/", web.Handler())
+	return mux, nil
+}
+
+// sandboxDroplets translates SANDBOX_DROPLETS to the sandbox's convention,
+// where 0 means its default and a negative number means none.
+func sandboxDroplets(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// newLogger returns a text logger, or a JSON one for LOG_FORMAT=json (App
+// Platform's log tooling parses JSON).
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// healthcheck is `dosignin healthcheck`: a probe for images with no shell
+// or curl (Docker's HEALTHCHECK). It exits 0 when /healthz answers 200.
+func healthcheck(getenv func(string) string) int {
+	port := getenv("PORT")
+	if port == "" {
+		port = "5000"
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "healthcheck: status", resp.StatusCode)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort asks the OS for a port nobody is using right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBinaryWithJSONLogs builds the binary exactly as the Dockerfile does,
+// starts it in sandbox mode with JSON logs, walks the whole flow, stops it
+// with SIGTERM as App Platform does, and reads every log line.
+func TestBinaryWithJSONLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "dosignin")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	const secret = "ci-session-secret-0123456789-0123456789-abcdef"
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir() // no .env there
+	cmd.Env = []string{"PORT=" + strconv.Itoa(port), "LOG_FORMAT=json", "SESSION_SECRET=" + secret, "SANDBOX_TOKEN_TTL=1m"}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitHealthy(t, base)
+
+	// The healthcheck subcommand agrees, and fails against a dead port.
+	hc := exec.Command(bin, "healthcheck")
+	hc.Env = []string{"PORT=" + strconv.Itoa(port)}
+	if out, err := hc.CombinedOutput(); err != nil {
+		t.Errorf("healthcheck against a live app: %v %s", err, out)
+	}
+	hc = exec.Command(bin, "healthcheck")
+	hc.Env = []string{"PORT=" + strconv.Itoa(freePort(t))}
+	if err := hc.Run(); err == nil {
+		t.Error("healthcheck against a dead port exited 0")
+	}
+
+	// The whole flow, through the real server and the mounted sandbox.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	consent := get(t, browser, base+"/connect")
+	if !strings.Contains(consent.body, "Authorize") || !strings.Contains(consent.body, "Sandbox") {
+		t.Fatalf("no consent page at %s", consent.url)
+	}
+	form := hiddenFields(consent.body)
+	form.Set("decision", "approve")
+	action := consent.url.ResolveReference(&url.URL{Path: "authorize"}).String()
+	resp, err := browser.PostForm(action, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/digitalocean" || !strings.Contains(string(body), "8 droplets") || !strings.Contains(string(body), "Sandbox mode") {
+		t.Fatalf("after Authorize: %s %d", resp.Request.URL, resp.StatusCode)
+	}
+	code := resp.Request.Response.Request.URL.Query().Get("code") // the callback's code
+	if code == "" {
+		t.Log("could not recover the callback's code; checking tokens only")
+	}
+
+	// SIGTERM: graceful shutdown, exit status 0.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit 20 s after SIGTERM")
+	}
+
+	out := logs.String()
+	var sawStart, sawRequest, sawShutdown bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Errorf("not a JSON line: %q", sc.Text())
+			continue
+		}
+		switch line["msg"] {
+		case "starting":
+			sawStart = true
+		case "request":
+			sawRequest = true
+			for _, k := range []string{"method", "path", "route", "status", "duration", "request_id"} {
+				if _, ok := line[k]; !ok {
+					t.Errorf("request line without %s: %s", k, sc.Text())
+				}
+			}
+		case "shutting down":
+			sawShutdown = true
+		}
+	}
+	if !sawStart || !sawRequest || !sawShutdown {
+		t.Errorf("missing start/request/shutdown lines:\n%s", out)
+	}
+	for _, leak := range []*regexp.Regexp{
+		regexp.MustCompile(regexp.QuoteMeta(secret)),
+		regexp.MustCompile(`doo_v1_|dor_v1_`),
+		regexp.MustCompile(`code=|state=|code_verifier`),
+		regexp.MustCompile(`sandbox-secret-`),
+	} {
+		if leak.MatchString(out) {
+			t.Errorf("logs contain %s:\n%s", leak, out)
+		}
+	}
+	if code != "" && strings.Contains(out, code) {
+		t.Error("logs contain the authorization code")
+	}
+}
+
+func TestRunRefusesBadConfigBeforeListening(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{"DIGITALOCEAN_CLIENT_ID": "id", "SESSION_SECRET": "short"})
+	err := run(context.Background(), env, io.Discard, func(net.Addr) { t.Error("listened despite bad config") })
+	if err == nil {
+		t.Fatal("started with bad config")
+	}
+	for _, want := range []string{"DIGITALOCEAN_CLIENT_SECRET is missing", "SESSION_SECRET"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became healthy", base)
+}
+
+type fetched struct {
+	url  *url.URL
+	body string
+}
+
+func get(t *testing.T, c *http.Client, u string) fetched {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return fetched{resp.Request.URL, string(b)}
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"`)
+
+func hiddenFields(body string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
