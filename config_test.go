@@ -56,7 +56,7 @@ func TestLoadConfigWithCredentials(t *testing.T) {
 	}
 }
 
-func TestLoadConfigRefusesBadValuesOneLineEach(t *testing.T) {
+func TestSecurity14StartupRefusesWeakConfigOneLineEach(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -107,7 +107,7 @@ func TestLoadConfigHTTPSSandboxNeedsSANDBOX1(t *testing.T) {
 	}
 }
 
-func TestConfigNeverPrintsSecrets(t *testing.T) {
+func TestSecurity12ConfigRedactsItself(t *testing.T) {
 	t.Parallel()
 	cfg, err := LoadConfig(envOf(map[string]string{
 		"DIGITALOCEAN_CLIENT_ID":     "public-id",

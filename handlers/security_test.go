@@ -579,7 +579,7 @@ func (a *testApp) pendingLogin(c *http.Client) pendingLogin {
 
 // newBareServer builds the app without servers around it, for checks that
 // need another redirect URL (https) than the test servers have.
-func newBareServer(t *testing.T, redirect string, opts func(*Options)) *Server {
+func newBareServer(t testing.TB, redirect string, opts func(*Options)) *Server {
 	t.Helper()
 	r := mustParse(t, redirect)
 	client, err := doclient.New(doclient.Config{ClientID: "id", ClientSecret: "secret", RedirectURL: redirect, OAuthURL: "http://127.0.0.1:1/v1/oauth", APIURL: "http://127.0.0.1:1", Timeout: time.Second})
@@ -627,7 +627,7 @@ func checkCookieFlags(t *testing.T, c *http.Cookie, https bool) {
 	}
 }
 
-func mustParse(t *testing.T, s string) *url.URL {
+func mustParse(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {
