@@ -88,7 +88,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if cfg.Sandbox {
 		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "open", cfg.RedirectURL.Scheme+"://"+cfg.RedirectURL.Host+"/")
+	home := cfg.RedirectURL.Scheme + "://" + cfg.RedirectURL.Host + "/"
+	log.Info("listening on "+ln.Addr().String()+": open "+home+" in your browser", "addr", ln.Addr().String(), "url", home)
 	if ready != nil {
 		ready(ln.Addr())
 	}
