@@ -157,8 +157,14 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case doclient.IsInvalidGrant(err):
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link has expired",
 			Message: "DigitalOcean no longer accepts this authorization code (it is used once and expires after a few minutes). Connect again.", Err: err}
+	// No "Try again" link on these pages: this URL's state and code are
+	// spent, so only a new login can help.
+	case doclient.IsUnavailable(err):
+		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean could not be reached",
+			Message: "DigitalOcean did not answer while finishing your sign-in. Go back to the home page and connect again.", Err: err}
 	case err != nil:
-		return upstreamProblem(err)
+		return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
+			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
 	}
 	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
 		return err

@@ -361,3 +361,32 @@ func revoke(t *testing.T, a *testApp, token string) {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
 }
+
+func TestTokenEndpointFailureDuringSignIn(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"unreachable", http.StatusBadGateway, "<html>bad gateway</html>", "could not be reached"},
+		{"bad client", http.StatusUnauthorized, `{"error":"invalid_client","error_description":"secret xyz wrong"}`, "DIGITALOCEAN_CLIENT_SECRET"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t)
+			cb := a.callbackURL(a.Browser)
+			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			p := a.get(a.Browser, cb)
+			if p.Status != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502", p.Status)
+			}
+			mustContain(t, p, tt.want, "connect again")
+			mustNotContain(t, p, "Try again", "xyz", "invalid_client")
+		})
+	}
+}
