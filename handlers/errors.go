@@ -56,6 +56,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	s.log.LogAttrs(c.Request().Context(), level, "request failed",
 		slog.Int("status", p.Status),
 		slog.String("path", c.Request().URL.Path),
+		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 		slog.String("error", errorText(err)),
 	)
 	if p.RetryAfter > 0 {
