@@ -60,6 +60,7 @@ func TestConsentPage(t *testing.T) {
 		`<button type="submit" name="decision" value="deny">Deny</button>`,
 		`<form method="post" action="authorize">`,
 		`href="../../static/sandbox.css"`,
+		`href="../../static/favicon.svg"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -126,12 +127,20 @@ func TestConsentPageEscapes(t *testing.T) {
 	}
 }
 
-func TestStylesheet(t *testing.T) {
+func TestStaticFiles(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, withPrefix("/sandbox"))
-	resp, body := do(t, h.srv.Client(), http.MethodGet, h.base+"/static/sandbox.css", nil, nil)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") || !strings.Contains(body, ".banner") {
-		t.Fatalf("GET sandbox.css: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	for _, f := range []struct{ name, contentType, contains string }{
+		{"sandbox.css", "text/css", ".banner"},
+		{"favicon.svg", "image/svg+xml", "<svg"},
+	} {
+		resp, body := do(t, h.srv.Client(), http.MethodGet, h.base+"/static/"+f.name, nil, nil)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), f.contentType) || !strings.Contains(body, f.contains) {
+			t.Errorf("GET %s: %d %s", f.name, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := do(t, h.srv.Client(), http.MethodGet, h.base+"/static/layout.html", nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /static/layout.html: %d, want 404", resp.StatusCode)
 	}
 }
 

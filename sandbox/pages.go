@@ -14,11 +14,19 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// The stylesheet is served by the sandbox itself because the app's Content
-// Security Policy (default-src 'self') forbids inline styles.
+// The stylesheet and icon are served by the sandbox itself: its Content
+// Security Policy (default-src 'self') forbids inline styles, and a page
+// without an icon makes the browser ask for /favicon.ico, which is not the
+// sandbox's to answer when it is mounted under the app.
 //
-//go:embed static/sandbox.css
-var stylesheet []byte
+//go:embed static/sandbox.css static/favicon.svg
+var staticFS embed.FS
+
+// staticTypes are the files under /static/ and their content types.
+var staticTypes = map[string]string{
+	"sandbox.css": "text/css; charset=utf-8",
+	"favicon.svg": "image/svg+xml",
+}
 
 // parsePages parses each page with the layout, keyed by page file name.
 func parsePages() (map[string]*template.Template, error) {
@@ -88,16 +96,23 @@ func pageHeaders(h http.Header, formTarget string) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// handleStylesheet serves GET /static/sandbox.css.
-func (s *Server) handleStylesheet(w http.ResponseWriter, r *http.Request) {
+// handleStatic serves GET /static/sandbox.css and /static/favicon.svg.
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	contentType, ok := staticTypes[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	body, _ := staticFS.ReadFile("static/" + name) // cannot fail: every name in staticTypes is embedded
 	h := w.Header()
-	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("Content-Type", contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "public, max-age=3600")
-	w.Write(stylesheet)
+	w.Write(body)
 }

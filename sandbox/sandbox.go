@@ -20,7 +20,7 @@
 //	POST /v1/oauth/revoke     token revocation (RFC 7009)
 //	GET  /v2/account          the sandbox account
 //	GET  /v2/droplets         paginated, deterministic droplets
-//	GET  /static/sandbox.css  the consent page's stylesheet
+//	GET  /static/sandbox.css  the consent page's stylesheet (and favicon.svg, its icon)
 //
 // It follows DigitalOcean's documented rules and, where DigitalOcean is
 // silent, the OAuth RFCs: authorization codes are single-use, short-lived
@@ -234,7 +234,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/oauth/revoke", s.handleRevoke)
 	mux.HandleFunc("/v2/account", s.api("account:read", s.handleAccount))
 	mux.HandleFunc("/v2/droplets", s.api("droplet:read", s.handleDroplets))
-	mux.HandleFunc("/static/sandbox.css", s.handleStylesheet)
+	mux.HandleFunc("/static/{name}", s.handleStatic)
 	mux.HandleFunc("/", s.api("", s.handleNotFound))
 	return mux
 }
