@@ -8,6 +8,7 @@ package handlers
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
 
 	"dosignin/doclient"
 	"dosignin/sandbox"
@@ -85,15 +87,17 @@ func TestSecurity05ReplayedCallbackIs400WithoutSecondExchange(t *testing.T) {
 func TestSecurity05MalformedCallbackIs400(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
+	var many []string // a long query made of short parameters
+	for i := range 1500 {
+		many = append(many, fmt.Sprintf("p%d=x", i))
+	}
 	for _, q := range []string{
-		"code=a&code=b&state=s",
-		"state=%zz&code=a",
-		"code=" + strings.Repeat("a", 16<<10) + "&state=s",
-		"state=s&code=",
+		"code=a&code=b&state=s",                            // a repeated parameter
+		"state=%zz&code=a",                                 // a bad escape
+		"code=" + strings.Repeat("a", 16<<10) + "&state=s", // 16 KB
+		"code=" + strings.Repeat("a", 4<<10) + "&state=s",  // one value over its limit, the query under its own
+		"code=a&state=s&" + strings.Join(many, "&"),        // the query over its limit, each value under its own
 	} {
-		if q == "state=s&code=" {
-			continue // needs a valid state; covered by TestEmptyCodeIs400
-		}
 		p := a.get(a.Browser, a.URL+"/digitalocean?"+q)
 		if p.Status != http.StatusBadRequest {
 			t.Errorf("?%.40s: status %d, want 400", q, p.Status)
@@ -242,6 +246,18 @@ func TestSecurity10LogoutIsPostAndSameOriginOnly(t *testing.T) {
 	if p := a.get(a.Browser, a.URL+"/digitalocean"); p.Status != http.StatusOK {
 		t.Errorf("the user was logged out: %d", p.Status)
 	}
+
+	// A real logout revokes the grant at DigitalOcean, so even the old
+	// cookie, replayed, shows no droplets.
+	old := a.cookie(a.Browser, sessionCookie)
+	if p := a.post(a.Browser, a.URL+"/logout", nil, http.Header{"Origin": {a.URL}}); p.URL.Path != "/" {
+		t.Fatalf("same-origin logout ended at %s (%d)", p.URL.Path, p.Status)
+	}
+	a.Browser.Jar.SetCookies(mustParse(t, a.URL), []*http.Cookie{{Name: sessionCookie, Value: old}})
+	p = a.get(a.Browser, a.URL+"/digitalocean")
+	if p.URL.Path == "/digitalocean" || strings.Contains(p.Body, "Your droplets") {
+		t.Errorf("the old cookie still shows droplets after logout: %d %s", p.Status, p.URL.Path)
+	}
 }
 
 func TestSecurity13ReadOnlyByDefaultWriteOnlyWhenAsked(t *testing.T) {
@@ -279,6 +295,11 @@ func TestSecurity01StateIsLongRandomAndFresh(t *testing.T) {
 			t.Errorf("state %q was handed out twice", state)
 		}
 		seen[state] = true
+	}
+	// The callback compares with sameState; two empty states must not
+	// match, should a login cookie ever hold none.
+	if sameState("", "") {
+		t.Error("an empty state matches an empty one")
 	}
 }
 
@@ -464,22 +485,41 @@ func TestSecurity07CookieFlagsOverHTTPS(t *testing.T) {
 
 func TestSecurity09CookieStoreFailureIsA500AndLoud(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
-	a := newTestApp(t, func(o *Options, _ *sandbox.Config) {
-		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	})
-	// Break the store the way a bad deployment would: values that can no
+	// Break a store the way a bad deployment would: values that can no
 	// longer be encoded.
-	for _, codec := range a.Server.sessions.session.Codecs {
-		codec.(*securecookie.SecureCookie).MaxLength(64)
+	breakStore := func(st *sessions.CookieStore) {
+		for _, codec := range st.Codecs {
+			codec.(*securecookie.SecureCookie).MaxLength(64)
+		}
 	}
-	p := a.connect(a.Browser, "approve")
-	if p.Status != http.StatusInternalServerError {
-		t.Fatalf("status %d, want 500", p.Status)
-	}
-	mustNotContain(t, p, "securecookie", "saving cookie", "too long")
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "saving cookie") {
-		t.Errorf("the failure was not logged loudly:\n%s", logs)
+	for _, tc := range []struct {
+		name string
+		run  func(a *testApp) page
+	}{
+		{"session cookie at the callback", func(a *testApp) page {
+			breakStore(a.Server.sessions.session)
+			return a.connect(a.Browser, "approve")
+		}},
+		{"login cookie at /connect", func(a *testApp) page {
+			breakStore(a.Server.sessions.short)
+			return a.get(a.Browser, a.URL+"/connect")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &syncBuffer{}
+			a := newTestApp(t, func(o *Options, _ *sandbox.Config) {
+				o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			})
+			p := tc.run(a)
+			if p.Status != http.StatusInternalServerError {
+				t.Fatalf("status %d at %s, want 500", p.Status, p.URL.Path)
+			}
+			mustNotContain(t, p, "securecookie", "saving cookie", "too long")
+			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "saving cookie") {
+				t.Errorf("the failure was not logged loudly:\n%s", logs)
+			}
+		})
 	}
 }
 
@@ -538,11 +578,17 @@ func TestSecurity12SecretsNeverLeave(t *testing.T) {
 	var seen []page
 	seen = append(seen, a.get(a.Browser, cb))
 	sess := a.session(a.Browser)
+	if sess == nil {
+		t.Fatal("not connected after the callback")
+	}
 	seen = append(seen, a.get(a.Browser, a.URL+"/"), a.get(a.Browser, a.URL+"/digitalocean"))
 	a.get(a.Browser, cb) // a replay, for its error page and log line
 	a.Clock.Advance(6 * time.Minute)
 	seen = append(seen, a.get(a.Browser, a.URL+"/digitalocean")) // a refresh
 	refreshed := a.session(a.Browser)
+	if refreshed == nil {
+		t.Fatal("not connected after the refresh")
+	}
 	seen = append(seen, a.post(a.Browser, a.URL+"/logout", nil, http.Header{"Origin": {a.URL}}))
 
 	secrets := map[string]string{
