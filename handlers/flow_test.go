@@ -390,3 +390,35 @@ func TestTokenEndpointFailureDuringSignIn(t *testing.T) {
 		})
 	}
 }
+
+func TestHeadOnReadOnlyPagesOnly(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	head := func(u string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodHead, u, nil)
+		resp, err := a.Browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// Monitors and curl -I get the page's status and headers.
+	for _, path := range []string{"/", "/healthz", "/static/style.css"} {
+		if resp := head(a.URL + path); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("HEAD %s: %d, CSP %q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
+	// A HEAD of the callback (a link previewer, say) must not spend it.
+	cb := a.callbackURL(a.Browser)
+	if resp := head(cb); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("HEAD of the callback: %d, Set-Cookie %q; want 405 and no cookie change", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	if resp := head(a.URL + "/connect"); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("HEAD /connect: %d, Set-Cookie %q; want 405 and no login started", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	if p := a.get(a.Browser, cb); p.Status != http.StatusOK || p.URL.Path != "/digitalocean" {
+		t.Errorf("the callback after a HEAD: %d %s, want the droplet page", p.Status, p.URL.Path)
+	}
+}

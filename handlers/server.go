@@ -102,13 +102,18 @@ func (s *Server) Handler() http.Handler {
 }
 
 // routes registers every route of the app, top to bottom.
+//
+// The read-only pages also answer HEAD, for uptime monitors and curl -I.
+// /connect and /digitalocean do not: a HEAD from a link previewer would
+// start a login, or spend a callback's one-time state and code.
 func (s *Server) routes(e *echo.Echo) {
-	e.GET("/", s.handleIndex)
+	getOrHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getOrHead, "/", s.handleIndex)
 	e.GET("/connect", s.handleConnect)
 	// DigitalOcean sends the browser back here; without callback parameters
 	// the same URL is the droplet page (the route the Flask app had).
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
-	e.GET("/healthz", s.handleHealthz)
-	e.GET("/static/*", s.handleStatic)
+	e.Match(getOrHead, "/healthz", s.handleHealthz)
+	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
