@@ -179,6 +179,31 @@ func TestE2E(t *testing.T) {
 		tab.expectCleanConsole()
 	})
 
+	// What a newcomer sees after `go run .`: the sandbox on the app's own
+	// origin, and a banner on every page of the app saying so.
+	t.Run("SandboxModeAsGoRunStartsIt", func(t *testing.T) {
+		t.Parallel()
+		appURL := startSandboxModeApp(t)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+
+		tab.navigate(appURL + "/")
+		tab.expectText(".banner", "Sandbox mode")
+		tab.click(`a[href="/connect"]`)
+		if got := tab.page(); got != appURL+"/sandbox/v1/oauth/authorize" {
+			t.Fatalf("Connect led to %s, want the sandbox's consent page under %s/sandbox/", got, appURL)
+		}
+		tab.click(`button[value="approve"]`)
+		tab.expectText(".count", "8 droplets") // SANDBOX_DROPLETS' default
+		tab.expectText(".banner", "Sandbox mode")
+
+		tab.click(`form[action="/logout"] button`)
+		tab.expectText(".flash", "Disconnected")
+		tab.click(`a[href="/connect"]`)
+		tab.click(`button[value="deny"]`)
+		tab.expectText(".flash", "You denied access")
+		tab.expectCleanConsole()
+	})
+
 	// The console check above passes on silence, so prove it hears: a
 	// script that loads an image from another origin breaks the page's CSP,
 	// and the browser must report it where expectCleanConsole looks.
@@ -233,7 +258,7 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 	sbServer := httptest.NewServer(sb) // listens on 127.0.0.1
 	t.Cleanup(sbServer.Close)
 
-	env := map[string]string{
+	runApp(t, map[string]string{
 		"PORT":                       strconv.Itoa(port),
 		"DIGITALOCEAN_CLIENT_ID":     "e2e-client",
 		"DIGITALOCEAN_CLIENT_SECRET": clientSecret,
@@ -242,7 +267,31 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 		"DIGITALOCEAN_API_URL":       sbServer.URL,
 		"SESSION_SECRET":             sessionSecret,
 		"LOG_LEVEL":                  "debug",
-	}
+	}, clientSecret, sessionSecret)
+	return &e2eApp{AppURL: appURL, SandboxURL: sbServer.URL, Sandbox: sb}
+}
+
+// startSandboxModeApp runs the app as `go run .` does on a fresh clone: no
+// credentials, so the sandbox is mounted under /sandbox/ on the app's own
+// origin. It returns the app's base URL.
+func startSandboxModeApp(t *testing.T) string {
+	t.Helper()
+	port := freePort(t)
+	appURL := "http://localhost:" + strconv.Itoa(port)
+	sessionSecret := rand.Text() + rand.Text()
+	runApp(t, map[string]string{
+		"PORT":                      strconv.Itoa(port),
+		"DIGITALOCEAN_REDIRECT_URL": appURL + "/digitalocean",
+		"SESSION_SECRET":            sessionSecret,
+	}, sessionSecret)
+	return appURL
+}
+
+// runApp starts the app through run() with env as its whole environment,
+// waits until it listens, and stops it when the test ends, checking that
+// none of the secrets reached its log.
+func runApp(t *testing.T, env map[string]string, secrets ...string) {
+	t.Helper()
 	logs := &syncBuffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
@@ -264,7 +313,7 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 		if err := <-done; err != nil {
 			t.Errorf("app: %v", err)
 		}
-		for _, secret := range []string{clientSecret, sessionSecret} {
+		for _, secret := range secrets {
 			if strings.Contains(logs.String(), secret) {
 				t.Errorf("a secret appears in the app's log")
 			}
@@ -273,7 +322,6 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 			t.Logf("app log:\n%s", logs)
 		}
 	})
-	return &e2eApp{AppURL: appURL, SandboxURL: sbServer.URL, Sandbox: sb}
 }
 
 // startBrowser starts headless Chromium with a fresh profile for the test,
