@@ -112,6 +112,22 @@ func TestE2E(t *testing.T) {
 		tab.expectCleanConsole()
 	})
 
+	// The common trap: the browser opens the app on 127.0.0.1, the redirect
+	// URL says localhost, and the login cookie would be on the wrong host.
+	t.Run("StartingOn127001StillSignsIn", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		tab.navigate(strings.Replace(env.AppURL, "localhost", "127.0.0.1", 1) + "/")
+		tab.click(`a[href="/connect"]`)
+		tab.click(`button[value="approve"]`)
+		if got, want := tab.page(), env.AppURL+"/digitalocean"; got != want {
+			t.Fatalf("after Authorize the browser is at %s, want %s", got, want)
+		}
+		tab.expectText(".count", fmt.Sprintf("%d droplets", e2eDroplets))
+		tab.expectCleanConsole()
+	})
+
 	t.Run("ReloadAfterTokenLifetimeRefreshes", func(t *testing.T) {
 		t.Parallel()
 		// The app renews a token doclient.RefreshMargin before it expires,
