@@ -123,14 +123,18 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	// happens next, this state is spent.
 	login, started := s.sessions.takeLogin(w, r)
 
+	// A callback this browser has already completed (a reload, a double
+	// click, or the old login cookie sent again) must not reach
+	// DigitalOcean: a second exchange of the code would be refused, and
+	// DigitalOcean may revoke the grant it issued, ending the session.
+	if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
+		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
+			Message: "You are already connected with it. Open your droplets, or disconnect and connect again."}
+	}
 	// The state check comes before any call to DigitalOcean: it is what
 	// stops an attacker from logging this browser into their account
 	// (login CSRF) with a code of their own.
 	if !started || !sameState(state, login.State) {
-		if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
-			return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
-				Message: "You are already connected with it. Open your droplets, or disconnect and connect again."}
-		}
 		return &Problem{Status: http.StatusForbidden, Title: "Sign-in could not be verified",
 			Message: "This answer from DigitalOcean does not match a sign-in started in this browser in the last 10 minutes. Go back to the home page and connect again."}
 	}

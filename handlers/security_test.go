@@ -67,6 +67,7 @@ func TestSecurity05ReplayedCallbackIs400WithoutSecondExchange(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	cb := a.callbackURL(a.Browser)
+	loginCookieValue := a.cookie(a.Browser, loginCookie)
 	if p := a.get(a.Browser, cb); p.Status != http.StatusOK {
 		t.Fatalf("first callback: %d", p.Status)
 	}
@@ -75,6 +76,12 @@ func TestSecurity05ReplayedCallbackIs400WithoutSecondExchange(t *testing.T) {
 		t.Fatalf("replayed callback: status %d, want 400", p.Status)
 	}
 	mustContain(t, p, "already used")
+	// Again with the spent login cookie sent back, as a second request
+	// that left before the first one's answer would.
+	a.Browser.Jar.SetCookies(mustParse(t, a.URL), []*http.Cookie{{Name: loginCookie, Value: loginCookieValue}})
+	if p := a.get(a.Browser, cb); p.Status != http.StatusBadRequest {
+		t.Fatalf("callback replayed with the old login cookie: status %d, want 400", p.Status)
+	}
 	if n := a.Sandbox.Stats().CodeExchanges; n != 1 {
 		t.Errorf("%d exchanges, want 1", n)
 	}
