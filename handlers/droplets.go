@@ -52,6 +52,7 @@ func (s *Server) handleDroplets(c echo.Context) error {
 	// refresh token is spent, and losing the new one would log the user out.
 	if tok, refreshed := ts.Refreshed(); refreshed {
 		sess.SetToken(tok)
+		sess.LastSeen = s.now()
 		if serr := s.sessions.save(w, r, sess); serr != nil {
 			return serr
 		}

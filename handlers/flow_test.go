@@ -422,3 +422,38 @@ func TestHeadOnReadOnlyPagesOnly(t *testing.T) {
 		t.Errorf("the callback after a HEAD: %d %s, want the droplet page", p.Status, p.URL.Path)
 	}
 }
+
+// Two tabs reload together after the token has run out: one refreshes it,
+// the other only reads the session. Whichever answer the browser stores
+// last, it must keep the rotated pair, or the next refresh would present
+// the spent refresh token and end the session.
+func TestParallelPageNeverWritesBackTheSpentTokens(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	a.Clock.Advance(6 * time.Minute) // past the 5-minute token lifetime
+	stale := a.cookie(a.Browser, sessionCookie)
+
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); p.Status != http.StatusOK {
+		t.Fatalf("droplet page: %d", p.Status)
+	}
+	// The index request left with the old cookie and answers last.
+	req, _ := http.NewRequest(http.MethodGet, a.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: stale})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := findSetCookie(resp, sessionCookie); c != nil {
+		a.Browser.Jar.SetCookies(mustParse(t, a.URL), []*http.Cookie{c})
+	}
+
+	a.Clock.Advance(6 * time.Minute) // past the refresh reuse window too
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); p.URL.Path != "/digitalocean" || !strings.Contains(p.Body, "3 droplets") {
+		t.Fatalf("the next droplet page after parallel reloads: %d at %s, want the droplets", p.Status, p.URL.Path)
+	}
+	if n := a.Sandbox.Stats().Refreshes; n != 2 {
+		t.Errorf("%d refreshes, want 2", n)
+	}
+}

@@ -162,12 +162,24 @@ func (s *sessionStore) load(w http.ResponseWriter, r *http.Request) (sess *Sessi
 		s.clear(w, sessionCookie)
 		return nil, false
 	}
-	if now.Sub(v.LastSeen) > touchEvery {
+	// Touch the session for the idle timeout, but not while its token is
+	// near expiry: a parallel request may be refreshing it, and writing
+	// back the pair this request came with (the spent one) could replace
+	// the rotated pair in the browser, which keeps whichever cookie
+	// arrives last. A refresh saves the session, and the time, itself.
+	if now.Sub(v.LastSeen) > touchEvery && !refreshDueSoon(&v, now) {
 		v.LastSeen = now
 		// A failed touch only shortens the idle window; the page still works.
 		_ = s.save(w, r, &v)
 	}
 	return &v, true
+}
+
+// refreshDueSoon reports whether a request may refresh the session's token
+// about now: within doclient.RefreshMargin of expiry, plus as much again for
+// requests already under way.
+func refreshDueSoon(sess *Session, now time.Time) bool {
+	return !sess.Expiry.IsZero() && now.Add(2*doclient.RefreshMargin).After(sess.Expiry)
 }
 
 // start begins a brand-new session after a successful login. Starting fresh
