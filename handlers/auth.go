@@ -187,19 +187,26 @@ func (s *Server) handleLogout(c echo.Context) error {
 	if !ok {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	// A revoked access token ends the whole grant, refresh token included.
-	// An expired one may be refused, so send the refresh token instead.
-	token := sess.AccessToken
-	if !sess.Expiry.IsZero() && s.now().After(sess.Expiry) {
-		token = sess.RefreshToken
-	}
+	// Revoking the access token ends the whole grant, refresh token
+	// included. DigitalOcean documents revoking a live access token,
+	// authenticated by itself, so an expired one is refreshed first.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
 	defer cancel()
-	if err := s.do.Revoke(ctx, token); err != nil {
+	tok, err := s.do.TokenSource(ctx, sess.Token()).Token()
+	if err == nil {
+		err = s.do.Revoke(ctx, tok.AccessToken)
+	}
+	switch {
+	case err == nil:
+		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+	case doclient.IsUnavailable(err):
 		s.log.Warn("revoking the token at logout failed", "error", err)
 		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean could not be reached to revoke its access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
-	} else {
-		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+	default:
+		// DigitalOcean answered, and refused: the grant was already
+		// revoked or has expired, so there is nothing left to revoke.
+		s.log.Info("nothing to revoke at logout", "error", err)
+		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
 }

@@ -457,3 +457,45 @@ func TestParallelPageNeverWritesBackTheSpentTokens(t *testing.T) {
 		t.Errorf("%d refreshes, want 2", n)
 	}
 }
+
+// Logout says what happened to the grant at DigitalOcean: revoked (after a
+// refresh when the access token had expired), already ended, or not
+// reachable.
+func TestLogoutSaysWhatHappenedToTheGrant(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		before func(a *testApp)
+		flash  string
+		revs   int
+		refs   int // refreshes: an expired access token is renewed before revoking it
+	}{
+		{"expired access token is refreshed, then revoked", func(a *testApp) {
+			a.Clock.Advance(6 * time.Minute)
+		}, "access to your DigitalOcean account was revoked", 1, 1},
+		{"grant already revoked at DigitalOcean", func(a *testApp) {
+			revoke(t, a, a.session(a.Browser).AccessToken)
+		}, "had already ended", 1, 0},
+		{"DigitalOcean unreachable", func(a *testApp) {
+			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+		}, "could not be reached", 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t)
+			a.connect(a.Browser, "approve")
+			tt.before(a)
+			p := a.post(a.Browser, a.URL+"/logout", nil, http.Header{"Origin": {a.URL}})
+			if p.URL.Path != "/" || p.Status != http.StatusOK {
+				t.Fatalf("ended at %s (%d)", p.URL.Path, p.Status)
+			}
+			mustContain(t, p, tt.flash, ">Connect DigitalOcean<")
+			if a.cookie(a.Browser, sessionCookie) != "" {
+				t.Error("the session cookie survived logout")
+			}
+			if st := a.Sandbox.Stats(); st.Revocations != tt.revs || st.Refreshes != tt.refs {
+				t.Errorf("%d revocations and %d refreshes, want %d and %d", st.Revocations, st.Refreshes, tt.revs, tt.refs)
+			}
+		})
+	}
+}
