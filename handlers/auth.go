@@ -171,7 +171,10 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
 	}
 	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
-		return err
+		// A 500, logged, but without the generic page's "Try again":
+		// reloading this spent URL could only fail.
+		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
+			Message: "The app could not store your sign-in. It has been logged. Go back to the home page and connect again.", Err: err}
 	}
 	// 303 to the clean URL, so a reload does not resend the code.
 	return c.Redirect(http.StatusSeeOther, "/digitalocean")

@@ -533,6 +533,9 @@ func TestSecurity09CookieStoreFailureIsA500AndLoud(t *testing.T) {
 				t.Fatalf("status %d at %s, want 500", p.Status, p.URL.Path)
 			}
 			mustNotContain(t, p, "securecookie", "saving cookie", "too long")
+			if strings.Contains(p.Body, "Try again") && p.URL.Path == "/digitalocean" {
+				t.Error("the callback's error page offers to reload a spent URL")
+			}
 			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "saving cookie") {
 				t.Errorf("the failure was not logged loudly:\n%s", logs)
 			}
