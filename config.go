@@ -13,8 +13,9 @@ import (
 	"dosignin/doclient"
 )
 
-// minSecretLen is the shortest SESSION_SECRET we accept: 32 bytes is the
-// smallest input that still gives HKDF a full 256 bits to derive keys from.
+// minSecretLen is the shortest SESSION_SECRET we accept. Length is only a
+// floor: the keys are as strong as the secret is random, so make it with
+// openssl rand (32 random bytes give HKDF a full 256 bits to derive from).
 const minSecretLen = 32
 
 // Config is everything the app reads from the environment, loaded once and
@@ -145,7 +146,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := env("SANDBOX"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			bad("SANDBOX=%q must be 1 or 0", v)
+			bad("SANDBOX=%q must be 1 or 0 (or true or false)", v)
 		}
 		sandboxForced = b
 	}

@@ -5,20 +5,24 @@
 // one API call this app makes (GET /v2/droplets) with the official client,
 // github.com/digitalocean/godo.
 //
-// The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), step by
-// step, and where each step lives:
+// The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), numbered
+// as in DigitalOcean's tutorial "How To Use OAuth Authentication with
+// DigitalOcean" (and the README), and where each step lives:
 //
-//  1. Send the browser to [Client.AuthCodeURL], with a fresh, unguessable state
-//     and PKCE verifier that the app remembers (e.g. in a short-lived cookie).
-//  2. The user approves or denies the app on DigitalOcean, which redirects the
-//     browser back to Config.RedirectURL with code and state (or error). The
-//     app compares state with the one it remembered before anything else.
-//  3. Trade the code and the verifier for tokens with [Client.Exchange]. The
-//     answer also says who signed in ([Account]).
-//  4. Call the API with the access token: [Client.Droplets]. Access tokens
-//     expire; a [TokenSource] refreshes them ([Client.Refresh]) and tells the
-//     app about the new pair so it can store it.
-//  5. On logout, revoke the token: [Client.Revoke].
+//  1. Authorization link: send the browser to [Client.AuthCodeURL], with a
+//     fresh, unguessable state and PKCE verifier that the app remembers (e.g.
+//     in a short-lived cookie).
+//  2. The user approves or denies the app on DigitalOcean.
+//  3. DigitalOcean redirects the browser back to Config.RedirectURL with code
+//     and state (or error). The app compares state with the one it
+//     remembered before anything else.
+//  4. Request tokens: trade the code and the verifier with [Client.Exchange].
+//  5. Receive tokens: the answer also says who signed in ([Account]).
+//
+// Then: call the API with the access token ([Client.Droplets]); access
+// tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
+// tells the app about the new pair so it can store it; on logout, revoke
+// the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
 // (the API said no) or a wrapped network error; [IsInvalidGrant],
@@ -219,7 +223,7 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-// AuthCodeURL implements step 1 of the flow: it returns the DigitalOcean URL
+// AuthCodeURL implements step 1 of the flow, the authorization link: it returns the DigitalOcean URL
 // to redirect the browser to, where the user approves or denies the app. The
 // URL carries client_id, redirect_uri, response_type=code, scope and state.
 //
@@ -258,7 +262,7 @@ type Account struct {
 	TeamName string // the name of that team
 }
 
-// Exchange implements step 3 of the flow: it trades the authorization code
+// Exchange implements steps 4 and 5 of the flow: it trades the authorization code
 // from the callback for an access and a refresh token, and returns the
 // Account that authorized the app.
 //

@@ -25,7 +25,7 @@ const (
 )
 
 // Droplets lists every droplet of the account that ts's token belongs to, in
-// the API's order. This is step 4 of the flow: using the access token.
+// the API's order. This is what the flow is for: using the access token.
 //
 // It fetches page 1 (200 droplets a page, the API's maximum), learns the
 // number of pages from meta.total (or links.pages.last), then fetches the

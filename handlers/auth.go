@@ -113,7 +113,7 @@ func parseCallback(raw string) (url.Values, error) {
 	return q, nil
 }
 
-// handleCallback is step 2 and 3 of the flow: check that this callback
+// handleCallback is steps 3 to 5 of the flow: check that this callback
 // answers the login this browser started, then trade the code for tokens
 // and start a new session.
 func (s *Server) handleCallback(c echo.Context, q url.Values) error {

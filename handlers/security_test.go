@@ -295,6 +295,13 @@ func TestSecurity13ReadOnlyByDefaultWriteOnlyWhenAsked(t *testing.T) {
 	if p := a.get(a.Browser, a.URL+"/connect?access=admin"); p.Status != http.StatusBadRequest {
 		t.Errorf("unknown access: %d, want 400", p.Status)
 	}
+
+	// The index says which access its Connect link asks for.
+	mustContain(t, a.get(newBrowser(t), a.URL+"/"), "read-only access")
+	rw := newTestApp(t, func(o *Options, _ *sandbox.Config) { o.Scopes = []string{"read", "write"} })
+	index := rw.get(rw.Browser, rw.URL+"/")
+	mustContain(t, index, "read &amp; write access")
+	mustNotContain(t, index, "read-only")
 }
 
 func TestSecurity01StateIsLongRandomAndFresh(t *testing.T) {

@@ -111,7 +111,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(getOrHead, "/", s.handleIndex)
 	e.GET("/connect", s.handleConnect)
 	// DigitalOcean sends the browser back here; without callback parameters
-	// the same URL is the droplet page (the route the Flask app had).
+	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)

@@ -44,9 +44,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// showConsent is step 1 of the authorization-code flow, seen from
-// DigitalOcean's side: the app sent the user here; check the request and
-// ask the user whether to let the app in.
+// showConsent is step 2 of the authorization-code flow, seen from
+// DigitalOcean's side: the app's authorization link (step 1) sent the user
+// here; check the request and ask the user whether to let the app in.
 func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
 	redirectURI, problem := s.checkClient(params)
@@ -73,7 +73,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) {
 
 // decide handles the consent form. Nothing in the form is trusted: the
 // request is validated again exactly as on GET, then the CSRF checks run,
-// and only then does the user's choice count. Step 2 of the flow: send the
+// and only then does the user's choice count. Step 3 of the flow: send the
 // user back to the app with a code, or with error=access_denied.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	if !sameOriginOrUnknown(r) {

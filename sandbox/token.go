@@ -52,8 +52,8 @@ type tokenResponse struct {
 	Info         infoJSON `json:"info"`
 }
 
-// handleToken serves POST /v1/oauth/token: step 3 of the flow (code for
-// tokens) and refreshing (refresh token for a new pair).
+// handleToken serves POST /v1/oauth/token: steps 4 and 5 of the flow (code
+// for tokens) and refreshing (refresh token for a new pair).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, oerr := s.readClientRequest(w, r)
 	if oerr != nil {
