@@ -125,6 +125,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	cfg.SessionSecrets, cfg.SessionSecretGenerated = parseSecrets(env("SESSION_SECRET"), bad)
+	if cfg.SessionSecretGenerated && !cfg.Sandbox && cfg.RedirectURL != nil && cfg.RedirectURL.Scheme == "https" {
+		// A deployment. A random secret per process would sign everyone
+		// out at each restart, and with several instances a callback that
+		// lands on another instance than /connect could not read its login
+		// cookie. (The sandbox keeps its grants in memory anyway.)
+		bad("SESSION_SECRET is not set but DIGITALOCEAN_REDIRECT_URL is https (a deployment): every instance and restart must share one (make one with: openssl rand -base64 48)")
+	}
 	cfg.SessionIdleTimeout = durationVar(env, "SESSION_IDLE_TIMEOUT", defaultIdleTimeout, bad)
 	cfg.SessionMaxAge = durationVar(env, "SESSION_MAX_AGE", defaultMaxAge, bad)
 	if cfg.SessionIdleTimeout > cfg.SessionMaxAge {

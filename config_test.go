@@ -71,6 +71,7 @@ func TestSecurity14StartupRefusesWeakConfigOneLineEach(t *testing.T) {
 		{"redirect not http", map[string]string{"DIGITALOCEAN_REDIRECT_URL": "ftp://localhost/digitalocean"}, []string{"must start with http"}},
 		{"redirect wrong path", map[string]string{"DIGITALOCEAN_REDIRECT_URL": "http://localhost:5000/callback"}, []string{"must end in /digitalocean"}},
 		{"https without credentials", map[string]string{"DIGITALOCEAN_REDIRECT_URL": "https://app.example.com/digitalocean"}, []string{"SANDBOX=1 to run the sandbox on purpose"}},
+		{"https without session secret", map[string]string{"DIGITALOCEAN_CLIENT_ID": "i", "DIGITALOCEAN_CLIENT_SECRET": "s", "DIGITALOCEAN_REDIRECT_URL": "https://app.example.com/digitalocean"}, []string{"SESSION_SECRET is not set but DIGITALOCEAN_REDIRECT_URL is https"}},
 		{"sandbox with credentials", map[string]string{"SANDBOX": "1", "DIGITALOCEAN_CLIENT_ID": "i", "DIGITALOCEAN_CLIENT_SECRET": "s"}, []string{"never runs with real credentials"}},
 		{"bad port and log format", map[string]string{"PORT": "http", "LOG_FORMAT": "xml"}, []string{"PORT=\"http\"", "LOG_FORMAT=\"xml\""}},
 		{"idle longer than max age", map[string]string{"SESSION_IDLE_TIMEOUT": "48h", "SESSION_MAX_AGE": "24h"}, []string{"must not be longer"}},
