@@ -424,6 +424,9 @@ func TestRevoke(t *testing.T) {
 	if !errors.As(err, &oe) || oe.StatusCode != http.StatusUnauthorized || oe.Code != "invalid_token" {
 		t.Errorf("Revoke of a dead token = %v, want an OAuthError 401 invalid_token", err)
 	}
+	if !doclient.IsInvalidToken(err) || doclient.IsUnavailable(err) {
+		t.Errorf("Revoke of a dead token: IsInvalidToken %v, IsUnavailable %v; want true, false", doclient.IsInvalidToken(err), doclient.IsUnavailable(err))
+	}
 
 	if err := c.Revoke(context.Background(), ""); err == nil {
 		t.Error("Revoke(\"\") succeeded; want an error")

@@ -90,6 +90,13 @@ func IsInvalidGrant(err error) bool {
 	return errors.Is(err, ErrNoRefreshToken)
 }
 
+// IsInvalidToken reports whether the OAuth server refused a token as
+// invalid_token: at the revoke endpoint, one already revoked or expired.
+func IsInvalidToken(err error) bool {
+	var oe *OAuthError
+	return errors.As(err, &oe) && oe.Code == "invalid_token"
+}
+
 // IsUnauthorized reports whether the API refused the access token (HTTP 401):
 // it was revoked (e.g. by the user on DigitalOcean), or it expired.
 func IsUnauthorized(err error) bool {

@@ -202,14 +202,15 @@ func (s *Server) handleLogout(c echo.Context) error {
 	switch {
 	case err == nil:
 		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
-	case doclient.IsUnavailable(err):
-		s.log.Warn("revoking the token at logout failed", "error", err)
-		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean could not be reached to revoke its access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
-	default:
-		// DigitalOcean answered, and refused: the grant was already
-		// revoked or has expired, so there is nothing left to revoke.
+	case doclient.IsInvalidGrant(err) || doclient.IsInvalidToken(err):
+		// The grant was already revoked or has expired: nothing to revoke.
 		s.log.Info("nothing to revoke at logout", "error", err)
 		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
+	default:
+		// Unreachable, rate-limited, or refused for another reason: the
+		// grant may still be live, so say so and how to end it.
+		s.log.Warn("revoking the token at logout failed", "error", err)
+		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
 }

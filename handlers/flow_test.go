@@ -460,7 +460,7 @@ func TestParallelPageNeverWritesBackTheSpentTokens(t *testing.T) {
 
 // Logout says what happened to the grant at DigitalOcean: revoked (after a
 // refresh when the access token had expired), already ended, or not
-// reachable.
+// confirmed (unreachable, rate-limited), when it may still be live.
 func TestLogoutSaysWhatHappenedToTheGrant(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -478,7 +478,18 @@ func TestLogoutSaysWhatHappenedToTheGrant(t *testing.T) {
 		}, "had already ended", 1, 0},
 		{"DigitalOcean unreachable", func(a *testApp) {
 			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
-		}, "could not be reached", 0, 0},
+		}, "did not confirm", 0, 0},
+		{"DigitalOcean rate-limits the revoke", func(a *testApp) {
+			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/revoke") {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusTooManyRequests)
+					w.Write([]byte(`{"error":"too_many_requests","error_description":"slow down"}`))
+					return
+				}
+				a.Sandbox.ServeHTTP(w, r)
+			}))
+		}, "did not confirm", 0, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
