@@ -43,7 +43,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Default base URLs of DigitalOcean's OAuth server and API.
@@ -125,7 +124,8 @@ type Config struct {
 
 // Client talks to DigitalOcean on behalf of one registered app. Create it with
 // [New]; it is safe for concurrent use and meant to live as long as the
-// program, because it remembers recent refreshes (see [Client.Refresh]).
+// program, because it remembers recent exchanges and refreshes (see
+// [Client.Exchange] and [Client.Refresh]).
 type Client struct {
 	oauth     oauth2.Config
 	revokeURL string
@@ -138,9 +138,10 @@ type Client struct {
 	transport http.RoundTripper
 	oauthHTTP *http.Client
 
-	// Refresh deduplication: one request to DigitalOcean per refresh token.
-	refreshGroup singleflight.Group
-	recent       recentRefreshes
+	// One request to DigitalOcean per authorization code, and per refresh
+	// token, however many requests of one browser present it.
+	exchanges sharedGrants
+	refreshes sharedGrants
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
@@ -204,7 +205,6 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		transport: transport,
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
-		recent:    recentRefreshes{entries: make(map[tokenHash]recentRefresh)},
 	}, nil
 }
 
@@ -272,20 +272,41 @@ type Account struct {
 // code_verifier and the client credentials, all in the POST body. A code
 // works once: a reused, expired or foreign code fails with an error for which
 // [IsInvalidGrant] is true.
+//
+// A browser may send the callback twice (a double click, a reload before the
+// first answer arrived), each time with the same code and the same login
+// cookie. A second exchange would fail, and DigitalOcean may answer a
+// replayed code by revoking the tokens the first one got. So, as [Refresh]
+// does for refresh tokens, calls with the same code and verifier share one
+// request, and calls within a minute after it get its result; like Refresh,
+// this holds within one process.
 func (c *Client) Exchange(ctx context.Context, code, verifier string) (*oauth2.Token, Account, error) {
+	tok, err := c.exchanges.do(ctx, hashOf(code, verifier), c.now, func(ctx context.Context) (*oauth2.Token, error) {
+		return c.exchange(ctx, code, verifier)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, Account{}, fmt.Errorf("doclient: exchange code: %w", ctx.Err())
+		}
+		return nil, Account{}, err
+	}
+	return tok, AccountFromToken(tok), nil
+}
+
+// exchange sends the token request itself.
+func (c *Client) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-
 	var opts []oauth2.AuthCodeOption
 	if verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(verifier))
 	}
 	tok, err := c.oauth.Exchange(c.oauthContext(ctx), code, opts...)
 	if err != nil {
-		return nil, Account{}, wrapError(ctx, "exchange code", err)
+		return nil, wrapError(ctx, "exchange code", err)
 	}
 	c.stampExpiry(tok)
-	return tok, AccountFromToken(tok), nil
+	return tok, nil
 }
 
 // stampExpiry sets tok.Expiry from expires_in by this client's clock.

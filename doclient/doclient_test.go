@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -433,5 +434,54 @@ func TestRevoke(t *testing.T) {
 	}
 	if n := rec.count(); n != 2 {
 		t.Errorf("revoke endpoint saw %d requests, want 2", n)
+	}
+}
+
+// A callback sent twice (a double click) presents one code twice: one
+// request to DigitalOcean, and both callers get its tokens; a different
+// verifier, or a call after the window, is a request of its own.
+func TestExchangeDeduplicates(t *testing.T) {
+	t.Parallel()
+	var rec recorder
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.record(r)
+		<-release
+		writeJSON(w, http.StatusOK, tokenResponse(fmt.Sprintf("doo_v1_%d", rec.count()), "dor_v1_x", 2592000))
+	}))
+	defer srv.Close()
+	clock := newFakeClock()
+	c := newClient(t, srv.URL+"/v1/oauth", srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
+
+	const n = 5
+	var wg sync.WaitGroup
+	toks := make([]*oauth2.Token, n)
+	accts := make([]doclient.Account, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { toks[i], accts[i], errs[i] = c.Exchange(context.Background(), "the-code", "the-verifier") })
+	}
+	waitFor(t, func() bool { return rec.count() > 0 })
+	close(release)
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || toks[i].AccessToken != "doo_v1_1" || accts[i].Email == "" {
+			t.Errorf("call %d: %v, %v, %+v; want doo_v1_1 and the account", i, toks[i], errs[i], accts[i])
+		}
+	}
+	if got := rec.count(); got != 1 {
+		t.Fatalf("token endpoint saw %d requests, want 1", got)
+	}
+
+	clock.Advance(50 * time.Second)
+	if tok, _, err := c.Exchange(context.Background(), "the-code", "the-verifier"); err != nil || tok.AccessToken != "doo_v1_1" || rec.count() != 1 {
+		t.Errorf("Exchange within the window = %v, %v after %d requests; want doo_v1_1 from memory", tok, err, rec.count())
+	}
+	if _, _, err := c.Exchange(context.Background(), "the-code", "another-verifier"); err != nil || rec.count() != 2 {
+		t.Errorf("Exchange with another verifier: %v after %d requests, want a request of its own", err, rec.count())
+	}
+	clock.Advance(time.Minute)
+	if _, _, err := c.Exchange(context.Background(), "the-code", "the-verifier"); err != nil || rec.count() != 3 {
+		t.Errorf("Exchange after the window: %v after %d requests, want a new request", err, rec.count())
 	}
 }

@@ -2,7 +2,6 @@ package doclient
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,13 +14,6 @@ import (
 // an access token, so that a token does not expire between the check and the
 // API call, or during a page of several calls.
 const RefreshMargin = time.Minute
-
-// How long, and for how many refresh tokens, Refresh remembers the token
-// pair a refresh produced.
-const (
-	refreshReuseWindow = time.Minute
-	maxRecentRefreshes = 1024
-)
 
 // Refresh trades refreshToken for a new token pair (grant_type=refresh_token
 // at the token endpoint, client credentials in the POST body). This is how
@@ -63,32 +55,13 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	key := tokenHash(sha256.Sum256([]byte(refreshToken)))
-	if tok, ok := c.recent.get(key, c.now()); ok {
-		return tok, nil
-	}
-	result := c.refreshGroup.DoChan(string(key[:]), func() (any, error) {
-		// Another call may have finished this refresh between our look
-		// into c.recent and now.
-		if tok, ok := c.recent.get(key, c.now()); ok {
-			return tok, nil
-		}
-		tok, err := c.refresh(context.WithoutCancel(ctx), refreshToken)
-		if err != nil {
-			return nil, err
-		}
-		c.recent.put(key, tok, c.now())
-		return tok, nil
+	tok, err := c.refreshes.do(ctx, hashOf(refreshToken), c.now, func(ctx context.Context) (*oauth2.Token, error) {
+		return c.refresh(ctx, refreshToken)
 	})
-	select {
-	case <-ctx.Done():
+	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("doclient: refresh token: %w", ctx.Err())
-	case r := <-result:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return copyToken(r.Val.(*oauth2.Token)), nil
 	}
+	return tok, err
 }
 
 // refresh sends the refresh request itself.
@@ -103,67 +76,6 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 	}
 	c.stampExpiry(tok)
 	return tok, nil
-}
-
-// tokenHash is the SHA-256 of a refresh token: recentRefreshes is keyed by
-// hashes so it never holds an old refresh token itself.
-type tokenHash [sha256.Size]byte
-
-// recentRefreshes remembers the results of recent refreshes, so that callers
-// arriving just after a refresh get its result. Entries expire after
-// refreshReuseWindow, lazily: they are dropped when looked up or when room is
-// needed.
-type recentRefreshes struct {
-	mu      sync.Mutex
-	entries map[tokenHash]recentRefresh
-}
-
-type recentRefresh struct {
-	tok *oauth2.Token
-	at  time.Time
-}
-
-func (r *recentRefreshes) get(key tokenHash, now time.Time) (*oauth2.Token, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.entries[key]
-	if !ok {
-		return nil, false
-	}
-	if now.Sub(e.at) >= refreshReuseWindow {
-		delete(r.entries, key)
-		return nil, false
-	}
-	return copyToken(e.tok), true
-}
-
-func (r *recentRefreshes) put(key tokenHash, tok *oauth2.Token, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.entries) >= maxRecentRefreshes {
-		var oldest tokenHash
-		var oldestAt time.Time
-		for k, e := range r.entries {
-			if now.Sub(e.at) >= refreshReuseWindow {
-				delete(r.entries, k)
-				continue
-			}
-			if oldestAt.IsZero() || e.at.Before(oldestAt) {
-				oldest, oldestAt = k, e.at
-			}
-		}
-		if len(r.entries) >= maxRecentRefreshes {
-			delete(r.entries, oldest)
-		}
-	}
-	r.entries[key] = recentRefresh{tok: tok, at: now}
-}
-
-// copyToken gives each caller its own *oauth2.Token, so that one caller
-// changing its token cannot change another's.
-func copyToken(tok *oauth2.Token) *oauth2.Token {
-	cp := *tok
-	return &cp
 }
 
 // TokenSource supplies the access token for the API calls of one request

@@ -123,10 +123,11 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	// happens next, this state is spent.
 	login, started := s.sessions.takeLogin(w, r)
 
-	// A callback this browser has already completed (a reload, a double
-	// click, or the old login cookie sent again) must not reach
-	// DigitalOcean: a second exchange of the code would be refused, and
-	// DigitalOcean may revoke the grant it issued, ending the session.
+	// A callback this browser has already completed (a reload, or Back)
+	// is answered without DigitalOcean: a second exchange of the code
+	// would be refused. (A callback sent twice before the first answer,
+	// which carries the login cookie both times, is the Exchange's to
+	// deduplicate.)
 	if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
 			Message: "You are already connected with it. Open your droplets, or disconnect and connect again."}
