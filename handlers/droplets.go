@@ -48,14 +48,9 @@ func (s *Server) handleDroplets(c echo.Context) error {
 	if err == nil {
 		droplets, err = s.do.Droplets(r.Context(), ts)
 	}
-	// Save a refreshed pair even if the listing failed afterwards: the old
-	// refresh token is spent, and losing the new one would log the user out.
-	if tok, refreshed := ts.Refreshed(); refreshed {
-		sess.SetToken(tok)
-		sess.LastSeen = s.now()
-		if serr := s.sessions.save(w, r, sess); serr != nil {
-			return serr
-		}
+	// Save a refreshed pair even if the listing failed afterwards.
+	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
+		return serr
 	}
 
 	switch {
@@ -76,6 +71,19 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		data.Droplets[i] = newDropletRow(d)
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
+}
+
+// saveIfRefreshed stores the pair ts refreshed, if it did, and the time of
+// this visit. It must run before anything else can fail: the old refresh
+// token is spent, and losing the new one would sign the user out.
+func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *Session, ts *doclient.TokenSource) error {
+	tok, refreshed := ts.Refreshed()
+	if !refreshed {
+		return nil
+	}
+	sess.SetToken(tok)
+	sess.LastSeen = s.now()
+	return s.sessions.save(w, r, sess)
 }
 
 func newDropletRow(d godo.Droplet) dropletRow {

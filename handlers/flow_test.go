@@ -510,3 +510,43 @@ func TestLogoutSaysWhatHappenedToTheGrant(t *testing.T) {
 		})
 	}
 }
+
+// The index renews a token about to expire, as the droplet page does: a
+// grant that has ended shows as not connected, and an outage at
+// DigitalOcean leaves the page as the cookie says.
+func TestIndexRenewsATokenAboutToExpire(t *testing.T) {
+	t.Parallel()
+	t.Run("renewed", func(t *testing.T) {
+		t.Parallel()
+		a := newTestApp(t)
+		a.connect(a.Browser, "approve")
+		a.Clock.Advance(6 * time.Minute)
+		mustContain(t, a.get(a.Browser, a.URL+"/"), `action="/logout"`)
+		if n := a.Sandbox.Stats().Refreshes; n != 1 {
+			t.Errorf("%d refreshes, want 1", n)
+		}
+		if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, "3 droplets") {
+			t.Errorf("after the index renewed the token, the droplet page is %d at %s", p.Status, p.URL.Path)
+		}
+	})
+	t.Run("grant ended", func(t *testing.T) {
+		t.Parallel()
+		a := newTestApp(t)
+		a.connect(a.Browser, "approve")
+		revoke(t, a, a.session(a.Browser).AccessToken)
+		a.Clock.Advance(6 * time.Minute)
+		p := a.get(a.Browser, a.URL+"/")
+		mustContain(t, p, "session has ended", ">Connect DigitalOcean<")
+		mustNotContain(t, p, `action="/logout"`)
+	})
+	t.Run("DigitalOcean unreachable", func(t *testing.T) {
+		t.Parallel()
+		a := newTestApp(t)
+		a.connect(a.Browser, "approve")
+		a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+		a.Clock.Advance(6 * time.Minute)
+		if p := a.get(a.Browser, a.URL+"/"); p.Status != http.StatusOK || !strings.Contains(p.Body, `action="/logout"`) {
+			t.Errorf("index during an outage: %d, connected %v", p.Status, strings.Contains(p.Body, `action="/logout"`))
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
 )
 
 // indexPage is the data of views/index.html.
@@ -18,8 +20,30 @@ type indexPage struct {
 
 // handleIndex serves GET /: what the app does and a "Connect DigitalOcean"
 // link or, when connected, who is connected and a Disconnect form.
+//
+// When the token is about to expire it renews it, as the droplet page
+// would: the visit then counts for the idle timeout (load does not touch a
+// session whose token may be rotating), and a grant that has ended shows
+// as not connected. If DigitalOcean cannot be reached, the page shows what
+// the cookie says.
 func (s *Server) handleIndex(c echo.Context) error {
-	sess, connected := s.sessions.load(c.Response(), c.Request())
+	w, r := c.Response(), c.Request()
+	sess, connected := s.sessions.load(w, r)
+	if connected && refreshDueSoon(sess, s.now()) {
+		ts := s.do.TokenSource(r.Context(), sess.Token())
+		_, err := ts.Token()
+		if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
+			return serr
+		}
+		switch {
+		case doclient.IsInvalidGrant(err):
+			s.sessions.end(w)
+			s.sessions.setFlash(w, r, "info", "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")
+			return c.Redirect(http.StatusSeeOther, "/")
+		case err != nil:
+			s.log.Warn("renewing the token for the index page failed", "error", err)
+		}
+	}
 	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
 	if connected {
 		data.Access = accessLabel(sess.Scope)
