@@ -1,0 +1,95 @@
+"""Mutation check for the security tests (issue: "every protection has a test
+that fails when the protection is removed").
+
+Removes or weakens each protection once, in a scratch copy of the repository,
+runs the TestSecurity* tests, and prints which ones failed. Every line should
+say CAUGHT: the test numbered like the protection failed. A pattern that no
+longer matches the code prints SKIPPED: update it when you change the code.
+Not part of CI (it takes a few minutes).
+
+    python3 .ci/mutate-security.py            # all mutations
+    python3 .ci/mutate-security.py 3 7        # only #3 and #7
+"""
+import subprocess, shutil, re, sys, os, tempfile
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+M = [
+ # (number, description, file, old, new)
+ ("01", "no state check before the exchange", "handlers/auth.go", "if !started || !sameState(state, login.State) {", "if (!started || !sameState(state, login.State)) && false {"),
+ ("01", "short state (40 bits)", "handlers/auth.go", "return rand.Text() + rand.Text()", "return rand.Text()[:8]"),
+ ("01", "state reused across logins", "handlers/auth.go", "return rand.Text() + rand.Text()", 'return rand.Text()[:0] + "FIXEDSTATEFIXEDSTATEFIXEDSTATEFIXEDSTATE"'),
+ ("01", "empty state accepted", "handlers/session.go", 'return a != "" && subtle.ConstantTimeCompare', "return subtle.ConstantTimeCompare"),
+ ("02", "no PKCE", "handlers/auth.go", "if s.pkce {", "if false {"),
+ ("03", "redirect host taken from X-Forwarded-Host", "handlers/auth.go", "if !strings.EqualFold(r.Host, s.redirect.Host) {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host,", 'if h := r.Header.Get("X-Forwarded-Host"); h != "" {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: h,'),
+ ("04", "open redirect via ?next=", "handlers/auth.go", "\tscopes, err := s.requestedScopes(c.QueryParam(\"access\"))", "\tif n := c.QueryParam(\"next\"); n != \"\" {\n\t\treturn c.Redirect(http.StatusFound, n)\n\t}\n\tscopes, err := s.requestedScopes(c.QueryParam(\"access\"))"),
+ ("05", "duplicate parameters accepted", "handlers/auth.go", "if len(values) > 1 {", "if false {"),
+ ("05", "oversized values accepted", "handlers/auth.go", "if len(values[0]) > maxCallbackValue {", "if false {"),
+ ("05", "oversized query accepted", "handlers/auth.go", "if len(raw) > maxCallbackQuery {", "if false {"),
+ ("05", "bad escapes accepted", "handlers/auth.go", "q, err := url.ParseQuery(raw)\n\tif err != nil {", "q, err := url.ParseQuery(raw)\n\tif err != nil && false {"),
+ ("05", "empty code sent to the token endpoint", "handlers/auth.go", 'if code == "" {', "if false {"),
+ ("05", "replay not recognised", "handlers/auth.go", "sess.LoginState == stateHash(state)", "sess.LoginState == \"\" && false"),
+ ("05", "error_description not escaped", "views/layout.html", "{{.Text}}</p>", "{{safe .Text}}</p>"),
+ ("06", "login cookie kept after use", "handlers/session.go", "\tif found {\n\t\ts.clear(w, loginCookie)\n\t}", ""),
+ ("06", "login cookie lives 30 minutes", "handlers/session.go", "loginTTL = 10 * time.Minute", "loginTTL = 30 * time.Minute"),
+ ("07", "HttpOnly off", "handlers/session.go", "HttpOnly: true, Secure: secure", "HttpOnly: false, Secure: secure"),
+ ("07", "SameSite=None", "handlers/session.go", "SameSite: http.SameSiteLaxMode}", "SameSite: http.SameSiteNoneMode}"),
+ ("07", "Secure off over https", "handlers/session.go", "HttpOnly: true, Secure: secure,", "HttpOnly: true, Secure: false,"),
+ ("07", "no __Host- prefix", "handlers/session.go", 's.names[n] = "__Host-" + n', "s.names[n] = n"),
+ ("07", "cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
+ ("08", "no absolute lifetime", "handlers/session.go", "now.Sub(v.Created) > s.maxAge || ", ""),
+ ("08", "no idle timeout", "handlers/session.go", " || now.Sub(v.LastSeen) > s.idle", ""),
+ ("09", "bad cookie not cleared", "handlers/session.go", "\tcase err != nil || v.AccessToken == \"\":\n\t\ts.clear(w, sessionCookie)", "\tcase err != nil || v.AccessToken == \"\":"),
+ ("09", "cookie store failure ignored", "handlers/auth.go", "if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {\n\t\treturn err", "if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {\n\t\t_ = err"),
+ ("10", "no cross-origin check", "handlers/middleware.go", "\te.Use(s.sameOriginWrites)\n", ""),
+ ("10", "logout on any method", "handlers/server.go", 'e.POST("/logout", s.handleLogout)', 'e.Any("/logout", s.handleLogout)'),
+ ("10", "logout does not revoke", "handlers/auth.go", "err = s.do.Revoke(ctx, tok.AccessToken)", "_ = tok"),
+ ("11", "no CSP", "handlers/middleware.go", '\t\th.Set("Content-Security-Policy", contentSecurityPolicy)\n', ""),
+ ("11", "CSP without frame-ancestors", "handlers/middleware.go", "frame-ancestors 'none'; ", ""),
+ ("11", "no nosniff", "handlers/middleware.go", '\t\th.Set("X-Content-Type-Options", "nosniff")\n', ""),
+ ("11", "no Referrer-Policy", "handlers/middleware.go", '\t\th.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward\n', ""),
+ ("11", "pages cacheable", "handlers/middleware.go", '\t\th.Set("Cache-Control", "no-store")\n', ""),
+ ("11", "no HSTS", "handlers/middleware.go", '\t\t\th.Set("Strict-Transport-Security", "max-age=31536000")\n', ""),
+ ("12", "request log has the query", "handlers/middleware.go", 'slog.String("path", v.URIPath),', 'slog.String("path", c.Request().RequestURI),'),
+ ("12", "Config logs the secret", "config.go", 'slog.String("client_secret", redact(c.ClientSecret)),', 'slog.String("client_secret", c.ClientSecret),'),
+ ("13", "read & write by default", "handlers/auth.go", '\tcase "":\n\t\treturn s.scopes, nil', '\tcase "":\n\t\treturn []string{"read", "write"}, nil'),
+ ("14", "short session secret accepted", "config.go", "const minSecretLen = 32", "const minSecretLen = 8"),
+]
+
+SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
+
+def main():
+    only = sys.argv[1:]
+    for i, (num, desc, path, old, new) in enumerate(M):
+        if only and str(i) not in only:
+            continue
+        work = os.path.join(SCRATCH, "src")
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(SRC, work, ignore=shutil.ignore_patterns(".git", "docs"))
+        p = os.path.join(work, path)
+        s = open(p).read()
+        n = s.count(old)
+        if n != 1:
+            print(f"#{i} {num} {desc}: pattern found {n} times, SKIPPED", flush=True)
+            continue
+        s = s.replace(old, new)
+        open(p, "w").write(s)
+        if "safe .Text" in new:  # give the template a function that marks text as HTML
+            rp = os.path.join(work, "handlers/render.go")
+            r = open(rp).read()
+            r2 = re.sub(r'(template\.FuncMap\{)', r'\1\n\t\t"safe": func(s string) template.HTML { return template.HTML(s) },', r, count=1)
+            if r2 == r:
+                print(f"#{i} {num} {desc}: no FuncMap to extend, SKIPPED", flush=True); continue
+            open(rp, "w").write(r2)
+        out = subprocess.run(["go", "test", "-count=1", "-run", "TestSecurity", "./handlers", "."],
+                             cwd=work, capture_output=True, text=True, timeout=600).stdout
+        fails = sorted(set(re.findall(r"--- FAIL: (TestSecurity\w+)", out)))
+        build = "build failed" if "[build failed]" in out or "setup failed" in out else ""
+        verdict = "CAUGHT" if any(f.startswith("TestSecurity" + num) for f in fails) else ("caught by another" if fails else "NOT CAUGHT")
+        print(f"#{i} {num} {desc}: {verdict} {build} {' '.join(fails)}", flush=True)
+        if build:
+            print(out[:2000])
+
+try:
+    main()
+finally:
+    shutil.rmtree(SCRATCH, ignore_errors=True)
