@@ -55,13 +55,9 @@ func (s *Server) handleDroplets(c echo.Context) error {
 
 	switch {
 	case doclient.IsInvalidGrant(err):
-		s.sessions.end(w)
-		s.sessions.setFlash(w, r, "info", "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again to see your droplets.")
-		return c.Redirect(http.StatusSeeOther, "/")
+		return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again to see your droplets.")
 	case doclient.IsUnauthorized(err):
-		s.sessions.end(w)
-		s.sessions.setFlash(w, r, "info", "DigitalOcean no longer accepts this app's access token (it may have been revoked). Connect again to see your droplets.")
-		return c.Redirect(http.StatusSeeOther, "/")
+		return s.signOut(c, "DigitalOcean no longer accepts this app's access token (it may have been revoked). Connect again to see your droplets.")
 	case err != nil:
 		return upstreamProblem(err)
 	}
@@ -71,6 +67,14 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		data.Droplets[i] = newDropletRow(d)
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
+}
+
+// signOut ends a session whose grant DigitalOcean no longer honours and
+// sends the browser to the index, which shows why.
+func (s *Server) signOut(c echo.Context, why string) error {
+	s.sessions.end(c.Response())
+	s.sessions.setFlash(c.Response(), c.Request(), "info", why)
+	return c.Redirect(http.StatusSeeOther, "/")
 }
 
 // saveIfRefreshed stores the pair ts refreshed, if it did, and the time of

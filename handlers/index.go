@@ -37,9 +37,7 @@ func (s *Server) handleIndex(c echo.Context) error {
 		}
 		switch {
 		case doclient.IsInvalidGrant(err):
-			s.sessions.end(w)
-			s.sessions.setFlash(w, r, "info", "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")
-			return c.Redirect(http.StatusSeeOther, "/")
+			return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")
 		case err != nil:
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
