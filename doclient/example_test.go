@@ -45,7 +45,7 @@ func Example() {
 	// redirect the browser to DigitalOcean.
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
-	authURL, _ := url.Parse(client.AuthCodeURL(state, verifier, nil))
+	authURL, _ := url.Parse(client.AuthCodeURL(context.Background(), state, verifier, nil))
 	fmt.Println("redirect to", authURL.Path, "with our state:", authURL.Query().Get("state") == state)
 
 	// Step 2 happens at DigitalOcean. Its redirect back carries code and
@@ -80,7 +80,7 @@ func ExampleClient_AuthCodeURL() {
 	}
 	// Fixed values so the output is stable; use rand.Text() and
 	// oauth2.GenerateVerifier() for every login.
-	fmt.Println(client.AuthCodeURL("some-state", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil))
+	fmt.Println(client.AuthCodeURL(context.Background(), "some-state", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil))
 	// Output:
 	// https://cloud.digitalocean.com/v1/oauth/authorize?client_id=my-client-id&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fdigitalocean&response_type=code&scope=read&state=some-state
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
@@ -38,6 +39,10 @@ type Session struct {
 	// replayed callback (Back, reload) is recognised and refused with 400
 	// instead of looking like a forgery.
 	LoginState string `json:"login"`
+
+	// Refreshed is when the app last refreshed the token pair (zero: not
+	// since login), for the token status and Refresh now.
+	Refreshed time.Time `json:"refreshed,omitzero"`
 }
 
 // Token returns the session's tokens in x/oauth2's form.
@@ -77,6 +82,7 @@ const (
 	sessionCookie = "do_session"
 	loginCookie   = "do_login"
 	flashCookie   = "do_flash"
+	flowCookie    = "do_flow" // the flow record (handlers/flow.go)
 
 	// loginTTL bounds how long a started login may take: long enough to
 	// sign in at DigitalOcean, short enough that a leaked state is useless.
@@ -135,7 +141,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		maxAge:  maxAge,
 		now:     now,
 	}
-	for _, n := range []string{sessionCookie, loginCookie, flashCookie} {
+	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie} {
 		s.names[n] = n
 		if secure {
 			s.names[n] = "__Host-" + n
@@ -272,6 +278,16 @@ func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *session
 		return fmt.Errorf("saving cookie %s: %w", name, err)
 	}
 	return nil
+}
+
+// encodedSize is the length of the value write would give cookie name.
+func (s *sessionStore) encodedSize(st *sessions.CookieStore, name string, v any) (int, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	encoded, err := securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
+	return len(encoded), err
 }
 
 // clear tells the browser to delete cookie name.
