@@ -53,6 +53,15 @@ M = [
  ("12", "Config logs the secret", "config.go", 'slog.String("client_secret", redact(c.ClientSecret)),', 'slog.String("client_secret", c.ClientSecret),'),
  ("13", "read & write by default", "handlers/auth.go", '\tcase "":\n\t\treturn s.scopes, nil', '\tcase "":\n\t\treturn []string{"read", "write"}, nil'),
  ("14", "short session secret accepted", "config.go", "const minSecretLen = 32", "const minSecretLen = 8"),
+ ("15", "Refresh now on any method", "handlers/server.go", 'e.POST("/refresh", s.handleRefresh)', 'e.Any("/refresh", s.handleRefresh)'),
+ ("15", "Refresh now refreshes again at once", "handlers/refresh.go", "if !sess.Refreshed.IsZero() && now.Sub(sess.Refreshed) < justRefreshed {", "if false {"),
+ ("16", "state shown whole in the panel", "doclient/trace.go", 'func MaskState(s string) string { return prefix(s, 6) + "…" }', 'func MaskState(s string) string { return s + "…" }'),
+ ("16", "code shown whole in the panel", "doclient/trace.go", 'return prefix(s, 6) + "… (" + strconv', 'return s + "… (" + strconv'),
+ ("16", "verifier and client secret shown in the panel", "doclient/trace.go", 'return "•••• (" + strconv', 'return s + "•••• (" + strconv'),
+ ("16", "tokens shown whole in the panel", "doclient/trace.go", 'return head + prefix(s, 4) + "…"', 'return head + s + "…"'),
+ ("17", "flow record keeps every event", "handlers/flow.go", "if n := len(r.Events) - maxFlowEvents; n > 0 {", "if n := len(r.Events) - maxFlowEvents; n > 1<<30 {"),
+ ("17", "flow cookie size unchecked", "handlers/flow.go", "case size <= maxRecordCookie || shortened:", "case size <= 100*maxRecordCookie || shortened:"),
+ ("17", "flow cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/gob"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -269,11 +270,21 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	if raw == "" {
 		t.Fatal("no flow record cookie")
 	}
-	for _, l := range cookieLayers(raw) {
+	layers := cookieLayers(raw)
+	if len(layers) < 3 {
+		t.Fatalf("the record cookie has %d layers: not securecookie's", len(layers))
+	}
+	for _, l := range layers {
 		for _, plain := range []string{email, "client_id", "authorization_code", "doo_v1_"} {
 			if strings.Contains(l, plain) {
 				t.Fatalf("the record cookie shows %q", plain)
 			}
+		}
+		// Unencrypted, a layer would be the gob-encoded values (and the
+		// compressed record in them readable by anyone).
+		var values map[any]any
+		if gob.NewDecoder(strings.NewReader(l)).Decode(&values) == nil {
+			t.Fatalf("a layer of the record cookie decodes without the keys: %v", values)
 		}
 	}
 	rec := a.Server.sessions.loadRecord(requestWith(flowCookie, raw))
