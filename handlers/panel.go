@@ -107,9 +107,6 @@ func panel(rec *flowRecord, open bool) *flowPanel {
 		if st, ok := rec.step(info.kind); ok {
 			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, st.Fields, formatDuration(st.duration())
 		}
-		if info.kind == kindTokenRequest {
-			ps.Func = "Client.Exchange" // the same function does steps 4 and 5's request
-		}
 		p.Steps = append(p.Steps, ps)
 	}
 	if st, ok := rec.step(kindDecision); ok && st.Note == "denied" {

@@ -4,6 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/gob"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -341,6 +344,38 @@ func cookieLayers(raw string) []string {
 		layers = append(layers, s)
 		if parts := strings.Split(s, "|"); len(parts) == 3 {
 			s = parts[1]
+		}
+	}
+}
+
+// TestPanelNamesRealFunctions: each step's "Implemented by" names a
+// function that exists in the file it names.
+func TestPanelNamesRealFunctions(t *testing.T) {
+	for _, info := range stepInfo {
+		f, err := parser.ParseFile(token.NewFileSet(), "../"+info.file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("step %q: %v", info.name, err)
+		}
+		found := false
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			name := fd.Name.Name
+			if fd.Recv != nil {
+				recv := fd.Recv.List[0].Type
+				if star, ok := recv.(*ast.StarExpr); ok {
+					recv = star.X
+				}
+				if id, ok := recv.(*ast.Ident); ok && id.Name != "Server" {
+					name = id.Name + "." + name
+				}
+			}
+			found = found || name == info.fn
+		}
+		if !found {
+			t.Errorf("step %q names %s in %s, which does not declare it", info.name, info.fn, info.file)
 		}
 	}
 }
