@@ -29,6 +29,10 @@
 // [IsUnauthorized], [IsUnavailable] and [IsRateLimited] tell a handler which
 // page to show. No error string contains a token, a code or the client secret.
 //
+// A [Trace] attached to a context ([WithTrace]) learns what each step
+// sent and received, with every secret already masked, so that an app can
+// show a learner the flow as it happened.
+//
 // Every call to DigitalOcean is bounded by Config.Timeout.
 package doclient
 

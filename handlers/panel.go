@@ -59,26 +59,31 @@ type tokenStatus struct {
 	Refreshed string // "not since you connected", or a clock time and how long ago
 }
 
+// stepDesc describes one step of the authorization-code flow.
+type stepDesc struct {
+	kind, name, why, file, fn string
+}
+
 // stepInfo describes the five steps of the authorization-code flow, named
 // and numbered as in DigitalOcean's "An Introduction to OAuth 2".
-var stepInfo = [5]struct {
-	kind, name, why, file, fn string
-}{
-	{kindLink, "Authorization code link",
-		"The app sends you to DigitalOcean with who it is, where to come back, what it asks for, and a state and PKCE challenge that tie the answer to this browser.",
-		"handlers/auth.go", "handleConnect"},
-	{kindDecision, "User authorizes application",
-		"Only you can grant access, on DigitalOcean's own page, so the app never sees your password.",
-		"sandbox/authorize.go", "decide"},
-	{kindCallback, "Application receives authorization code",
-		"DigitalOcean sends your browser back with a one-time code; the app checks the state first, so nobody can slip their own code into your browser.",
-		"handlers/auth.go", "handleCallback"},
-	{kindTokenRequest, "Application requests access token",
-		"The code alone is not enough: the app proves who it is with its client secret, and that it started this login with the PKCE verifier, in a request your browser never sees.",
-		"doclient/doclient.go", "Client.Exchange"},
-	{kindTokenResponse, "Application receives access token",
-		"The access token authorizes API calls and the refresh token renews it; both go straight into an encrypted cookie, never into a page.",
-		"handlers/session.go", "sessionStore.start"},
+func stepInfo() [5]stepDesc {
+	return [5]stepDesc{
+		{kindLink, "Authorization code link",
+			"The app sends you to DigitalOcean with who it is, where to come back, what it asks for, and a state and PKCE challenge that tie the answer to this browser.",
+			"handlers/auth.go", "handleConnect"},
+		{kindDecision, "User authorizes application",
+			"Only you can grant access, on DigitalOcean's own page, so the app never sees your password.",
+			"sandbox/authorize.go", "decide"},
+		{kindCallback, "Application receives authorization code",
+			"DigitalOcean sends your browser back with a one-time code; the app checks the state first, so nobody can slip their own code into your browser.",
+			"handlers/auth.go", "handleCallback"},
+		{kindTokenRequest, "Application requests access token",
+			"The code alone is not enough: the app proves who it is with its client secret, and that it started this login with the PKCE verifier, in a request your browser never sees.",
+			"doclient/doclient.go", "Client.Exchange"},
+		{kindTokenResponse, "Application receives access token",
+			"The access token authorizes API calls and the refresh token renews it; both go straight into an encrypted cookie, never into a page.",
+			"handlers/session.go", "sessionStore.start"},
+	}
 }
 
 // eventTitle names an event after the login.
@@ -102,7 +107,7 @@ func panel(rec *flowRecord, open bool) *flowPanel {
 		return nil
 	}
 	p := &flowPanel{Open: open, Disconnected: len(rec.Steps) == 0}
-	for i, info := range stepInfo {
+	for i, info := range stepInfo() {
 		ps := panelStep{Number: i + 1, Name: info.name, Why: info.why, File: info.file, Func: info.fn}
 		if st, ok := rec.step(info.kind); ok {
 			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, st.Fields, formatDuration(st.duration())
@@ -131,7 +136,7 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 		d     time.Duration
 	}
 	var segs []seg
-	for i, info := range stepInfo {
+	for i, info := range stepInfo() {
 		if st, ok := rec.step(info.kind); ok {
 			label := fmt.Sprintf("%d. %s", i+1, info.name)
 			if info.kind == kindDecision {

@@ -351,7 +351,7 @@ func cookieLayers(raw string) []string {
 // TestPanelNamesRealFunctions: each step's "Implemented by" names a
 // function that exists in the file it names.
 func TestPanelNamesRealFunctions(t *testing.T) {
-	for _, info := range stepInfo {
+	for _, info := range stepInfo() {
 		f, err := parser.ParseFile(token.NewFileSet(), "../"+info.file, nil, parser.SkipObjectResolution)
 		if err != nil {
 			t.Fatalf("step %q: %v", info.name, err)
