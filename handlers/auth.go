@@ -196,15 +196,8 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	checks := time.Since(began)
 	ctx, ft := traced(r.Context())
 	tok, acct, err := s.do.Exchange(ctx, code, login.Verifier)
-	exchanged := time.Now()
-	// The record of steps 2 to 5, kept whatever the outcome.
-	writeRecord := func() {
-		if rec != nil && len(ft.tokens) == 1 {
-			s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, sentField(ft.tokens[0], "code"), ft.tokens[0], time.Since(exchanged))})
-		}
-	}
-	if err != nil {
-		writeRecord()
+	if rec != nil && len(ft.tokens) == 1 { // steps 2 to 5, whatever the outcome
+		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0])})
 	}
 	switch {
 	case doclient.IsInvalidGrant(err):
@@ -225,7 +218,6 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
 			Message: "The app could not store your sign-in. It has been logged. Go back to the home page and connect again.", Err: err}
 	}
-	writeRecord()
 	// 303 to the clean URL, so a reload does not resend the code.
 	return c.Redirect(http.StatusSeeOther, "/digitalocean")
 }

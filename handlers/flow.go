@@ -203,7 +203,8 @@ func pathOf(u string) string {
 // loginSteps turns what the callback learned into steps 2 to 5. link is
 // step 1, as recorded at /connect; arrived is when the callback came in;
 // checks is how long the callback's checks took before the token request.
-func loginSteps(link flowStep, arrived time.Time, checks time.Duration, code string, tok doclient.TokenRequest, saved time.Duration) []flowStep {
+func loginSteps(link flowStep, arrived time.Time, checks time.Duration, tok doclient.TokenRequest) []flowStep {
+	code := sentField(tok, "code")
 	var scope string
 	for _, f := range tok.Received {
 		if f.Name == "scope" {
@@ -236,7 +237,7 @@ func loginSteps(link flowStep, arrived time.Time, checks time.Duration, code str
 	if tok.Error == "" {
 		received := append([]doclient.Field(nil), tok.Received...)
 		received = append(received, doclient.Field{Name: "access token expires", Value: tok.Expiry.UTC().Format("15:04:05 MST")})
-		steps = append(steps, newStep(kindTokenResponse, tok.At.Add(tok.Duration), saved, "saved in a new encrypted session cookie", received))
+		steps = append(steps, newStep(kindTokenResponse, tok.At.Add(tok.Duration), 0, "saved in a new encrypted session cookie", received))
 	}
 	return steps
 }

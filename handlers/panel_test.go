@@ -342,7 +342,7 @@ func cookieLayers(raw string) []string {
 		}
 		s = string(b)
 		layers = append(layers, s)
-		if parts := strings.Split(s, "|"); len(parts) == 3 {
+		if parts := strings.SplitN(s, "|", 3); len(parts) == 3 { // date|value|mac, and the mac is binary
 			s = parts[1]
 		}
 	}
