@@ -364,5 +364,5 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	rec.Viewed = true
 	ft.record(rec, listed, took)
 	s.keepRecord(w, r, rec)
-	return panel(rec, open)
+	return panel(rec, open, s.sandbox)
 }

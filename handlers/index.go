@@ -54,7 +54,7 @@ func (s *Server) handleIndex(c echo.Context) error {
 	if connected {
 		data.Access = accessLabel(sess.Scope)
 	} else {
-		data.Flow = panel(s.sessions.loadRecord(r), true)
+		data.Flow = panel(s.sessions.loadRecord(r), true, s.sandbox)
 	}
 	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
 }

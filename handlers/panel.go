@@ -22,15 +22,18 @@ type flowPanel struct {
 
 // panelStep is one of the five steps, as DigitalOcean's tutorial names them.
 type panelStep struct {
-	Number   int
-	Name     string
-	Why      string // one sentence: why the step exists
-	File     string // where it is implemented
-	Func     string
-	Done     bool // recorded in this login
-	Note     string
-	Fields   [][2]string
-	Duration string
+	Number int
+	Name   string
+	Why    string // one sentence: why the step exists
+	File   string // where it is implemented
+	Func   string
+	// AtDigitalOcean: the step happens on DigitalOcean's side, which
+	// File and Func emulate in sandbox mode only.
+	AtDigitalOcean bool
+	Done           bool // recorded in this login
+	Note           string
+	Fields         [][2]string
+	Duration       string
 }
 
 // timelineRow is one bar of the timeline: X and Width are in percent of the
@@ -101,14 +104,16 @@ func eventTitle(kind string) string {
 	return kind
 }
 
-// panel builds the panel from rec.
-func panel(rec *flowRecord, open bool) *flowPanel {
+// panel builds the panel from rec. sandbox says whether the sandbox plays
+// DigitalOcean, so step 2 is this program's code.
+func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 	if rec == nil {
 		return nil
 	}
 	p := &flowPanel{Open: open, Disconnected: len(rec.Steps) == 0}
 	for i, info := range stepInfo() {
-		ps := panelStep{Number: i + 1, Name: info.name, Why: info.why, File: info.file, Func: info.fn}
+		ps := panelStep{Number: i + 1, Name: info.name, Why: info.why, File: info.file, Func: info.fn,
+			AtDigitalOcean: info.kind == kindDecision && !sandbox}
 		if st, ok := rec.step(info.kind); ok {
 			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, st.Fields, formatDuration(st.duration())
 		}
