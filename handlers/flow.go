@@ -276,7 +276,7 @@ func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
 	if found, err := s.read(r, s.short, flowCookie, &st); !found || err != nil {
 		return nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(st.Z)), 64<<10))
+	raw, err := s.records.inflate(st.Z)
 	if err != nil {
 		return nil
 	}
@@ -296,17 +296,18 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 	cp := *rec
 	cp.Events = slices.Clone(rec.Events)
 	for shortened := false; ; {
-		v, err := compressRecord(&cp)
+		raw, err := json.Marshal(&cp)
 		if err != nil {
 			return err
 		}
-		size, err := s.encodedSize(s.short, flowCookie, v)
+		encoded, err := s.encode(s.short, flowCookie, storedRecord{Z: s.records.deflate(raw)})
 		if err != nil {
-			return err
+			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
 		}
 		switch {
-		case size <= maxRecordCookie || shortened:
-			return s.write(w, r, s.short, flowCookie, v)
+		case len(encoded) <= maxRecordCookie || shortened:
+			s.writeEncoded(w, s.short, flowCookie, encoded)
+			return nil
 		case len(cp.Events) > 0:
 			cp.Events = cp.Events[1:]
 		default:
@@ -320,16 +321,36 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 // up to 4096 bytes, name and attributes included.
 const maxRecordCookie = 3800
 
-func compressRecord(rec *flowRecord) (storedRecord, error) {
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return storedRecord{}, err
-	}
+// recordCodec compresses records. A DEFLATE writer allocates about a
+// megabyte of tables, so writers and readers are reused.
+type recordCodec struct {
+	writers, readers sync.Pool
+}
+
+func (rc *recordCodec) deflate(raw []byte) []byte {
 	var z bytes.Buffer
-	fw, _ := flate.NewWriter(&z, flate.BestCompression) // cannot fail with a valid level
-	fw.Write(raw)
+	fw, _ := rc.writers.Get().(*flate.Writer)
+	if fw == nil {
+		fw, _ = flate.NewWriter(&z, flate.DefaultCompression) // cannot fail with a valid level
+	} else {
+		fw.Reset(&z)
+	}
+	fw.Write(raw) // writes to a bytes.Buffer do not fail
 	fw.Close()
-	return storedRecord{Z: z.Bytes()}, nil
+	rc.writers.Put(fw)
+	return z.Bytes()
+}
+
+// inflate decompresses z, refusing more than 64 KB (a record is a few).
+func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
+	fr, _ := rc.readers.Get().(io.ReadCloser)
+	if fr == nil {
+		fr = flate.NewReader(bytes.NewReader(z))
+	} else if err := fr.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
+		return nil, err
+	}
+	defer rc.readers.Put(fr)
+	return io.ReadAll(io.LimitReader(fr, 64<<10))
 }
 
 // shorten returns steps with every value cut to n characters.

@@ -379,3 +379,35 @@ func TestPanelNamesRealFunctions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFlowRecordRoundTrip is what the record costs each droplet page
+// view: read the cookie, add a page's events, write it back.
+func BenchmarkFlowRecordRoundTrip(b *testing.B) {
+	st, err := newSessionStore([][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, false, time.Hour, 24*time.Hour, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &flowRecord{}
+	fields := []doclient.Field{{Name: "client_id", Value: "sandbox-client"}, {Name: "redirect_uri", Value: "http://localhost:5000/digitalocean"}, {Name: "state", Value: "K4LVUC…"}}
+	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
+		rec.Steps = append(rec.Steps, newStep(kind, time.Now(), time.Millisecond, "ok", append(fields, fields...)))
+	}
+	for range maxFlowEvents {
+		rec.addEvent(newStep(kindAPI, time.Now(), time.Millisecond, "200 OK", []doclient.Field{{Name: "request", Value: "GET /v2/droplets?page=1&per_page=200"}}))
+	}
+	w := httptest.NewRecorder()
+	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+		b.Fatal(err)
+	}
+	cookie := w.Result().Cookies()[0]
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.AddCookie(cookie)
+		got := st.loadRecord(req)
+		got.addEvent(newStep(kindAPI, time.Now(), time.Millisecond, "200 OK", []doclient.Field{{Name: "request", Value: "GET /v2/droplets?page=1&per_page=200"}}))
+		if err := st.saveRecord(httptest.NewRecorder(), req, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -103,6 +103,7 @@ type sessionStore struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
+	records recordCodec // compresses the flow record (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -280,14 +281,20 @@ func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *session
 	return nil
 }
 
-// encodedSize is the length of the value write would give cookie name.
-func (s *sessionStore) encodedSize(st *sessions.CookieStore, name string, v any) (int, error) {
+// encode returns the value write would give cookie name, for a caller
+// that needs its size first (see writeEncoded).
+func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (string, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	encoded, err := securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
-	return len(encoded), err
+	return securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
+}
+
+// writeEncoded sets cookie name to a value from encode, as write would.
+func (s *sessionStore) writeEncoded(w http.ResponseWriter, st *sessions.CookieStore, name, encoded string) {
+	dropSetCookie(w.Header(), s.names[name])
+	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
 }
 
 // clear tells the browser to delete cookie name.
