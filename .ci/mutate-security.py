@@ -60,7 +60,7 @@ M = [
  ("16", "verifier and client secret shown in the panel", "doclient/trace.go", 'return "•••• (" + strconv', 'return s + "•••• (" + strconv'),
  ("16", "tokens shown whole in the panel", "doclient/trace.go", 'return head + prefix(s, 4) + "…"', 'return head + s + "…"'),
  ("17", "flow record keeps every event", "handlers/flow.go", "if n := len(r.Events) - maxFlowEvents; n > 0 {", "if n := len(r.Events) - maxFlowEvents; n > 1<<30 {"),
- ("17", "flow cookie size unchecked", "handlers/flow.go", "case size <= maxRecordCookie || shortened:", "case size <= 100*maxRecordCookie || shortened:"),
+ ("17", "flow cookie size unchecked", "handlers/flow.go", "case err == nil && (len(encoded) <= maxRecordCookie || shortened):", "case err == nil:"),
  ("17", "flow cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
 ]
 

@@ -300,12 +300,13 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 		if err != nil {
 			return err
 		}
+		// securecookie refuses values over 4096 bytes: too big, like a
+		// value over maxRecordCookie.
 		encoded, err := s.encode(s.short, flowCookie, storedRecord{Z: s.records.deflate(raw)})
-		if err != nil {
-			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
-		}
 		switch {
-		case len(encoded) <= maxRecordCookie || shortened:
+		case err != nil && shortened:
+			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
+		case err == nil && (len(encoded) <= maxRecordCookie || shortened):
 			s.writeEncoded(w, s.short, flowCookie, encoded)
 			return nil
 		case len(cp.Events) > 0:

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/gob"
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -310,14 +311,49 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 		rec.Steps = append(rec.Steps, newStep(kind, time.Now(), time.Hour, long(), fields))
 	}
 	for range 3 * maxFlowEvents {
-		rec.addEvent(newStep(kindRefresh, time.Now(), time.Hour, long(), fields[:4]))
+		rec.addEvent(newStep(kindRefresh, time.Now(), time.Hour, long(), fields[:8]))
 	}
 	w := httptest.NewRecorder()
 	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.Header().Get("Set-Cookie")); n > 4096 {
-		t.Errorf("the largest record's cookie is %d bytes, over 4096", n)
+	setCookie := w.Header().Get("Set-Cookie")
+	if n := len(setCookie); n > 4096 {
+		t.Errorf("the largest record's Set-Cookie is %d bytes, over 4096", n)
+	}
+	value, _, _ := strings.Cut(strings.TrimPrefix(setCookie, flowCookie+"="), ";")
+	if n := len(value); n > maxRecordCookie || maxRecordCookie+len(setCookie)-n > 4096 {
+		t.Errorf("the largest record's cookie value is %d bytes; the bound is %d, plus %d bytes of name and attributes", n, maxRecordCookie, len(setCookie)-n)
+	}
+	if got := a.Server.sessions.loadRecord(requestWith(flowCookie, value)); got == nil || len(got.Steps) != 5 {
+		t.Errorf("the largest record lost its login steps: %+v", got)
+	}
+
+	// Login steps just under the bound, then small events: the bound, not
+	// securecookie's own 4096-byte limit, decides how many events stay.
+	st := a.Server.sessions
+	rec = &flowRecord{}
+	for {
+		rec.Steps = append(rec.Steps, newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: long()}}))
+		raw, _ := json.Marshal(rec)
+		if encoded, _ := st.encode(st.short, flowCookie, storedRecord{Z: st.records.deflate(raw)}); len(encoded) > maxRecordCookie-250 {
+			break
+		}
+	}
+	for range maxFlowEvents {
+		rec.addEvent(newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: rand.Text()}}))
+	}
+	w = httptest.NewRecorder()
+	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+		t.Fatal(err)
+	}
+	value, _, _ = strings.Cut(strings.TrimPrefix(w.Header().Get("Set-Cookie"), flowCookie+"="), ";")
+	got := st.loadRecord(requestWith(flowCookie, value))
+	if got == nil {
+		t.Fatal("the record near the bound was not saved")
+	}
+	if len(value) > maxRecordCookie || len(got.Events) == 0 || len(got.Events) == maxFlowEvents {
+		t.Errorf("a record near the bound: value of %d bytes (bound %d), %d of %d events kept, want some dropped", len(value), maxRecordCookie, len(got.Events), maxFlowEvents)
 	}
 	// And the session cookie with a refreshed session beside it.
 	if n := len(a.cookie(a.Browser, sessionCookie)); n > 4096 {
