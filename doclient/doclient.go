@@ -306,7 +306,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier string) (*oauth2.T
 		return c.exchange(ctx, code, verifier)
 	})
 	if tr := traceFrom(ctx); tr != nil {
-		// The body x/oauth2 sends (AuthStyleInParams), masked.
+		// The parameters x/oauth2 sends in the body (AuthStyleInParams), masked.
 		ev.Sent = []Field{
 			{"grant_type", GrantAuthorizationCode},
 			{"code", MaskCode(code)},

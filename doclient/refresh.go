@@ -71,7 +71,7 @@ func (c *Client) refreshFor(ctx context.Context, refreshToken string, reason Ref
 		return c.refresh(ctx, refreshToken)
 	})
 	if tr := traceFrom(ctx); tr != nil {
-		// The body x/oauth2 sends (AuthStyleInParams), masked.
+		// The parameters x/oauth2 sends in the body (AuthStyleInParams), masked.
 		ev.Sent = []Field{
 			{"grant_type", GrantRefreshToken},
 			{"refresh_token", MaskToken(refreshToken)},

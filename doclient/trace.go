@@ -69,17 +69,18 @@ type RefreshReason string
 // Why [TokenSource] or the app refreshed a token.
 const (
 	RefreshExpired     RefreshReason = "expired"         // the access token had expired
-	RefreshExpiresSoon RefreshReason = "about to expire" // it expired within RefreshMargin
+	RefreshExpiresSoon RefreshReason = "about to expire" // it expires within RefreshMargin
 	RefreshAsked       RefreshReason = "asked for"       // the app (the user) asked for it
 )
 
-// TokenRequest is one trip to the token endpoint: what was sent, where
-// the credentials went, and what came back.
+// TokenRequest is one trip to the token endpoint: what was sent (the
+// client credentials travel in the POST body, see [Endpoint]) and what came
+// back.
 type TokenRequest struct {
 	GrantType string        // GrantAuthorizationCode or GrantRefreshToken
 	Reason    RefreshReason // for a refresh: why
 	Endpoint  string        // the token URL
-	Sent      []Field       // the POST body, in the order x/oauth2 writes it
+	Sent      []Field       // the POST body's parameters, client credentials included (masked)
 	Received  []Field       // the token response; nil when it failed
 	Expiry    time.Time     // the new access token's expiry; zero when it failed
 	Error     string        // the OAuth error code ("invalid_grant") or a short reason; "" on success
@@ -88,7 +89,8 @@ type TokenRequest struct {
 	Duration  time.Duration
 }
 
-// RevokeRequest is the request of [Client.Revoke].
+// RevokeRequest is the request of [Client.Revoke]: the token goes in the
+// POST body and in the Authorization header.
 type RevokeRequest struct {
 	Endpoint string
 	Token    string // masked
