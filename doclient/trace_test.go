@@ -3,9 +3,11 @@ package doclient_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,8 +38,9 @@ func TestMasks(t *testing.T) {
 }
 
 // traceServer is DigitalOcean in one server: the OAuth endpoints under
-// /v1/oauth (as the sandbox serves them beside the API) and the API.
-func traceServer(t *testing.T) *httptest.Server {
+// /v1/oauth (as the sandbox serves them beside the API) and the API. forms
+// gets the parameter names of each token request, sorted.
+func traceServer(t *testing.T, forms ...*[]string) *httptest.Server {
 	n := 0
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +50,14 @@ func traceServer(t *testing.T) *httptest.Server {
 		mu.Unlock()
 		switch r.URL.Path {
 		case "/v1/oauth/token":
+			if err := r.ParseForm(); err != nil {
+				t.Error(err)
+			}
+			for _, f := range forms {
+				mu.Lock()
+				*f = append(*f, strings.Join(slices.Sorted(maps.Keys(r.PostForm)), " "))
+				mu.Unlock()
+			}
 			writeJSON(w, 200, tokenResponse(fmt.Sprintf("doo_v1_access%064d", i), fmt.Sprintf("dor_v1_refresh%064d", i), 120))
 		case "/v1/oauth/revoke":
 			w.WriteHeader(200)
@@ -62,7 +73,8 @@ func traceServer(t *testing.T) *httptest.Server {
 }
 
 func TestTraceReportsEveryStepMasked(t *testing.T) {
-	srv := traceServer(t)
+	var forms []string
+	srv := traceServer(t, &forms)
 	clock := newFakeClock()
 	c := newClient(t, srv.URL+"/v1/oauth", srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
 
@@ -173,6 +185,17 @@ func TestTraceReportsEveryStepMasked(t *testing.T) {
 	}
 	if ex.Expiry.IsZero() || ex.Error != "" || ex.Shared {
 		t.Errorf("exchange event %+v", ex)
+	}
+	// The trace names exactly the parameters that were sent.
+	for i, tr := range tokens {
+		var names []string
+		for _, f := range tr.Sent {
+			names = append(names, f.Name)
+		}
+		slices.Sort(names)
+		if got := strings.Join(names, " "); i >= len(forms) || got != forms[i] {
+			t.Errorf("token request %d: the trace names %q, the server received %q", i, got, forms)
+		}
 	}
 	for i, want := range []doclient.RefreshReason{doclient.RefreshExpiresSoon, doclient.RefreshExpired, doclient.RefreshAsked} {
 		if r := tokens[i+1]; r.GrantType != doclient.GrantRefreshToken || r.Reason != want {
