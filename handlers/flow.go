@@ -37,7 +37,7 @@ const (
 	kindLink          = "link"     // step 1
 	kindDecision      = "decision" // step 2
 	kindCallback      = "callback" // step 3
-	kindTokenRequest  = "token"    // step 4 (request) and 5 (response)
+	kindTokenRequest  = "token"    // step 4
 	kindTokenResponse = "tokens"   // step 5
 	kindAPI           = "api"
 	kindPages         = "pages"
