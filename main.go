@@ -28,6 +28,7 @@ import (
 	"dosignin/doclient"
 	"dosignin/handlers"
 	"dosignin/sandbox"
+	"dosignin/sharedstore"
 )
 
 // assets are the pages and static files, compiled into the binary so it
@@ -63,7 +64,19 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	log := newLogger(cfg, logOut)
 
-	app, err := newApp(cfg, log)
+	var shared *sharedstore.Store
+	if cfg.RedisURL != nil {
+		shared, err = sharedstore.Open(sharedstore.Options{
+			URL:    cfg.RedisURL.String(),
+			Secret: cfg.SessionSecrets[0], // every instance shares it, so it derives the store's keys too
+			Logger: log.With("component", "sharedstore"),
+		})
+		if err != nil {
+			return err
+		}
+		defer shared.Close()
+	}
+	app, err := newApp(cfg, log, shared)
 	if err != nil {
 		return err
 	}
@@ -113,9 +126,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 }
 
 // newApp wires the packages together: the sandbox (in sandbox mode),
-// doclient and the handlers.
-func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
+// doclient, the shared store when there is one, and the handlers.
+func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handler, error) {
+	var coordinate doclient.SharedStore
+	var storeState func(context.Context) string
+	if shared != nil {
+		coordinate, storeState = shared, shared.Check
+	}
 	client, err := doclient.New(doclient.Config{
+		Shared:       coordinate,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		RedirectURL:  cfg.RedirectURL.String(),
@@ -139,6 +158,7 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
 		Views:          views,
 		Static:         static,
 		Sandbox:        cfg.Sandbox,
+		StoreState:     storeState,
 		Logger:         log,
 	})
 	if err != nil {

@@ -129,6 +129,22 @@ func IsUnavailable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }
 
+// IsTimeout reports whether DigitalOcean did not answer within
+// Config.Timeout (or the caller's deadline): a handler shows 504, which an
+// operator tells apart from DigitalOcean's own failures (502).
+func IsTimeout(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var oe *OAuthError
+	var ae *APIError
+	if errors.As(err, &oe) || errors.As(err, &ae) {
+		return false // DigitalOcean answered
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // IsRateLimited reports whether the API refused the request for exceeding a
 // rate limit (HTTP 429), and how long it asked to wait (0 if it did not say).
 func IsRateLimited(err error) (retryAfter time.Duration, ok bool) {
