@@ -46,6 +46,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reading .env:", err)
 		os.Exit(1)
 	}
+	sharedstore.QuietClientLog() // the app logs a Redis outage once, not each failed dial
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {

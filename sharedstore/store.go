@@ -105,7 +105,7 @@ func Open(opts Options) (*Store, error) {
 	// answered by in-process coordination than waited for.
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = opts.Timeout, opts.Timeout, opts.Timeout
 	ropts.PoolTimeout = opts.Timeout
-	ropts.MaxRetries = -1
+	ropts.MaxRetries, ropts.DialerRetries = -1, 1
 	ropts.ContextTimeoutEnabled = true
 	ropts.DisableIdentity = true // no CLIENT SETINFO: Valkey and older Redis refuse it
 
@@ -130,6 +130,15 @@ func Open(opts Options) (*Store, error) {
 		timeout: opts.Timeout, log: opts.Logger, now: time.Now,
 	}, nil
 }
+
+// QuietClientLog stops go-redis from logging every failed dial through
+// its process-wide logger: a Store logs an outage once per episode
+// instead. Call it once, from main, before opening a Store.
+func QuietClientLog() { redis.SetLogger(quietLog{}) }
+
+type quietLog struct{}
+
+func (quietLog) Printf(context.Context, string, ...any) {}
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.rdb.Close() }
