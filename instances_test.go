@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -368,6 +370,59 @@ func TestInstancesShareOneRefreshAndOneExchange(t *testing.T) {
 		}
 		if n := strings.Count(inst.logs.String(), "shared store unreachable"); n != 1 {
 			t.Errorf("instance %d logged the outage %d times, want once", i, n)
+		}
+	}
+}
+
+var opaqueKey = regexp.MustCompile(`^dosignin:[0-9a-f]{64}$`)
+
+// A dump of the shared store reveals no token, code, verifier or account:
+// keys are HMACs, values are sealed, and everything expires.
+func TestSecurity21NothingSecretInTheSharedStore(t *testing.T) {
+	t.Parallel()
+	sharedstore.QuietClientLog()
+	redis := redistest.Start(t)
+	do := newStrictDO()
+	up := httptest.NewServer(do)
+	defer up.Close()
+	inst := startInstances(t, 1, up.URL, redis.URL)[0]
+	cb, lc := login(t, inst, "code-for-the-dump")
+	resp, _ := visit(t, inst, cb, []*http.Cookie{lc})
+	session := cookieNamed(resp, "do_session")
+	if session == nil {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	if resp, _ := visit(t, inst, "/digitalocean", []*http.Cookie{session}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("droplet page (a refresh): %d", resp.StatusCode)
+	}
+	if _, refreshes := do.counts(); refreshes != 1 {
+		t.Fatalf("%d refreshes, want 1", refreshes)
+	}
+
+	dump := redis.Dump()
+	if len(dump) == 0 {
+		t.Fatal("nothing in Redis: the exchange and the refresh were not coordinated through it")
+	}
+	do.mu.Lock()
+	secrets := append([]string{"sammy@example.com", "Sammy", "strict-secret"}, do.secrets...)
+	do.mu.Unlock()
+	for k, v := range dump {
+		if !opaqueKey.MatchString(k) {
+			t.Errorf("key %q is not an opaque hash", k)
+		}
+		for _, s := range secrets {
+			if s != "" && (strings.Contains(k, s) || strings.Contains(v, s)) {
+				t.Errorf("Redis key %s holds %q", k, s)
+			}
+		}
+		for _, word := range []string{"access_token", "refresh_token", "token", "spent", "info"} {
+			if strings.Contains(v, word) {
+				t.Errorf("Redis value of %s is readable (%q)", k, word)
+			}
+		}
+		ms, _ := strconv.Atoi(redis.Do("PTTL", k))
+		if ms <= 0 || ms > int((doclient.CodeShareWindow + doclient.CodeSpentFor).Milliseconds()) {
+			t.Errorf("key %s expires in %d ms", k, ms)
 		}
 	}
 }
