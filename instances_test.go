@@ -421,7 +421,7 @@ func TestSecurity21NothingSecretInTheSharedStore(t *testing.T) {
 			}
 		}
 		ms, _ := strconv.Atoi(redis.Do("PTTL", k))
-		if ms <= 0 || ms > int((doclient.CodeShareWindow + doclient.CodeSpentFor).Milliseconds()) {
+		if ms <= 0 || ms > int((doclient.CodeShareWindow+doclient.CodeSpentFor).Milliseconds()) {
 			t.Errorf("key %s expires in %d ms", k, ms)
 		}
 	}
