@@ -350,6 +350,10 @@ func TestInstancesShareOneRefreshAndOneExchange(t *testing.T) {
 		t.Errorf("the late replay reached DigitalOcean (%d exchanges)", ex["code-shared"])
 	}
 
+	if resp, body := visit(t, insts[0], "/healthz", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"shared_store":"up"`) {
+		t.Errorf("/healthz with Redis up: %d %s", resp.StatusCode, body)
+	}
+
 	// Redis dies: every instance keeps serving, in-process, and says so.
 	redis.Stop()
 	for i, inst := range insts {
