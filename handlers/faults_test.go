@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -235,7 +234,7 @@ func TestFaultMatrix(t *testing.T) {
 				if survived := strings.Contains(after.Body, "3 droplets"); survived != w.session {
 					t.Errorf("connected afterwards: %v, want %v (%d at %s)", survived, w.session, after.Status, after.URL.Path)
 				}
-				t.Log(fmt.Sprintf("%-8s %-17s -> %d, %d attempt(s), %v, session kept: %v", at, f.name, p.Status, attempts.Load(), took.Round(10*time.Millisecond), w.session))
+				t.Logf("%-8s %-17s -> %d, %d attempt(s), %v, session kept: %v", at, f.name, p.Status, attempts.Load(), took.Round(10*time.Millisecond), w.session)
 			})
 		}
 	}
