@@ -25,9 +25,16 @@
 // the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
-// (the API said no) or a wrapped network error; [IsInvalidGrant],
-// [IsUnauthorized], [IsUnavailable] and [IsRateLimited] tell a handler which
-// page to show. No error string contains a token, a code or the client secret.
+// (the API said no), [ErrCodeUsed] (a code replayed after its exchange) or a
+// wrapped network error; [IsInvalidGrant], [IsUnauthorized], [IsTimeout],
+// [IsUnavailable] and [IsRateLimited] tell a handler which page to show. No
+// error string contains a token, a code or the client secret.
+//
+// Each single-use credential (a code, a refresh token) reaches DigitalOcean
+// once however many requests present it: within the process by default,
+// and across instances with a [SharedStore] in Config.Shared. Token
+// requests are never retried; an API GET answered 429 with a short
+// retry-after ([MaxRateLimitWait]) is sent again once.
 //
 // Every call to DigitalOcean is bounded by Config.Timeout.
 package doclient
