@@ -430,3 +430,57 @@ func TestSecurity21NothingSecretInTheSharedStore(t *testing.T) {
 		}
 	}
 }
+
+// A Redis that accepts connections and never answers (overloaded, or a
+// network that drops packets) must not take the app with it: sign-in, a
+// refresh and the droplet page still work, coordinated in-process.
+func TestInstanceWithHangingRedisStillServes(t *testing.T) {
+	t.Parallel()
+	sharedstore.QuietClientLog()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(held)
+				return
+			}
+			held <- c
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for c := range held {
+			c.Close()
+		}
+	}()
+
+	do := newStrictDO()
+	up := httptest.NewServer(do)
+	defer up.Close()
+	inst := startInstances(t, 1, up.URL, "redis://"+ln.Addr().String())[0]
+	cb, lc := login(t, inst, "code-hanging")
+	resp, _ := visit(t, inst, cb, []*http.Cookie{lc})
+	session := cookieNamed(resp, "do_session")
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in with a hanging Redis: %d", resp.StatusCode)
+	}
+	for range 3 {
+		if resp, body := visit(t, inst, "/digitalocean", []*http.Cookie{session}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "strict-web-1") {
+			t.Errorf("droplet page with a hanging Redis: %d", resp.StatusCode)
+		}
+	}
+	if resp, body := visit(t, inst, "/healthz", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"shared_store":"down"`) {
+		t.Errorf("/healthz: %d %s", resp.StatusCode, body)
+	}
+	if ex, refreshes := do.counts(); ex["code-hanging"] != 1 || refreshes != 1 {
+		t.Errorf("%d exchanges and %d refreshes, want 1 and 1", ex["code-hanging"], refreshes)
+	}
+	if n := strings.Count(inst.logs.String(), "shared store unreachable"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once:\n%s", n, inst.logs)
+	}
+}

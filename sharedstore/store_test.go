@@ -3,7 +3,9 @@ package sharedstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -191,5 +193,67 @@ func TestOutageIsLoggedOncePerEpisode(t *testing.T) {
 	}
 	if err := s.Set(ctx, "x", []byte("y"), time.Minute); err != nil {
 		t.Errorf("Set after the restart: %v", err)
+	}
+}
+
+// blackHole accepts connections and never answers: a Redis that hangs.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "redis://" + ln.Addr().String()
+}
+
+// A Redis that accepts connections but never answers costs one timeout,
+// then the store fails at once until it tries again a second later.
+func TestHangingRedisCostsOneTimeout(t *testing.T) {
+	t.Parallel()
+	var log logBuffer
+	s := open(t, blackHole(t), secret, &log)
+	ctx := context.Background()
+	start := time.Now()
+	if _, err := s.Get(ctx, "x"); err == nil {
+		t.Fatal("Get succeeded against a Redis that never answers")
+	}
+	first := time.Since(start)
+	if first > 2*time.Second {
+		t.Errorf("the first call took %v despite the 200 ms timeout", first)
+	}
+	for range 20 {
+		if _, err := s.Get(ctx, "x"); !errors.Is(err, sharedstore.ErrDown) {
+			t.Fatalf("while down: %v, want ErrDown at once", err)
+		}
+	}
+	if got := s.Check(ctx); got != "down" {
+		t.Errorf("Check = %q, want down", got)
+	}
+	if n := strings.Count(log.String(), "shared store unreachable"); n != 1 {
+		t.Errorf("logged %d times, want once", n)
 	}
 }
