@@ -99,6 +99,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if cfg.SessionSecretGenerated {
 		log.Warn("SESSION_SECRET is not set: using a random one, so everyone is signed out when the app restarts")
 	}
+	if cfg.SessionSecretGenerated && cfg.RedisURL != nil {
+		log.Warn("REDIS_URL is set but SESSION_SECRET is not: the shared store's keys come from the secret, so instances with random secrets cannot use each other's results")
+	}
 	if cfg.Sandbox {
 		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
 	}
