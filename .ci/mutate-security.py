@@ -62,6 +62,11 @@ M = [
  ("17", "flow record keeps every event", "handlers/flow.go", "if n := len(r.Events) - maxFlowEvents; n > 0 {", "if n := len(r.Events) - maxFlowEvents; n > 1<<30 {"),
  ("17", "flow cookie size unchecked", "handlers/flow.go", "case err == nil && (len(encoded) <= maxRecordCookie || shortened):", "case err == nil:"),
  ("17", "flow cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
+ ("20", "late replay not told apart", "handlers/auth.go", "case errors.Is(err, doclient.ErrCodeUsed):", "case false && errors.Is(err, doclient.ErrCodeUsed):"),
+ ("20", "a code's tokens handed out for ten minutes", "doclient/shared.go", "CodeShareWindow = 5 * time.Second", "CodeShareWindow = 10 * time.Minute"),
+ ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
+ ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
+ ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

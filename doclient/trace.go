@@ -219,6 +219,8 @@ func (t *Trace) tokenRequest(ev TokenRequest, tok tokenFields, err error) {
 // short reason. Never the error text, which may quote the server.
 func errorCode(err error) string {
 	switch {
+	case errors.Is(err, ErrCodeUsed):
+		return "code already used (no request sent)"
 	case IsInvalidGrant(err):
 		return "invalid_grant"
 	case IsUnavailable(err):
