@@ -16,8 +16,8 @@ type indexPage struct {
 	// OfferWrite shows the second link that asks for read & write access;
 	// the default asks for the least privilege that shows droplets.
 	OfferWrite bool
-	// Flow is what the last login (a denial) or Disconnect did, when this
-	// browser has a record of it.
+	// Flow is what the last login did when it was denied, or what
+	// Disconnect did, when this browser has a record of it.
 	Flow *flowPanel
 }
 
@@ -53,8 +53,10 @@ func (s *Server) handleIndex(c echo.Context) error {
 	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
 	if connected {
 		data.Access = accessLabel(sess.Scope)
-	} else {
-		data.Flow = panel(s.sessions.loadRecord(r), true, s.sandbox)
+	} else if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
+		// What a denial or Disconnect did. A login that completed is the
+		// droplet page's to show, and only while connected.
+		data.Flow = p
 	}
 	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
 }
