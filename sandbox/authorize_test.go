@@ -53,7 +53,7 @@ func TestConsentPage(t *testing.T) {
 	for _, want := range []string{
 		`<html lang="en">`,
 		testAppName + " wants to access your DigitalOcean account",
-		"Sandbox</strong> — this is an emulation of DigitalOcean running inside the app; no real account is touched.",
+		"Sandbox</strong> — this is an emulation of DigitalOcean; no real account is touched. <a href=\"../../developer\">Developer page</a>",
 		"Sammy the Shark", "sammy@example.com", "My Team",
 		"<dd>Read",
 		`<button type="submit" name="decision" value="approve" class="primary">Authorize</button>`,
