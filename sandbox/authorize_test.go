@@ -222,6 +222,8 @@ func TestAuthorizeErrorsRedirect(t *testing.T) {
 		{"method without challenge", func(v url.Values) { v.Del("code_challenge") }, "invalid_request"},
 		{"short challenge", func(v url.Values) { v.Set("code_challenge", "abc") }, "invalid_request"},
 		{"repeated scope", func(v url.Values) { v.Add("scope", "write") }, "invalid_request"},
+		{"unsupported prompt", func(v url.Values) { v.Set("prompt", "none") }, "invalid_request"},
+		{"repeated prompt", func(v url.Values) { v["prompt"] = []string{"select_account", "select_account"} }, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,16 +20,16 @@ func TestNewValidatesConfig(t *testing.T) {
 		edit func(*sandbox.Config)
 		want string
 	}{
-		"no client id":        {func(c *sandbox.Config) { c.ClientID = "" }, "ClientID is required"},
-		"no secret":           {func(c *sandbox.Config) { c.ClientSecret = "" }, "ClientSecret is required"},
-		"no app name":         {func(c *sandbox.Config) { c.AppName = "" }, "AppName is required"},
-		"no redirect":         {func(c *sandbox.Config) { c.RedirectURIs = nil }, "redirect URI is required"},
-		"relative redirect":   {func(c *sandbox.Config) { c.RedirectURIs = []string{"/digitalocean"} }, "must use http or https"},
-		"redirect fragment":   {func(c *sandbox.Config) { c.RedirectURIs = []string{"http://a.test/cb#x"} }, "fragment"},
-		"custom scheme":       {func(c *sandbox.Config) { c.RedirectURIs = []string{"myapp://cb"} }, "http or https"},
-		"negative TTL":        {func(c *sandbox.Config) { c.TokenTTL = -time.Second }, "TokenTTL"},
-		"too many droplets":   {func(c *sandbox.Config) { c.Droplets = 1_000_000 }, "Droplets"},
-		"negative delay":      {func(c *sandbox.Config) { c.ActionDelay = -time.Second }, "ActionDelay"},
+		"no client id":      {func(c *sandbox.Config) { c.ClientID = "" }, "ClientID is required"},
+		"no secret":         {func(c *sandbox.Config) { c.ClientSecret = "" }, "ClientSecret is required"},
+		"no app name":       {func(c *sandbox.Config) { c.AppName = "" }, "AppName is required"},
+		"no redirect":       {func(c *sandbox.Config) { c.RedirectURIs = nil }, "redirect URI is required"},
+		"relative redirect": {func(c *sandbox.Config) { c.RedirectURIs = []string{"/digitalocean"} }, "must use http or https"},
+		"redirect fragment": {func(c *sandbox.Config) { c.RedirectURIs = []string{"http://a.test/cb#x"} }, "fragment"},
+		"custom scheme":     {func(c *sandbox.Config) { c.RedirectURIs = []string{"myapp://cb"} }, "http or https"},
+		"negative TTL":      {func(c *sandbox.Config) { c.TokenTTL = -time.Second }, "TokenTTL"},
+		"too many droplets": {func(c *sandbox.Config) { c.Droplets = 1_000_000 }, "Droplets"},
+		"negative delay":    {func(c *sandbox.Config) { c.ActionDelay = -time.Second }, "ActionDelay"},
 	}
 	for name, tt := range tests {
 		cfg := valid()
