@@ -47,9 +47,13 @@ type Config struct {
 
 	// Sandbox is true when no client credentials are set: the app then talks
 	// to the embedded emulation of DigitalOcean mounted at /sandbox/.
-	Sandbox         bool
-	SandboxTokenTTL time.Duration // SANDBOX_TOKEN_TTL
-	SandboxDroplets int           // SANDBOX_DROPLETS
+	Sandbox            bool
+	SandboxTokenTTL    time.Duration // SANDBOX_TOKEN_TTL
+	SandboxDroplets    int           // SANDBOX_DROPLETS
+	SandboxActionDelay time.Duration // SANDBOX_ACTION_DELAY: how long a droplet action is in progress
+	SandboxRateLimit   int           // SANDBOX_RATE_LIMIT: requests per hour per token; -1 is off
+	SandboxBurstLimit  int           // SANDBOX_BURST_LIMIT: requests per minute per token; -1 is off
+	SandboxPort        int           // SANDBOX_PORT: where `dosignin sandbox` (the standalone sandbox) listens
 
 	LogFormat string     // LOG_FORMAT: "text" or "json"
 	LogLevel  slog.Level // LOG_LEVEL
@@ -62,6 +66,10 @@ const (
 	defaultMaxAge          = 7 * 24 * time.Hour
 	defaultSandboxTokenTTL = 2 * time.Minute
 	defaultSandboxDroplets = 8
+	defaultActionDelay     = 3 * time.Second
+	defaultRateLimit       = 5000 // DigitalOcean's, per hour
+	defaultBurstLimit      = 250  // DigitalOcean's, per minute
+	defaultSandboxPort     = 5050
 	sandboxPrefix          = "/sandbox"
 )
 
@@ -138,16 +146,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("SESSION_IDLE_TIMEOUT (%s) must not be longer than SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
 	}
 
-	cfg.SandboxTokenTTL = durationVar(env, "SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL, bad)
-	cfg.SandboxDroplets = defaultSandboxDroplets
-	if v := env("SANDBOX_DROPLETS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 100_000 {
-			bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
-		} else {
-			cfg.SandboxDroplets = n
-		}
-	}
+	loadSandboxVars(env, &cfg, bad)
 
 	sandboxForced := false
 	if v := env("SANDBOX"); v != "" {
@@ -185,6 +184,67 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	loadLogVars(env, &cfg, bad)
+	return cfg, errors.Join(problems...)
+}
+
+// LoadSandboxConfig reads what the standalone sandbox (`dosignin sandbox`)
+// needs: the SANDBOX_* and LOG_* variables, and nothing of the app's, so
+// that an .env made for the app never stops it.
+func LoadSandboxConfig(getenv func(string) string) (Config, error) {
+	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
+	var problems []error
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	cfg := Config{Sandbox: true, LogFormat: "text"}
+	loadSandboxVars(env, &cfg, bad)
+	loadLogVars(env, &cfg, bad)
+	return cfg, errors.Join(problems...)
+}
+
+// loadSandboxVars reads the SANDBOX_* variables that shape the sandbox.
+func loadSandboxVars(env func(string) string, cfg *Config, bad func(string, ...any)) {
+	cfg.SandboxTokenTTL = durationVar(env, "SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL, bad)
+	cfg.SandboxActionDelay = durationVar(env, "SANDBOX_ACTION_DELAY", defaultActionDelay, bad)
+	cfg.SandboxDroplets = defaultSandboxDroplets
+	if v := env("SANDBOX_DROPLETS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100_000 {
+			bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
+		} else {
+			cfg.SandboxDroplets = n
+		}
+	}
+	cfg.SandboxRateLimit = limitVar(env, "SANDBOX_RATE_LIMIT", defaultRateLimit, bad)
+	cfg.SandboxBurstLimit = limitVar(env, "SANDBOX_BURST_LIMIT", defaultBurstLimit, bad)
+	cfg.SandboxPort = defaultSandboxPort
+	if v := env("SANDBOX_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			bad("SANDBOX_PORT=%q is not a port number (0-65535)", v)
+		} else {
+			cfg.SandboxPort = p
+		}
+	}
+}
+
+// limitVar reads a request budget: a positive number, or "off" (-1).
+func limitVar(env func(string) string, key string, def int, bad func(string, ...any)) int {
+	v := env(key)
+	switch {
+	case v == "":
+		return def
+	case strings.EqualFold(v, "off"):
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 1_000_000_000 {
+		bad("%s=%q must be a positive number of requests, or off", key, v)
+		return def
+	}
+	return n
+}
+
+func loadLogVars(env func(string) string, cfg *Config, bad func(string, ...any)) {
 	switch f := strings.ToLower(env("LOG_FORMAT")); f {
 	case "", "text":
 	case "json":
@@ -197,8 +257,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad("LOG_LEVEL=%q must be debug, info, warn or error", v)
 		}
 	}
-
-	return cfg, errors.Join(problems...)
 }
 
 // parseRedirectURL accepts an absolute http(s) URL whose path is

@@ -229,3 +229,75 @@ func hiddenFields(body string) url.Values {
 	}
 	return v
 }
+
+// `dosignin sandbox` serves only the sandbox, at the root of its own port,
+// and logs a personal access token that works at once: the standalone
+// local DigitalOcean, tried as a new user would with the printed token.
+func TestStandaloneSandbox(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	env := envOf(map[string]string{"SANDBOX_PORT": "0", "SANDBOX_ACTION_DELAY": "10ms", "LOG_FORMAT": "json"})
+	go func() { done <- runSandbox(ctx, env, logs, func(a net.Addr) { ready <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("sandbox did not start: %v\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("sandbox did not start in 10s\n%s", logs)
+	}
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
+	base := "http://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port)
+
+	pat := regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+	if pat == "" || !strings.Contains(logs.String(), base+"/developer") {
+		t.Fatalf("no token or Developer page in the log:\n%s", logs)
+	}
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+pat)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := call(http.MethodGet, "/v2/droplets", ""); status != http.StatusOK || !strings.Contains(body, `"total":8`) {
+		t.Fatalf("GET /v2/droplets: %d %.200s", status, body)
+	}
+	status, body := call(http.MethodPost, "/v2/droplets/401233751/actions", `{"type":"reboot"}`)
+	var started struct{ Action struct{ ID int } }
+	json.Unmarshal([]byte(body), &started)
+	if status != http.StatusCreated || started.Action.ID == 0 {
+		t.Fatalf("reboot: %d %s", status, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body = call(http.MethodGet, "/v2/actions/"+strconv.Itoa(started.Action.ID), "")
+		if strings.Contains(body, `"status":"completed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reboot never completed: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, body := call(http.MethodGet, "/.well-known/oauth-authorization-server", ""); status != http.StatusOK || !strings.Contains(body, `"issuer":"`+base+`"`) {
+		t.Errorf("metadata: %d %s", status, body)
+	}
+	if status, _ := call(http.MethodGet, "/healthz", ""); status != http.StatusNotFound {
+		t.Errorf("the app's routes are served too: /healthz %d", status)
+	}
+}
