@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"testing"
@@ -119,7 +120,11 @@ func TestPersonalAccessTokenRebootsADroplet(t *testing.T) {
 	h.clock.Advance(30 * 24 * time.Hour)
 	resp, _ = h.postForm(t, "/v1/oauth/revoke", clientForm("token", pat))
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("revoke: %d", resp.StatusCode)
+		t.Errorf("revoke with the app's credentials: %d", resp.StatusCode)
+	}
+	resp, _ = do(t, h.srv.Client(), http.MethodPost, h.base+"/v1/oauth/revoke", url.Values{"token": {pat}}, http.Header{"Authorization": {"Bearer " + pat}})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("revoke with itself: %d", resp.StatusCode)
 	}
 	wantStatus(t, h, "/v2/account", pat, http.StatusOK)
 	if st := h.sb.Stats(); st.LiveAccessTokens != 0 || st.Revocations != 0 {

@@ -267,7 +267,7 @@ func (st *store) addPersonal(now time.Time, token, scope string, account int) {
 	defer st.mu.Unlock()
 	g := &grant{
 		scope: scope, account: account, personal: true,
-		accessKey: keyOf(token), accessExpires: now.AddDate(100, 0, 0),
+		accessKey: keyOf(token), accessExpires: now.AddDate(100, 0, 0), refreshExpires: now.AddDate(100, 0, 0),
 		rateWindowStart: now, burstStart: now,
 	}
 	st.access[g.accessKey] = g
