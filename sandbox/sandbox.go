@@ -91,8 +91,8 @@ type Config struct {
 	// TokenTTL is the lifetime of access tokens. Zero means 2 minutes.
 	TokenTTL time.Duration
 
-	// Droplets is how many droplets the sandbox account has. Zero means 8;
-	// a negative number means none.
+	// Droplets is how many droplets the default account has. Zero means
+	// 8; a negative number means none. (The second account has 5.)
 	Droplets int
 
 	// RateLimit is the number of API requests one grant may make per hour.
