@@ -309,8 +309,11 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		return nil, invalidClient()
 	}
 	if c.public {
-		if basic || secret != "" {
-			return nil, invalidClient() // a public client has no secret to send
+		// A public client has no secret to send. Some libraries still use
+		// Basic with an empty password for one, which proves nothing but
+		// claims nothing either, so it is accepted.
+		if secret != "" {
+			return nil, invalidClient()
 		}
 		return c, nil
 	}

@@ -154,3 +154,33 @@ func TestBurstLimit(t *testing.T) {
 		t.Errorf("request 251: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
+
+// The API and the token endpoints allow other origins, as DigitalOcean's
+// do, so a single-page app can call them; the consent and Developer pages
+// don't.
+func TestCrossOriginRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withPrefix("/sandbox"))
+	for _, path := range []string{"/v2/droplets", "/v2/droplets/1/actions", "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/register", "/.well-known/oauth-authorization-server"} {
+		resp, body := do(t, h.srv.Client(), http.MethodOptions, h.base+path, nil, http.Header{
+			"Origin": {"http://localhost:3000"}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization,content-type"},
+		})
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" || body != "" ||
+			!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
+			t.Errorf("preflight %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	if st := h.sb.Stats(); st.APIRequests != 0 {
+		t.Errorf("preflights counted as %d API requests", st.APIRequests)
+	}
+	resp := h.api(t, "/v2/droplets", h.sb.PersonalAccessToken(), nil)
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Ratelimit-Remaining") {
+		t.Errorf("GET /v2/droplets: %v", resp.Header)
+	}
+	for _, path := range []string{"/v1/oauth/authorize", "/developer"} {
+		resp, _ := do(t, h.srv.Client(), http.MethodOptions, h.base+path, nil, http.Header{"Origin": {"http://localhost:3000"}, "Access-Control-Request-Method": {"POST"}})
+		if resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.StatusCode == http.StatusNoContent {
+			t.Errorf("preflight %s allowed: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+}

@@ -96,6 +96,14 @@ func TestPublicClientSignsInWithPKCE(t *testing.T) {
 	withSecret.ClientSecret = "guess"
 	_, err = withSecret.TokenSource(h.ctx(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token()
 	wantOAuthError(t, err, "invalid_client")
+	withSecret.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	_, err = withSecret.TokenSource(h.ctx(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token()
+	wantOAuthError(t, err, "invalid_client")
+	basic := *conf // Basic with an empty password, as some libraries send for a public client
+	basic.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if refreshed, err = basic.TokenSource(h.ctx(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err != nil {
+		t.Fatalf("refresh with Basic and no password: %v", err)
+	}
 
 	resp, _ = h.postForm(t, "/v1/oauth/revoke", url.Values{"client_id": {id}, "token": {refreshed.AccessToken}})
 	if resp.StatusCode != http.StatusOK {

@@ -35,8 +35,9 @@
 // and bound to the client, redirect URI, scope, account and PKCE challenge;
 // refresh tokens are single-use and rotate; public clients must use PKCE;
 // scopes are enforced per endpoint as DigitalOcean's OpenAPI description
-// lists them; responses have DigitalOcean's shapes and conform to that
-// description. All state (grants, registered clients, actions and what they
+// lists them; the API and token endpoints allow cross-origin calls, as
+// DigitalOcean's do; responses have DigitalOcean's shapes and conform to
+// that description. All state (grants, registered clients, actions and what they
 // changed) is kept in memory, bounded in size, and disappears with the
 // process. Never use it as a real OAuth server: it has two hard-coded users
 // and approves whatever is clicked, and its personal access token is shown
@@ -51,6 +52,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -289,7 +291,34 @@ func (s *Server) routes() *http.ServeMux {
 
 // ServeHTTP serves the sandbox's endpoints; see the package documentation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if crossOrigin(r.URL.Path) {
+		// DigitalOcean's API and token endpoints allow any origin, so a
+		// single-page app can call them with fetch(). That is safe because
+		// they authenticate with bearer tokens and client credentials,
+		// never with cookies: another site gains nothing it didn't have.
+		// The consent page and the Developer page are not shared.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Ratelimit-Limit, Ratelimit-Remaining, Ratelimit-Reset, Retry-After, X-Request-Id")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// crossOrigin reports whether a path is one other origins may call: the
+// API, the token, revoke and registration endpoints, and the metadata.
+func crossOrigin(path string) bool {
+	switch path {
+	case "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/register", metadataPath:
+		return true
+	}
+	return strings.HasPrefix(path, "/v2/")
 }
 
 // Stats returns the sandbox's counters.
