@@ -3,16 +3,9 @@ package sandbox_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"golang.org/x/net/html"
-
-	"dosignin/sandbox"
 )
 
 // RFC 8414 metadata, relative to the sandbox's root, with absolute URLs on
@@ -60,108 +53,6 @@ func TestServerMetadata(t *testing.T) {
 	resp, raw = h.call(t, http.MethodPost, "/.well-known/oauth-authorization-server", "", nil, nil)
 	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(raw, "invalid_request") {
 		t.Errorf("POST metadata: %d %s", resp.StatusCode, raw)
-	}
-}
-
-// The Developer page shows the personal access token, which works, the
-// endpoints on the host the browser used, and how to register; its
-// stylesheet link resolves.
-func TestDeveloperPage(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, withPrefix("/sandbox"), withConfig(func(c *sandbox.Config) { c.ActionDelay = 7 * time.Second; c.BurstLimit = -1 }))
-	resp, page := do(t, h.srv.Client(), http.MethodGet, h.base+"/developer", nil, nil)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
-		t.Fatalf("developer page: %d %v", resp.StatusCode, resp.Header)
-	}
-	pat := h.sb.PersonalAccessToken()
-	for _, want := range []string{
-		`<code class="token" id="pat">` + pat + `</code>`,
-		`curl -H "Authorization: Bearer ` + pat + `" ` + h.base + "/v2/droplets",
-		h.base + "/v1/oauth/register",
-		h.base + "/.well-known/oauth-authorization-server",
-		"Sammy the Shark", "Octavia the Octopus",
-		"in progress for 7s",
-		"5000 requests an hour, no per-minute limit",
-		"gone when the sandbox restarts",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("developer page lacks %q", want)
-		}
-	}
-	wantStatus(t, h, "/v2/droplets", pat, http.StatusOK)
-
-	doc, err := html.Parse(strings.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageURL, _ := url.Parse(h.base + "/developer")
-	for n := range doc.Descendants() {
-		if n.Type == html.ElementNode && n.Data == "link" && attr(n, "rel") == "stylesheet" {
-			css, _ := pageURL.Parse(attr(n, "href"))
-			if resp, _ := do(t, h.srv.Client(), http.MethodGet, css.String(), nil, nil); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/css; charset=utf-8" {
-				t.Errorf("stylesheet %s: %d", css, resp.StatusCode)
-			}
-		}
-	}
-
-	resp, _ = do(t, h.srv.Client(), http.MethodPost, h.base+"/developer", url.Values{}, nil)
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /developer: %d", resp.StatusCode)
-	}
-}
-
-// The burst limit: 429 too_many_requests with retry-after past the
-// per-minute budget, and a fresh budget the next minute; a negative limit
-// turns it off, and a negative hourly limit drops the ratelimit headers.
-func TestBurstLimit(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = 3 }))
-	tok := h.login(t)
-	for range 3 {
-		wantStatus(t, h, "/v2/account", tok.AccessToken, http.StatusOK)
-		h.clock.Advance(10 * time.Second)
-	}
-	resp, raw := h.call(t, http.MethodGet, "/v2/droplets", tok.AccessToken, nil, nil)
-	wantAPIError(t, "fourth request in a minute", resp, raw, http.StatusTooManyRequests, "too_many_requests")
-	if resp.Header.Get("Retry-After") != "30" || resp.Header.Get("Ratelimit-Remaining") != "4997" {
-		t.Errorf("429 headers: Retry-After %q, remaining %q", resp.Header.Get("Retry-After"), resp.Header.Get("Ratelimit-Remaining"))
-	}
-	wantStatus(t, h, "/v2/account", h.sb.PersonalAccessToken(), http.StatusOK) // another token, another budget
-	h.clock.Advance(30 * time.Second)
-	wantStatus(t, h, "/v2/account", tok.AccessToken, http.StatusOK)
-
-	// Without limits, past both defaults within one minute (in process:
-	// 6000 requests over HTTP would only slow the test down).
-	off := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = -1; c.RateLimit = -1 }))
-	get := func(sb http.Handler, token string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "/v2/account", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		rec := httptest.NewRecorder()
-		sb.ServeHTTP(rec, req)
-		return rec
-	}
-	pat := off.sb.PersonalAccessToken()
-	for i := range 6000 {
-		rec := get(off.sb, pat)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("request %d without limits: %d", i, rec.Code)
-		}
-		if i == 0 && rec.Header().Get("Ratelimit-Limit") != "" {
-			t.Errorf("ratelimit headers with the hourly limit off: %v", rec.Header())
-		}
-	}
-
-	// The default is DigitalOcean's 250 a minute.
-	def := newHarness(t)
-	pat = def.sb.PersonalAccessToken()
-	for i := range 250 {
-		if rec := get(def.sb, pat); rec.Code != http.StatusOK {
-			t.Fatalf("request %d of 250: %d", i+1, rec.Code)
-		}
-	}
-	rec := get(def.sb, pat)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != strconv.Itoa(60) {
-		t.Errorf("request 251: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
 
