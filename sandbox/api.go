@@ -118,12 +118,16 @@ func (s *Server) api(ops ...operation) http.HandlerFunc {
 		i := slices.IndexFunc(ops, func(op operation) bool { return op.method == method })
 		if i < 0 {
 			hdr.Set("Allow", strings.Join(allow, ", "))
-			writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint accepts "+strings.Join(allow, " and ")+" only.")
+			writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint accepts "+strings.Join(allow, ", ")+" only.")
 			return
 		}
 		op := ops[i]
 		if !scopeAllows(who.scope, op.scope, op.write) {
-			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: the token lacks the "+op.scope+" scope.")
+			need := "the " + op.scope + " scope"
+			if op.write {
+				need += " or write access"
+			}
+			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: it needs "+need+".")
 			return
 		}
 		op.h(w, r, s.accounts[who.account])
