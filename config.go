@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dosignin/doclient"
+	"dosignin/sandbox"
 )
 
 // minSecretLen is the shortest SESSION_SECRET we accept. Length is only a
@@ -68,7 +69,7 @@ const (
 	defaultSandboxDroplets = 8
 	defaultActionDelay     = 3 * time.Second
 	defaultRateLimit       = 5000 // DigitalOcean's, per hour
-	defaultBurstLimit      = 250  // DigitalOcean's, per minute
+	defaultBurstLimit      = sandbox.DigitalOceanBurstLimit
 	defaultSandboxPort     = 5050
 	sandboxPrefix          = "/sandbox"
 )

@@ -402,8 +402,16 @@ func TestBurstLimit(t *testing.T) {
 		}
 	}
 
-	// The default is DigitalOcean's 250 a minute.
-	def := newHarness(t)
+	// Zero means off too, so that a Config from before the burst limit
+	// keeps working; DigitalOcean's 250 a minute is there to be asked for.
+	zero := newHarness(t)
+	pat = zero.sb.PersonalAccessToken()
+	for i := range 300 {
+		if rec := get(zero.sb, pat); rec.Code != http.StatusOK {
+			t.Fatalf("request %d with BurstLimit 0: %d", i+1, rec.Code)
+		}
+	}
+	def := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = sandbox.DigitalOceanBurstLimit }))
 	pat = def.sb.PersonalAccessToken()
 	for i := range 250 {
 		if rec := get(def.sb, pat); rec.Code != http.StatusOK {

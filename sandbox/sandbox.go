@@ -64,7 +64,6 @@ const (
 	defaultDroplets  = 8
 	maxDroplets      = 100_000
 	defaultRateLimit = 5000 // DigitalOcean's hourly budget per token
-	defaultBurst     = 250  // DigitalOcean's per-minute budget per token
 
 	codeTTL    = 10 * time.Minute   // RFC 6749 §4.1.2 recommends at most 10 minutes
 	refreshTTL = 7 * 24 * time.Hour // how long an unused grant is kept
@@ -72,6 +71,10 @@ const (
 	maxCodes  = 10_000 // outstanding authorization codes
 	maxGrants = 10_000 // live access/refresh token pairs
 )
+
+// DigitalOceanBurstLimit is DigitalOcean's per-minute request budget per
+// token, for Config.BurstLimit.
+const DigitalOceanBurstLimit = 250
 
 // Config configures a Server. ClientID, ClientSecret, RedirectURIs and
 // AppName describe the app's own client and go together: all set, or all
@@ -103,8 +106,11 @@ type Config struct {
 	RateLimit int
 
 	// BurstLimit is the number of API requests one grant may make per
-	// minute. Zero means 250, DigitalOcean's limit; a negative number turns
-	// it off (load tests that hammer the sandbox with one token).
+	// minute; DigitalOcean's is 250 (DigitalOceanBurstLimit). Zero or a
+	// negative number means no per-minute limit, so that a Config written
+	// before the sandbox had one (load tests and benchmarks that hammer it
+	// with one token) keeps working; the app and the standalone sandbox set
+	// DigitalOcean's.
 	BurstLimit int
 
 	// ActionDelay is how long a droplet action stays in progress before it
@@ -200,7 +206,7 @@ func New(cfg Config) (*Server, error) {
 		tokenTTL: orDefault(cfg.TokenTTL, defaultTokenTTL),
 		limits: limits{
 			hourly:    orDefault(cfg.RateLimit, defaultRateLimit),
-			perMinute: orDefault(cfg.BurstLimit, defaultBurst),
+			perMinute: cfg.BurstLimit,
 		},
 		actionDelay: orDefault(cfg.ActionDelay, defaultActionDelay),
 		now:         cfg.Now,
@@ -218,7 +224,9 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.limits.hourly = max(s.limits.hourly, -1)
-	s.limits.perMinute = max(s.limits.perMinute, -1)
+	if s.limits.perMinute <= 0 {
+		s.limits.perMinute = -1 // off
+	}
 	s.lastActionID.Store(firstActionID - 1)
 	droplets := max(orDefault(cfg.Droplets, defaultDroplets), 0)
 	s.accounts = []*accountState{
