@@ -147,7 +147,28 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("SESSION_IDLE_TIMEOUT (%s) must not be longer than SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
 	}
 
-	loadSandboxVars(env, &cfg, bad)
+	cfg.SandboxTokenTTL = durationVar(env, "SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL, bad)
+	cfg.SandboxDroplets = defaultSandboxDroplets
+	if v := env("SANDBOX_DROPLETS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100_000 {
+			bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
+		} else {
+			cfg.SandboxDroplets = n
+		}
+	}
+	cfg.SandboxActionDelay = durationVar(env, "SANDBOX_ACTION_DELAY", defaultActionDelay, bad)
+	cfg.SandboxRateLimit = limitVar(env, "SANDBOX_RATE_LIMIT", defaultRateLimit, bad)
+	cfg.SandboxBurstLimit = limitVar(env, "SANDBOX_BURST_LIMIT", defaultBurstLimit, bad)
+	cfg.SandboxPort = defaultSandboxPort
+	if v := env("SANDBOX_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			bad("SANDBOX_PORT=%q is not a port number (0-65535)", v)
+		} else {
+			cfg.SandboxPort = p
+		}
+	}
 
 	sandboxForced := false
 	if v := env("SANDBOX"); v != "" {
@@ -185,47 +206,33 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	loadLogVars(env, &cfg, bad)
+	switch f := strings.ToLower(env("LOG_FORMAT")); f {
+	case "", "text":
+	case "json":
+		cfg.LogFormat = "json"
+	default:
+		bad("LOG_FORMAT=%q must be text or json", f)
+	}
+	if v := env("LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL=%q must be debug, info, warn or error", v)
+		}
+	}
+
 	return cfg, errors.Join(problems...)
 }
 
 // LoadSandboxConfig reads what the standalone sandbox (`dosignin sandbox`)
-// needs: the SANDBOX_* and LOG_* variables, and nothing of the app's, so
-// that an .env made for the app never stops it.
+// needs: the SANDBOX_* and LOG_* variables. Everything else is hidden from
+// LoadConfig, so that an .env made for the app (credentials, an https
+// redirect URL) never stops the sandbox, which uses none of it.
 func LoadSandboxConfig(getenv func(string) string) (Config, error) {
-	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
-	cfg := Config{Sandbox: true, LogFormat: "text"}
-	loadSandboxVars(env, &cfg, bad)
-	loadLogVars(env, &cfg, bad)
-	return cfg, errors.Join(problems...)
-}
-
-// loadSandboxVars reads the SANDBOX_* variables that shape the sandbox.
-func loadSandboxVars(env func(string) string, cfg *Config, bad func(string, ...any)) {
-	cfg.SandboxTokenTTL = durationVar(env, "SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL, bad)
-	cfg.SandboxActionDelay = durationVar(env, "SANDBOX_ACTION_DELAY", defaultActionDelay, bad)
-	cfg.SandboxDroplets = defaultSandboxDroplets
-	if v := env("SANDBOX_DROPLETS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 100_000 {
-			bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
-		} else {
-			cfg.SandboxDroplets = n
+	return LoadConfig(func(key string) string {
+		if strings.HasPrefix(key, "SANDBOX_") || strings.HasPrefix(key, "LOG_") {
+			return getenv(key)
 		}
-	}
-	cfg.SandboxRateLimit = limitVar(env, "SANDBOX_RATE_LIMIT", defaultRateLimit, bad)
-	cfg.SandboxBurstLimit = limitVar(env, "SANDBOX_BURST_LIMIT", defaultBurstLimit, bad)
-	cfg.SandboxPort = defaultSandboxPort
-	if v := env("SANDBOX_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			bad("SANDBOX_PORT=%q is not a port number (0-65535)", v)
-		} else {
-			cfg.SandboxPort = p
-		}
-	}
+		return ""
+	})
 }
 
 // limitVar reads a request budget: a positive number, or "off" (-1).
@@ -243,21 +250,6 @@ func limitVar(env func(string) string, key string, def int, bad func(string, ...
 		return def
 	}
 	return n
-}
-
-func loadLogVars(env func(string) string, cfg *Config, bad func(string, ...any)) {
-	switch f := strings.ToLower(env("LOG_FORMAT")); f {
-	case "", "text":
-	case "json":
-		cfg.LogFormat = "json"
-	default:
-		bad("LOG_FORMAT=%q must be text or json", f)
-	}
-	if v := env("LOG_LEVEL"); v != "" {
-		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			bad("LOG_LEVEL=%q must be debug, info, warn or error", v)
-		}
-	}
 }
 
 // parseRedirectURL accepts an absolute http(s) URL whose path is

@@ -38,13 +38,13 @@ import (
 var assets embed.FS
 
 func main() {
-	serve := run
+	start := run
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "healthcheck":
 			os.Exit(healthcheck(os.Getenv))
 		case "sandbox":
-			serve = runSandbox
+			start = runSandbox
 		default:
 			fmt.Fprintf(os.Stderr, "unknown command %q; usage: dosignin [sandbox | healthcheck]\n", os.Args[1])
 			os.Exit(2)
@@ -57,7 +57,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, os.Getenv, os.Stderr, nil); err != nil {
+	if err := start(ctx, os.Getenv, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -73,7 +73,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	log := newLogger(cfg, logOut)
 
-	app, sb, err := newApp(cfg, log)
+	app, err := newApp(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -81,16 +81,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-
 	log.Info("starting", "config", cfg)
 	if cfg.SessionSecretGenerated {
 		log.Warn("SESSION_SECRET is not set: using a random one, so everyone is signed out when the app restarts")
 	}
-	home := cfg.RedirectURL.Scheme + "://" + cfg.RedirectURL.Host + "/"
 	if cfg.Sandbox {
 		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
-		logSandboxToken(log, sb, cfg.APIURL)
 	}
+	home := cfg.RedirectURL.Scheme + "://" + cfg.RedirectURL.Host + "/"
 	log.Info("listening on "+ln.Addr().String()+": open "+home+" in your browser", "addr", ln.Addr().String(), "url", home)
 	if ready != nil {
 		ready(ln.Addr())
@@ -165,9 +163,9 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, handler http.
 	return nil
 }
 
-// newApp wires the packages together: the sandbox (in sandbox mode, also
-// returned), doclient and the handlers.
-func newApp(cfg Config, log *slog.Logger) (http.Handler, *sandbox.Server, error) {
+// newApp wires the packages together: the sandbox (in sandbox mode),
+// doclient and the handlers.
+func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
 	client, err := doclient.New(doclient.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -177,7 +175,7 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, *sandbox.Server, error)
 		APIURL:       cfg.APIURL,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	views, _ := fs.Sub(assets, "views")   // cannot fail: the directory is embedded
 	static, _ := fs.Sub(assets, "static") // likewise
@@ -195,10 +193,10 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, *sandbox.Server, error)
 		Logger:         log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !cfg.Sandbox {
-		return web.Handler(), nil, nil
+		return web.Handler(), nil
 	}
 
 	// The sandbox is a separate server that happens to share the port: it
@@ -210,12 +208,13 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, *sandbox.Server, error)
 	sbCfg.AppName = "Sign in with DigitalOcean (Go)"
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	logSandboxToken(log, sb, cfg.APIURL)
 	mux := http.NewServeMux()
 	mux.Handle(sandboxPrefix+"/", http.StripPrefix(sandboxPrefix, sb))
 	mux.Handle("/", web.Handler())
-	return mux, sb, nil
+	return mux, nil
 }
 
 // sandboxConfig is the sandbox's configuration from the SANDBOX_*
