@@ -108,31 +108,6 @@ func TestLoadConfigHTTPSSandboxNeedsSANDBOX1(t *testing.T) {
 	}
 }
 
-func TestSecurity12ConfigRedactsItself(t *testing.T) {
-	t.Parallel()
-	cfg, err := LoadConfig(envOf(map[string]string{
-		"DIGITALOCEAN_CLIENT_ID":     "public-id",
-		"DIGITALOCEAN_CLIENT_SECRET": "very-secret-client-secret",
-		"SESSION_SECRET":             goodSecret,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", cfg)
-	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "cfg", cfg)
-	fmt.Fprintf(&b, "%v %+v %#v %s", cfg, cfg, cfg, cfg)
-	out := b.String()
-	for _, secret := range []string{"very-secret-client-secret", goodSecret} {
-		if strings.Contains(out, secret) {
-			t.Fatalf("a secret was printed:\n%s", out)
-		}
-	}
-	if !strings.Contains(out, "public-id") || !strings.Contains(out, "[redacted]") {
-		t.Errorf("the config print is not useful:\n%s", out)
-	}
-}
-
 func TestLoadConfigSandboxVariables(t *testing.T) {
 	t.Parallel()
 	cfg, err := LoadConfig(envOf(nil))
@@ -175,5 +150,30 @@ func TestLoadSandboxConfigIgnoresTheApp(t *testing.T) {
 	}
 	if _, err := LoadSandboxConfig(envOf(map[string]string{"SANDBOX_DROPLETS": "-3", "LOG_LEVEL": "loud"})); err == nil || strings.Count(err.Error(), "\n") != 1 {
 		t.Errorf("two problems, err = %v", err)
+	}
+}
+
+func TestSecurity12ConfigRedactsItself(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(envOf(map[string]string{
+		"DIGITALOCEAN_CLIENT_ID":     "public-id",
+		"DIGITALOCEAN_CLIENT_SECRET": "very-secret-client-secret",
+		"SESSION_SECRET":             goodSecret,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", cfg)
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "cfg", cfg)
+	fmt.Fprintf(&b, "%v %+v %#v %s", cfg, cfg, cfg, cfg)
+	out := b.String()
+	for _, secret := range []string{"very-secret-client-secret", goodSecret} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("a secret was printed:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, "public-id") || !strings.Contains(out, "[redacted]") {
+		t.Errorf("the config print is not useful:\n%s", out)
 	}
 }
