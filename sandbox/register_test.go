@@ -249,3 +249,17 @@ func TestRegistrationsAreBounded(t *testing.T) {
 	// The app's own client still signs in.
 	h.login(t)
 }
+
+// A registered name is the client's own claim: shown escaped, never as
+// markup.
+func TestRegisteredNameIsEscaped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	_, reg := h.register(t, map[string]any{"client_name": `<img src=x onerror=alert(1)> "Bank"`, "redirect_uris": []string{"https://example.com/cb"}, "token_endpoint_auth_method": "none"})
+	q := url.Values{"client_id": {reg["client_id"].(string)}, "redirect_uri": {"https://example.com/cb"}, "response_type": {"code"},
+		"code_challenge": {strings.Repeat("b", 43)}, "code_challenge_method": {"S256"}}
+	_, page := do(t, h.browser(t), http.MethodGet, h.base+"/v1/oauth/authorize?"+q.Encode(), nil, nil)
+	if strings.Contains(page, "<img") || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt; &#34;Bank&#34;") {
+		t.Errorf("the registered name is not escaped:\n%s", page)
+	}
+}
