@@ -132,7 +132,6 @@ func TestAccountChoiceIsValidated(t *testing.T) {
 		prompt bool
 		edit   func(url.Values)
 	}{
-		{"no choice", true, func(v url.Values) {}},
 		{"unknown account", true, func(v url.Values) { v.Set("account", "0000000000000000000000000000000000000000") }},
 		{"two accounts", true, func(v url.Values) { v["account"] = []string{second, second} }},
 		{"a choice nobody offered", false, func(v url.Values) { v.Set("account", second) }},
@@ -150,11 +149,22 @@ func TestAccountChoiceIsValidated(t *testing.T) {
 			t.Errorf("%s: %d, Location %q", tt.name, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
-	// Without prompt, the default account may still be named.
+	// Without prompt, the default account may still be named; with it, a
+	// form without the field is the page's default (its checked button).
 	c := h.browser(t)
 	_, form := openConsent(t, c, h.conf.AuthCodeURL("s"))
 	form.fields.Set("account", h.sb.Account().UUID)
 	if resp, _ := form.submit(t, c, "approve"); resp.StatusCode != http.StatusFound {
 		t.Errorf("naming the default account: %d", resp.StatusCode)
+	}
+	verifier := oauth2.GenerateVerifier()
+	_, form = openConsent(t, c, h.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "select_account")))
+	resp, _ := form.submit(t, c, "approve")
+	tok, err := h.conf.Exchange(h.ctx(), redirectTarget(t, resp, testRedirectURI).Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := tok.Extra("info").(map[string]any); info["email"] != "sammy@example.com" {
+		t.Errorf("no choice in the form: info = %v, want the default account", info)
 	}
 }

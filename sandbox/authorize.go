@@ -143,9 +143,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 }
 
 // chosenAccount returns the index of the account that approves. With
-// prompt=select_account the form must name one of the sandbox's accounts
-// (the radio buttons of the consent page); without it the default account
-// signs in, and a form that names another one was not made by the page.
+// prompt=select_account the form names one of the sandbox's accounts (the
+// radio buttons of the consent page, the default one checked, so a form
+// without the field means the default, as the page showed it); without
+// prompt the default account signs in, and a form that names another one
+// was not made by the page.
 func (s *Server) chosenAccount(req authRequest, form url.Values) (int, string) {
 	values := form["account"]
 	if len(values) > 1 {
@@ -159,7 +161,7 @@ func (s *Server) chosenAccount(req authRequest, form url.Values) (int, string) {
 		return 0, ""
 	}
 	if uuid == "" {
-		return 0, "Choose the account to sign in with."
+		return 0, ""
 	}
 	k := s.accountByUUID(uuid)
 	if k < 0 {
