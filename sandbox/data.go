@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// The sandbox account's droplets are generated, not stored: droplet i is a
-// pure function of i, the same in every run and for every token. A catalog
-// holds only the shared, read-only parts (regions, sizes, images, roles), so
-// thousands of droplets cost no memory and listing page N builds only the
-// droplets on that page.
+// Each sandbox account's droplets are generated, not stored: droplet i is
+// a pure function of i, the same in every run and for every token. A
+// catalog (one per account) holds only the shared, read-only parts
+// (regions, sizes, images, roles), so thousands of droplets cost no memory
+// and listing page N builds only the droplets on that page. What actions
+// change is kept apart, in the account's overlay (actions.go).
 //
 // The JSON types below follow DigitalOcean's OpenAPI description
 // (components.schemas.droplet and the schemas it references); fields the
