@@ -118,6 +118,20 @@ func TestBinaryWithJSONLogs(t *testing.T) {
 		t.Log("could not recover the callback's code; checking tokens only")
 	}
 
+	// The personal access token in the log works on the mounted sandbox,
+	// as the README says: copy it, and any API client lists the droplets.
+	pat := regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+	if pat == "" {
+		t.Fatalf("no personal access token in the log:\n%s", logs)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/sandbox/v2/droplets", nil)
+	req.Header.Set("Authorization", "Bearer "+pat)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the logged token on /sandbox/v2/droplets: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// SIGTERM: graceful shutdown, exit status 0.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
