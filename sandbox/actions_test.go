@@ -127,7 +127,7 @@ func TestPersonalAccessTokenRebootsADroplet(t *testing.T) {
 		t.Errorf("revoke with itself: %d", resp.StatusCode)
 	}
 	wantStatus(t, h, "/v2/account", pat, http.StatusOK)
-	if st := h.sb.Stats(); st.LiveAccessTokens != 0 || st.Revocations != 0 {
+	if st := h.sb.Stats(); st.LiveAccessTokens != 0 || st.Revocations != 0 || st.Actions != 1 {
 		t.Errorf("Stats() = %+v, want the PAT counted neither live nor revoked", st)
 	}
 }

@@ -74,6 +74,13 @@ func (cr *clientRegistry) get(id string) *client {
 	return cr.byID[id]
 }
 
+// registered returns how many clients were registered at run time.
+func (cr *clientRegistry) registered() int {
+	cr.mu.RLock()
+	defer cr.mu.RUnlock()
+	return cr.dynamic
+}
+
 // add registers c; registered clients are refused past maxClients.
 func (cr *clientRegistry) add(c *client) error {
 	cr.mu.Lock()

@@ -246,6 +246,9 @@ func TestRegistrationsAreBounded(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || out["error"] != "temporarily_unavailable" {
 		t.Errorf("registration 1001: %d %s", rec.Code, rec.Body)
 	}
+	if st := h.sb.Stats(); st.RegisteredClients != 1000 {
+		t.Errorf("Stats().RegisteredClients = %d, want 1000", st.RegisteredClients)
+	}
 	// The app's own client still signs in.
 	h.login(t)
 }

@@ -155,9 +155,11 @@ type Stats struct {
 	Refreshes      int // a refresh token was exchanged for a new pair
 	Revocations    int // a live grant was revoked (revoke endpoint, or its code was replayed)
 	APIRequests    int // requests to the API or an unknown path, successful or not
+	Actions        int // droplet actions started, in every account
 
-	LiveAccessTokens int // access tokens neither expired nor revoked, now
-	OutstandingCodes int // codes neither used nor expired, now
+	LiveAccessTokens  int // OAuth access tokens neither expired nor revoked, now (the personal access token is not counted)
+	OutstandingCodes  int // codes neither used nor expired, now
+	RegisteredClients int // clients registered at /v1/oauth/register
 }
 
 // New validates cfg and returns a ready Server. The error lists every
@@ -331,7 +333,10 @@ func crossOrigin(path string) bool {
 
 // Stats returns the sandbox's counters.
 func (s *Server) Stats() Stats {
-	return s.store.stats(s.now())
+	st := s.store.stats(s.now())
+	st.Actions = int(s.lastActionID.Load() - (firstActionID - 1))
+	st.RegisteredClients = s.clients.registered()
+	return st
 }
 
 // Account returns the sandbox's default user (the one who signs in unless
