@@ -244,23 +244,23 @@ func hiddenFields(body string) url.Values {
 	return v
 }
 
-// `dosignin sandbox` serves only the sandbox, at the root of its own port,
-// and logs a personal access token that works at once: the standalone
-// local DigitalOcean, tried as a new user would with the printed token.
-func TestStandaloneSandbox(t *testing.T) {
-	t.Parallel()
-	logs := &syncBuffer{}
+// startStandalone runs `dosignin sandbox` through runSandbox with env, and
+// returns its root URL, the personal access token it logged and its log.
+func startStandalone(t *testing.T, env map[string]string) (base, pat string, logs *syncBuffer) {
+	t.Helper()
+	logs = &syncBuffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	env := envOf(map[string]string{"SANDBOX_PORT": "0", "SANDBOX_ACTION_DELAY": "10ms", "LOG_FORMAT": "json"})
-	go func() { done <- runSandbox(ctx, env, logs, func(a net.Addr) { ready <- a }) }()
+	go func() { done <- runSandbox(ctx, envOf(env), logs, func(a net.Addr) { ready <- a }) }()
 	var addr net.Addr
 	select {
 	case addr = <-ready:
 	case err := <-done:
+		stop()
 		t.Fatalf("sandbox did not start: %v\n%s", err, logs)
 	case <-time.After(10 * time.Second):
+		stop()
 		t.Fatalf("sandbox did not start in 10s\n%s", logs)
 	}
 	t.Cleanup(func() {
@@ -269,9 +269,17 @@ func TestStandaloneSandbox(t *testing.T) {
 			t.Errorf("sandbox: %v", err)
 		}
 	})
-	base := "http://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port)
+	base = "http://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port)
+	pat = regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+	return base, pat, logs
+}
 
-	pat := regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+// `dosignin sandbox` serves only the sandbox, at the root of its own port,
+// and logs a personal access token that works at once: the standalone
+// local DigitalOcean, tried as a new user would with the printed token.
+func TestStandaloneSandbox(t *testing.T) {
+	t.Parallel()
+	base, pat, logs := startStandalone(t, map[string]string{"SANDBOX_PORT": "0", "SANDBOX_ACTION_DELAY": "10ms", "LOG_FORMAT": "json"})
 	if pat == "" || !strings.Contains(logs.String(), base+"/developer") {
 		t.Fatalf("no token or Developer page in the log:\n%s", logs)
 	}
@@ -313,5 +321,57 @@ func TestStandaloneSandbox(t *testing.T) {
 	}
 	if status, _ := call(http.MethodGet, "/healthz", ""); status != http.StatusNotFound {
 		t.Errorf("the app's routes are served too: /healthz %d", status)
+	}
+}
+
+// The README's recipe: register a confidential client with a standalone
+// sandbox and point the app at it with the four variables; the whole
+// sign-in then works as against DigitalOcean.
+func TestAppAgainstStandaloneSandbox(t *testing.T) {
+	t.Parallel()
+	base, _, _ := startStandalone(t, map[string]string{"SANDBOX_PORT": "0"})
+	port := freePort(t)
+	app := "http://localhost:" + strconv.Itoa(port)
+	resp, err := http.Post(base+"/v1/oauth/register", "application/json",
+		strings.NewReader(`{"client_name":"My app","redirect_uris":["`+app+`/digitalocean"],"token_endpoint_auth_method":"client_secret_post"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || reg.ClientSecret == "" {
+		t.Fatalf("register: %d %+v", resp.StatusCode, reg)
+	}
+	sessionSecret := "standalone-session-secret-0123456789-0123456789"
+	runApp(t, map[string]string{
+		"PORT":                       strconv.Itoa(port),
+		"DIGITALOCEAN_CLIENT_ID":     reg.ClientID,
+		"DIGITALOCEAN_CLIENT_SECRET": reg.ClientSecret,
+		"DIGITALOCEAN_REDIRECT_URL":  app + "/digitalocean",
+		"DIGITALOCEAN_OAUTH_URL":     base + "/v1/oauth",
+		"DIGITALOCEAN_API_URL":       base,
+		"SESSION_SECRET":             sessionSecret,
+	}, reg.ClientSecret, sessionSecret)
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	consent := get(t, browser, app+"/connect")
+	if !strings.Contains(consent.body, "My app wants to access") || consent.url.Host != strings.TrimPrefix(base, "http://") {
+		t.Fatalf("no consent page for the registered client at %s:\n%.500s", consent.url, consent.body)
+	}
+	form := hiddenFields(consent.body)
+	form.Set("decision", "approve")
+	resp, err = browser.PostForm(consent.url.ResolveReference(&url.URL{Path: "authorize"}).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/digitalocean" || !strings.Contains(string(body), "8 droplets") || strings.Contains(string(body), "Sandbox mode") {
+		t.Fatalf("after Authorize: %s %d\n%.500s", resp.Request.URL, resp.StatusCode, body)
 	}
 }
