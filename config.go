@@ -56,6 +56,11 @@ type Config struct {
 	SandboxBurstLimit  int           // SANDBOX_BURST_LIMIT: requests per minute per token; -1 is off
 	SandboxPort        int           // SANDBOX_PORT: where `dosignin sandbox` (the standalone sandbox) listens
 
+	// RedisURL is REDIS_URL: the optional shared store (Valkey or Redis)
+	// through which instances coordinate refreshes and code exchanges; nil
+	// means in-process only. It may hold a password: LogValue redacts it.
+	RedisURL *url.URL
+
 	LogFormat string     // LOG_FORMAT: "text" or "json"
 	LogLevel  slog.Level // LOG_LEVEL
 }
@@ -206,6 +211,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	if v := env("REDIS_URL"); v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			// Never echo the value: it may hold the database's password.
+			bad("REDIS_URL must look like redis://host:6379 or rediss://user:password@host:25061 (rediss for TLS)")
+		case u.Port() != "" && !validPort(u.Port()):
+			bad("REDIS_URL has a bad port %q", u.Port())
+		default:
+			cfg.RedisURL = u
+		}
+	}
+
 	switch f := strings.ToLower(env("LOG_FORMAT")); f {
 	case "", "text":
 	case "json":
@@ -289,6 +307,11 @@ func parseSecrets(v string, bad func(string, ...any)) (secrets [][]byte, generat
 	return secrets, false
 }
 
+func validPort(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p > 0 && p <= 65535
+}
+
 func durationVar(env func(string) string, key string, def time.Duration, bad func(string, ...any)) time.Duration {
 	v := env(key)
 	if v == "" {
@@ -335,6 +358,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("session_secrets", len(c.SessionSecrets)),
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("session_max_age", c.SessionMaxAge),
+		slog.String("redis_url", redisForLog(c.RedisURL)),
 	)
 }
 
@@ -343,6 +367,14 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString covers %#v, which would otherwise print every field.
 func (c Config) GoString() string { return c.String() }
+
+// redisForLog shows where the shared store is, without its password.
+func redisForLog(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Redacted()
+}
 
 func redact(s string) string {
 	if s == "" {

@@ -177,3 +177,37 @@ func TestSecurity12ConfigRedactsItself(t *testing.T) {
 		t.Errorf("the config print is not useful:\n%s", out)
 	}
 }
+
+func TestLoadConfigRedisURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true},
+		{"redis://localhost:6379", true},
+		{"rediss://default:hunter2@db-valkey-nyc1-1.db.ondigitalocean.com:25061", true},
+		{"redis://localhost:6379/2", true},
+		{"http://localhost:6379", false},
+		{"localhost:6379", false},
+		{"redis://", false},
+		{"rediss://default:hunter2@host:99999", false},
+	} {
+		cfg, err := LoadConfig(envOf(map[string]string{"REDIS_URL": tt.value}))
+		if (err == nil) != tt.ok {
+			t.Errorf("REDIS_URL=%q: err %v, want ok=%v", tt.value, err, tt.ok)
+			continue
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("REDIS_URL=%q: the error shows the password: %v", tt.value, err)
+		}
+		if err == nil && tt.value != "" {
+			if cfg.RedisURL == nil || cfg.RedisURL.String() != tt.value {
+				t.Errorf("REDIS_URL=%q: got %v", tt.value, cfg.RedisURL)
+			}
+			if logged := cfg.String(); strings.Contains(logged, "hunter2") || !strings.Contains(logged, cfg.RedisURL.Host) {
+				t.Errorf("the logged config shows the password or hides the host: %s", logged)
+			}
+		}
+	}
+}

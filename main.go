@@ -29,6 +29,7 @@ import (
 	"dosignin/doclient"
 	"dosignin/handlers"
 	"dosignin/sandbox"
+	"dosignin/sharedstore"
 )
 
 // assets are the pages and static files, compiled into the binary so it
@@ -55,6 +56,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reading .env:", err)
 		os.Exit(1)
 	}
+	sharedstore.QuietClientLog() // the app logs a Redis outage once, not each failed dial
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := start(ctx, os.Getenv, os.Stderr, nil); err != nil {
@@ -73,7 +75,19 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	log := newLogger(cfg, logOut)
 
-	app, err := newApp(cfg, log)
+	var shared *sharedstore.Store
+	if cfg.RedisURL != nil {
+		shared, err = sharedstore.Open(sharedstore.Options{
+			URL:    cfg.RedisURL.String(),
+			Secret: cfg.SessionSecrets[0], // every instance shares it, so it derives the store's keys too
+			Logger: log.With("component", "sharedstore"),
+		})
+		if err != nil {
+			return err
+		}
+		defer shared.Close()
+	}
+	app, err := newApp(cfg, log, shared)
 	if err != nil {
 		return err
 	}
@@ -84,6 +98,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	log.Info("starting", "config", cfg)
 	if cfg.SessionSecretGenerated {
 		log.Warn("SESSION_SECRET is not set: using a random one, so everyone is signed out when the app restarts")
+	}
+	if cfg.SessionSecretGenerated && cfg.RedisURL != nil {
+		log.Warn("REDIS_URL is set but SESSION_SECRET is not: the shared store's keys come from the secret, so instances with random secrets cannot use each other's results")
 	}
 	if cfg.Sandbox {
 		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
@@ -164,9 +181,15 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, handler http.
 }
 
 // newApp wires the packages together: the sandbox (in sandbox mode),
-// doclient and the handlers.
-func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
+// doclient, the shared store when there is one, and the handlers.
+func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handler, error) {
+	var coordinate doclient.SharedStore
+	var storeState func(context.Context) string
+	if shared != nil {
+		coordinate, storeState = shared, shared.Check
+	}
 	client, err := doclient.New(doclient.Config{
+		Shared:       coordinate,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		RedirectURL:  cfg.RedirectURL.String(),
@@ -190,6 +213,7 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
 		Views:          views,
 		Static:         static,
 		Sandbox:        cfg.Sandbox,
+		StoreState:     storeState,
 		Logger:         log,
 	})
 	if err != nil {

@@ -53,6 +53,11 @@ M = [
  ("12", "Config logs the secret", "config.go", 'slog.String("client_secret", redact(c.ClientSecret)),', 'slog.String("client_secret", c.ClientSecret),'),
  ("13", "read & write by default", "handlers/auth.go", '\tcase "":\n\t\treturn s.scopes, nil', '\tcase "":\n\t\treturn []string{"read", "write"}, nil'),
  ("14", "short session secret accepted", "config.go", "const minSecretLen = 32", "const minSecretLen = 8"),
+ ("20", "late replay not told apart", "handlers/auth.go", "case errors.Is(err, doclient.ErrCodeUsed):", "case false && errors.Is(err, doclient.ErrCodeUsed):"),
+ ("20", "a code's tokens handed out for ten minutes", "doclient/shared.go", "CodeShareWindow = 5 * time.Second", "CodeShareWindow = 10 * time.Minute"),
+ ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
+ ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
+ ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
