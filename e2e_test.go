@@ -149,6 +149,22 @@ func TestE2E(t *testing.T) {
 		tab.expectCleanConsole()
 	})
 
+	t.Run("AnotherAccount", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		accounts := env.Sandbox.Accounts()
+		tab.navigate(env.AppURL + "/")
+		tab.click(`a[href="/connect?account=select"]`)
+		if err := chromedp.Do(tab.ctx, chromedp.Click(chromedp.CSS(`input[name="account"][value="`+accounts[1].UUID+`"]`), chromedp.NodeVisible)); err != nil {
+			t.Fatalf("choosing the second account: %v", err)
+		}
+		tab.click(`button[value="approve"]`)
+		tab.expectText(".summary", accounts[1].Email)
+		tab.expectText("details.flow", "select_account")
+		tab.expectCleanConsole()
+	})
+
 	t.Run("DenyShowsTheDenial", func(t *testing.T) {
 		t.Parallel()
 		env := startE2EApp(t, 0)
