@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
 	"dosignin/doclient"
 )
 
@@ -262,29 +265,17 @@ func fieldOf(st flowStep, name string) string {
 	return ""
 }
 
-// storedRecord is the cookie's content: the record as DEFLATE-compressed
-// JSON, which the record's repeated field names make about a third of its
-// size. (Compressing before encrypting can leak secrets through the
-// length; the record holds none, only masked values.)
-type storedRecord struct {
-	Z []byte `json:"z"`
-}
-
 // loadRecord returns the browser's flow record, or nil.
 func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
-	var st storedRecord
-	if found, err := s.read(r, s.short, flowCookie, &st); !found || err != nil {
-		return nil
-	}
-	raw, err := s.records.inflate(st.Z)
+	c, err := r.Cookie(s.names[flowCookie])
 	if err != nil {
 		return nil
 	}
-	var rec flowRecord
-	if json.Unmarshal(raw, &rec) != nil || len(rec.Steps)+len(rec.Events) == 0 {
+	rec, err := s.records.decode(s.names[flowCookie], c.Value)
+	if err != nil || len(rec.Steps)+len(rec.Events) == 0 {
 		return nil
 	}
-	return &rec
+	return rec
 }
 
 // saveRecord writes the flow record. If the encoded cookie would pass
@@ -293,24 +284,21 @@ func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
 // teaching aid, and losing its tail beats losing the cookie. Losing it
 // loses only the panel, so callers log an error and go on.
 func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) error {
+	name := s.names[flowCookie]
 	cp := *rec
-	cp.Events = slices.Clone(rec.Events)
 	for shortened := false; ; {
-		raw, err := json.Marshal(&cp)
-		if err != nil {
-			return err
-		}
 		// securecookie refuses values over 4096 bytes: too big, like a
 		// value over maxRecordCookie.
-		encoded, err := s.encode(s.short, flowCookie, storedRecord{Z: s.records.deflate(raw)})
+		encoded, err := s.records.encode(name, &cp)
 		switch {
 		case err != nil && shortened:
 			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
 		case err == nil && (len(encoded) <= maxRecordCookie || shortened):
-			s.writeEncoded(w, s.short, flowCookie, encoded)
+			dropSetCookie(w.Header(), name)
+			http.SetCookie(w, sessions.NewCookie(name, encoded, s.short.Options))
 			return nil
 		case len(cp.Events) > 0:
-			cp.Events = cp.Events[1:]
+			cp.Events = cp.Events[1:] // a shorter view of rec's, which stays as it is
 		default:
 			cp.Steps = shorten(cp.Steps, 16)
 			shortened = true
@@ -322,28 +310,67 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 // up to 4096 bytes, name and attributes included.
 const maxRecordCookie = 3800
 
-// recordCodec compresses records. A DEFLATE writer allocates about a
-// megabyte of tables, so writers and readers are reused.
+// recordCodec turns a flow record into its cookie's value and back: JSON,
+// compressed with DEFLATE (the record's repeated names and values make it
+// about a third of its size), then signed and encrypted by securecookie
+// with the keys of the other cookies. The compressed bytes are the whole
+// payload (securecookie.NopEncoder): no gob or JSON wrapper around them.
+//
+// Every droplet page view reads and writes the record, so the codec is
+// built for speed: flate.BestSpeed (the default level compresses a few
+// bytes better for several times the work) and reused writers, readers and
+// buffers (a DEFLATE writer is about a megabyte of tables).
+//
+// (Compressing before encrypting can leak secrets through the length; the
+// record holds none, only masked values.)
 type recordCodec struct {
-	writers, readers sync.Pool
+	codecs                    []securecookie.Codec
+	writers, readers, buffers sync.Pool
 }
 
-func (rc *recordCodec) deflate(raw []byte) []byte {
-	var z bytes.Buffer
+// newRecordCodec returns a codec with the app's key pairs (signing,
+// encryption; newest first) whose cookies expire after maxAge.
+func newRecordCodec(keyPairs [][]byte, maxAge time.Duration) *recordCodec {
+	rc := &recordCodec{codecs: securecookie.CodecsFromPairs(keyPairs...)}
+	for _, c := range rc.codecs {
+		sc := c.(*securecookie.SecureCookie)
+		sc.MaxAge(int(maxAge / time.Second))
+		sc.SetSerializer(securecookie.NopEncoder{})
+	}
+	return rc
+}
+
+// encode returns the cookie value of rec for the cookie called name.
+func (rc *recordCodec) encode(name string, rec *flowRecord) (string, error) {
+	z, _ := rc.buffers.Get().(*bytes.Buffer)
+	if z == nil {
+		z = new(bytes.Buffer)
+	}
+	defer rc.buffers.Put(z)
+	z.Reset()
 	fw, _ := rc.writers.Get().(*flate.Writer)
 	if fw == nil {
-		fw, _ = flate.NewWriter(&z, flate.DefaultCompression) // cannot fail with a valid level
+		fw, _ = flate.NewWriter(z, flate.BestSpeed) // cannot fail with a valid level
 	} else {
-		fw.Reset(&z)
+		fw.Reset(z)
 	}
-	fw.Write(raw) // writes to a bytes.Buffer do not fail
-	fw.Close()
-	rc.writers.Put(fw)
-	return z.Bytes()
+	defer rc.writers.Put(fw)
+	enc := json.NewEncoder(fw)
+	enc.SetEscapeHTML(false) // "&" stays one byte; the template escapes what it shows
+	if err := enc.Encode(rec); err != nil {
+		return "", err
+	}
+	fw.Close()                                                     // writes to a bytes.Buffer do not fail
+	return securecookie.EncodeMulti(name, z.Bytes(), rc.codecs...) // encrypting copies z
 }
 
-// inflate decompresses z, refusing more than 64 KB (a record is a few).
-func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
+// decode returns the record in the cookie value, refusing more than 64 KB
+// of JSON (a record is a few).
+func (rc *recordCodec) decode(name, value string) (*flowRecord, error) {
+	var z []byte
+	if err := securecookie.DecodeMulti(name, value, &z, rc.codecs...); err != nil {
+		return nil, err
+	}
 	fr, _ := rc.readers.Get().(io.ReadCloser)
 	if fr == nil {
 		fr = flate.NewReader(bytes.NewReader(z))
@@ -351,7 +378,20 @@ func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.readers.Put(fr)
-	return io.ReadAll(io.LimitReader(fr, 64<<10))
+	raw, _ := rc.buffers.Get().(*bytes.Buffer)
+	if raw == nil {
+		raw = new(bytes.Buffer)
+	}
+	defer rc.buffers.Put(raw)
+	raw.Reset()
+	if _, err := raw.ReadFrom(io.LimitReader(fr, 64<<10)); err != nil {
+		return nil, err
+	}
+	var rec flowRecord
+	if err := json.Unmarshal(raw.Bytes(), &rec); err != nil { // copies what it keeps
+		return nil, err
+	}
+	return &rec, nil
 }
 
 // shorten returns steps with every value cut to n characters.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
@@ -103,7 +102,7 @@ type sessionStore struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
-	records recordCodec // compresses the flow record (handlers/flow.go)
+	records *recordCodec // the flow record's cookie (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -141,6 +140,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		idle:    idle,
 		maxAge:  maxAge,
 		now:     now,
+		records: newRecordCodec(pairs, loginTTL),
 	}
 	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie} {
 		s.names[n] = n
@@ -279,22 +279,6 @@ func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *session
 		return fmt.Errorf("saving cookie %s: %w", name, err)
 	}
 	return nil
-}
-
-// encode returns the value write would give cookie name, for a caller
-// that needs its size first (see writeEncoded).
-func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (string, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	return securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
-}
-
-// writeEncoded sets cookie name to a value from encode, as write would.
-func (s *sessionStore) writeEncoded(w http.ResponseWriter, st *sessions.CookieStore, name, encoded string) {
-	dropSetCookie(w.Header(), s.names[name])
-	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
 }
 
 // clear tells the browser to delete cookie name.
