@@ -50,7 +50,7 @@ const (
 
 // flowRecord is the record of one login and what followed.
 type flowRecord struct {
-	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped)
+	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped), then its first droplet list
 	Events []flowStep `json:"e,omitempty"` // later events, oldest first, at most maxFlowEvents
 	Viewed bool       `json:"v,omitempty"` // the droplet page has shown the record once
 }
@@ -214,11 +214,13 @@ func loginSteps(link flowStep, arrived time.Time, checks time.Duration, tok docl
 			scope = f.Value
 		}
 	}
+	// At DigitalOcean: from the end of step 1 to the callback, so that the
+	// timeline's bars lie end to end.
 	var inDO time.Duration
 	if !link.At.IsZero() {
-		inDO = arrived.Sub(link.At)
+		inDO = max(arrived.Sub(link.At)-link.duration(), 0)
 	}
-	decision := newStep(kindDecision, link.At, inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
+	decision := newStep(kindDecision, link.At.Add(link.duration()), inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
 	if scope != "" {
 		decision.Fields = append(decision.Fields, [2]string{"scope granted", scope})
 	}
@@ -425,6 +427,11 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	open := !rec.Viewed
 	rec.Viewed = true
 	ft.record(rec, listed, took)
+	if last := len(rec.Events) - 1; open && len(rec.Steps) > 0 && last >= 0 && rec.Events[last].Kind == kindPages {
+		// The login's first droplet list ends its timeline: kept with
+		// the login steps, as the events scroll on.
+		rec.Steps = append(rec.Steps, rec.Events[last])
+	}
 	s.keepRecord(w, r, rec)
 	return panel(rec, open, s.sandbox)
 }

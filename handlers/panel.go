@@ -169,11 +169,8 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 			segs = append(segs, seg{label, st.duration()})
 		}
 	}
-	for _, ev := range rec.Events {
-		if ev.Kind == kindPages {
-			segs = append(segs, seg{"Droplet list (API calls)", ev.duration()})
-			break
-		}
+	if st, ok := rec.step(kindPages); ok {
+		segs = append(segs, seg{"Droplet list (API calls)", st.duration()})
 	}
 	var total time.Duration
 	for _, s := range segs {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -299,8 +300,8 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 		}
 	}
 	rec := a.Server.sessions.loadRecord(requestWith(flowCookie, raw))
-	if rec == nil || len(rec.Steps) != 5 || len(rec.Events) != maxFlowEvents {
-		t.Fatalf("record: %+v, want 5 login steps and the last %d events", rec, maxFlowEvents)
+	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) != maxFlowEvents {
+		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last %d events", rec, maxFlowEvents)
 	}
 	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > maxFlowEvents {
 		t.Error("the panel shows more than the last events")
@@ -451,5 +452,51 @@ func BenchmarkFlowRecordRoundTrip(b *testing.B) {
 		if err := st.saveRecord(httptest.NewRecorder(), req, got); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTimelineKeepsTheLoginsFirstListing: the timeline ends with the
+// droplet list that followed the login, however many views scrolled its
+// event out of the last ten.
+func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	// The first listing takes 60 ms; the later ones a fraction of that.
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/droplets") {
+			time.Sleep(60 * time.Millisecond)
+		}
+		a.Sandbox.ServeHTTP(w, r)
+	}))
+	first := a.connect(a.Browser, "approve")
+	a.SetUpstream(a.Sandbox)
+	listing := regexp.MustCompile(`(?s)Droplet list \(API calls\)</span>.*?<span class="timeline-duration">([^<]*)</span>`)
+	m := listing.FindStringSubmatch(first.Body)
+	if m == nil {
+		t.Fatal("the first view's timeline has no droplet list")
+	}
+	for range maxFlowEvents + 1 {
+		a.Clock.Advance(time.Second)
+		a.get(a.Browser, a.URL+"/digitalocean")
+	}
+	later := a.get(a.Browser, a.URL+"/digitalocean")
+	if got := listing.FindStringSubmatch(later.Body); got == nil || got[1] != m[1] {
+		t.Errorf("the timeline's droplet list: %q on the first view, %q later", m[1], got)
+	}
+}
+
+// TestTimelineStepsLieEndToEnd: the time at DigitalOcean starts where step
+// 1 ended, so the timeline counts step 1 once.
+func TestTimelineStepsLieEndToEnd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	link := newStep(kindLink, t0, 100*time.Millisecond, "", nil)
+	tok := doclient.TokenRequest{At: t0.Add(time.Second), Duration: 50 * time.Millisecond, Expiry: t0.Add(time.Hour)}
+	steps := loginSteps(link, t0.Add(time.Second), 0, tok)
+	if d := steps[1].duration(); d != 900*time.Millisecond {
+		t.Errorf("at DigitalOcean: %v, want 900ms (the callback came 1 s after /connect began, and step 1 took 100 ms)", d)
+	}
+	_, total := timeline(&flowRecord{Steps: steps})
+	if total != "1.1 s" {
+		t.Errorf("timeline total %s, want 1.1 s", total)
 	}
 }
