@@ -116,6 +116,14 @@ func traced(ctx context.Context) (context.Context, *flowTrace) {
 	}), ft
 }
 
+// empty reports whether the request did nothing the record keeps, so that
+// the record's cookie need not be read or written again.
+func (ft *flowTrace) empty() bool {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return len(ft.tokens)+len(ft.revoke)+len(ft.calls) == 0
+}
+
 // refreshes returns the refreshes the request made.
 func (ft *flowTrace) refreshes() []doclient.TokenRequest {
 	ft.mu.Lock()
@@ -414,6 +422,19 @@ func shorten(steps []flowStep, n int) []flowStep {
 func (s *Server) keepRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) {
 	if err := s.sessions.saveRecord(w, r, rec); err != nil {
 		s.log.Warn("saving the flow record failed", "error", err)
+	}
+}
+
+// addToRecord adds what a request other than a droplet page view did (a
+// refresh) to the browser's record. A request that did nothing of the kind
+// leaves the cookie alone, unread.
+func (s *Server) addToRecord(w http.ResponseWriter, r *http.Request, ft *flowTrace) {
+	if ft.empty() {
+		return
+	}
+	if rec := s.sessions.loadRecord(r); rec != nil {
+		ft.record(rec, -1, 0)
+		s.keepRecord(w, r, rec)
 	}
 }
 

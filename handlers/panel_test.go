@@ -500,3 +500,24 @@ func TestTimelineStepsLieEndToEnd(t *testing.T) {
 		t.Errorf("timeline total %s, want 1.1 s", total)
 	}
 }
+
+// TestIndexLeavesTheRecordAloneWithoutARefresh: an index view close to the
+// token's expiry, but not close enough to refresh, does not rewrite the
+// flow record's cookie.
+func TestIndexLeavesTheRecordAloneWithoutARefresh(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	sess := a.session(a.Browser)
+	// Within 2 × RefreshMargin of expiry (the index looks), not within 1.
+	a.Clock.Advance(sess.Expiry.Sub(a.Clock.Now()) - doclient.RefreshMargin - 20*time.Second)
+	p := a.get(a.Browser, a.URL+"/")
+	if n := a.Sandbox.Stats().Refreshes; n != 0 {
+		t.Fatalf("%d refreshes, want 0", n)
+	}
+	for _, c := range p.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, flowCookie+"=") {
+			t.Errorf("the index rewrote the flow record without adding to it: %.40s…", c)
+		}
+	}
+}
