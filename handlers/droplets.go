@@ -14,10 +14,9 @@ import (
 // dropletsPage is the data of views/droplets.html.
 type dropletsPage struct {
 	Droplets []dropletRow
-	Access   string    // what the token may do, in words
-	Expiry   time.Time // when the current access token expires
-	Token    *tokenStatus
-	Flow     *flowPanel // "How this worked"; nil without a record
+	Access   string       // what the token may do, in words
+	Token    *tokenStatus // expiry, refreshes and Refresh now
+	Flow     *flowPanel   // "How this worked"; nil without a record
 }
 
 // dropletRow is one droplet as the page shows it.
@@ -67,7 +66,7 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		return upstreamProblem(err)
 	}
 
-	data := dropletsPage{Access: accessLabel(sess.Scope), Expiry: sess.Expiry, Droplets: make([]dropletRow, len(droplets)),
+	data := dropletsPage{Access: accessLabel(sess.Scope), Droplets: make([]dropletRow, len(droplets)),
 		Token: newTokenStatus(sess, s.now()), Flow: s.recordPage(w, r, ft, len(droplets), took)}
 	for i, d := range droplets {
 		data.Droplets[i] = newDropletRow(d)
