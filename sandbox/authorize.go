@@ -227,6 +227,17 @@ func (s *Server) parseAuthRequest(params url.Values, c *client, redirectURI stri
 	if !ok {
 		return authRequest{}, &oauthError{code: "invalid_scope", description: descInvalidScope}
 	}
+	// A client that registered a scope (RFC 7591 §2) gets at most that
+	// scope, and gets it when it asks for none (RFC 6749 §3.3 lets the
+	// server choose the default).
+	if c.scope != "" {
+		switch {
+		case params.Get("scope") == "":
+			scopes = strings.Fields(c.scope)
+		case !scopeCovers(c.scope, scopes):
+			return authRequest{}, &oauthError{code: "invalid_scope", description: "The requested scope exceeds the scope the client registered: " + c.scope + "."}
+		}
+	}
 	req.Scope = joinScope(scopes)
 
 	// PKCE (RFC 7636). Only S256 is accepted: "plain" would protect nothing

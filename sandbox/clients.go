@@ -50,7 +50,8 @@ type client struct {
 	public       bool
 	name         string
 	redirectURIs []string
-	registered   bool // through /v1/oauth/register, rather than Config
+	scope        string // registered scope: the most it may ask for; "" for no bound
+	registered   bool   // through /v1/oauth/register, rather than Config
 }
 
 func (c *client) allowsRedirect(uri string) bool {
@@ -219,6 +220,7 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 		public:       method == authNone,
 		name:         reg.ClientName,
 		redirectURIs: slices.Clone(reg.RedirectURIs),
+		scope:        scope,
 		registered:   true,
 	}
 	resp := registrationResponse{

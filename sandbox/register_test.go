@@ -266,3 +266,35 @@ func TestRegisteredNameIsEscaped(t *testing.T) {
 		t.Errorf("the registered name is not escaped:\n%s", page)
 	}
 }
+
+// A client that registered a scope (RFC 7591 §2) may ask for no more than
+// it; asking for nothing gets the registered scope, and asking for a part
+// of it gets that part.
+func TestRegisteredScopeBoundsRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const callback = "https://example.com/cb"
+	_, reg := h.register(t, map[string]any{"redirect_uris": []string{callback}, "scope": "read droplet:update"})
+	conf := &oauth2.Config{
+		ClientID: reg["client_id"].(string), ClientSecret: reg["client_secret"].(string), RedirectURL: callback,
+		Endpoint: oauth2.Endpoint{AuthURL: h.base + "/v1/oauth/authorize", TokenURL: h.base + "/v1/oauth/token", AuthStyle: oauth2.AuthStyleInParams},
+	}
+	c := h.browser(t)
+	for _, scope := range []string{"read write", "droplet:read", "read droplet:update droplet:delete"} {
+		resp, _ := do(t, c, http.MethodGet, conf.AuthCodeURL("st", oauth2.SetAuthURLParam("scope", scope)), nil, nil)
+		if q := redirectTarget(t, resp, callback); q.Get("error") != "invalid_scope" || q.Get("state") != "st" {
+			t.Errorf("scope %q beyond the registered one: %v", scope, q)
+		}
+	}
+	for scope, granted := range map[string]string{"": "read droplet:update", "droplet:update": "droplet:update", "droplet:update read": "droplet:update read"} {
+		_, form := openConsent(t, c, conf.AuthCodeURL("st", oauth2.SetAuthURLParam("scope", scope)))
+		resp, _ := form.submit(t, c, "approve")
+		tok, err := conf.Exchange(h.ctx(), redirectTarget(t, resp, callback).Get("code"))
+		if err != nil {
+			t.Fatalf("scope %q: %v", scope, err)
+		}
+		if got := tok.Extra("scope"); got != granted {
+			t.Errorf("scope %q: granted %q, want %q", scope, got, granted)
+		}
+	}
+}
