@@ -177,6 +177,8 @@ func TestRegistrationErrors(t *testing.T) {
 		{"token response", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "response_types": []string{"token"}}, "invalid_client_metadata"},
 		{"long name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": strings.Repeat("n", 101)}, "invalid_client_metadata"},
 		{"control character in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "a\nb"}, "invalid_client_metadata"},
+		{"bidi override in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "Sign in with \u202eGo"}, "invalid_client_metadata"},
+		{"zero-width space in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "Digital\u200bOcean"}, "invalid_client_metadata"},
 		{"bad scope", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "scope": "admin"}, "invalid_client_metadata"},
 		{"not an object", []string{"https://example.com/cb"}, "invalid_client_metadata"},
 	}
@@ -185,6 +187,10 @@ func TestRegistrationErrors(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || out["error"] != tt.want || out["error_description"] == "" {
 			t.Errorf("%s: %d %v, want 400 %s", tt.name, resp.StatusCode, out, tt.want)
 		}
+	}
+	// The name's limit is in characters: 100 of them, accented or not.
+	if resp, out := h.register(t, map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": strings.Repeat("é", 100)}); resp.StatusCode != http.StatusCreated {
+		t.Errorf("a name of 100 accented letters: %d %v", resp.StatusCode, out)
 	}
 	for name, uri := range map[string]string{"localhost": "http://localhost:9000/cb", "IPv6 loopback": "http://[::1]:9000/cb", "https with query": "https://example.com/cb?x=1"} {
 		if resp, out := h.register(t, map[string]any{"redirect_uris": []string{uri}}); resp.StatusCode != http.StatusCreated {
