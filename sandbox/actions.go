@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -268,7 +269,7 @@ func (a *accountState) dropOldestCompletedLocked() bool {
 	for k, act := range a.actions {
 		if act.completed {
 			delete(a.byID, act.id)
-			a.actions = append(a.actions[:k], a.actions[k+1:]...)
+			a.actions = slices.Delete(a.actions, k, k+1)
 			return true
 		}
 	}
