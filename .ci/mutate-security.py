@@ -53,6 +53,10 @@ M = [
  ("12", "Config logs the secret", "config.go", 'slog.String("client_secret", redact(c.ClientSecret)),', 'slog.String("client_secret", c.ClientSecret),'),
  ("13", "read & write by default", "handlers/auth.go", '\tcase "":\n\t\treturn s.scopes, nil', '\tcase "":\n\t\treturn []string{"read", "write"}, nil'),
  ("14", "short session secret accepted", "config.go", "const minSecretLen = 32", "const minSecretLen = 8"),
+ ("18", "unknown droplet filter accepted", "handlers/filter.go", "if !slices.Contains(dropletParams(), key) {", "if false {"),
+ ("18", "droplet status filter unchecked", "handlers/filter.go", 'if v != "" && !slices.Contains(dropletStatuses(), v) {', "if false {"),
+ ("18", "droplet tag filter unchecked", "handlers/filter.go", "if len(v) > maxTagLength || !validTag(v) {", "if false {"),
+ ("19", "filter parameters turn a callback into the droplet page", "handlers/auth.go", "err == nil && !isCallback(loose)", "err == nil && (!isCallback(loose) || loose.Has(\"name\") || loose.Has(\"sort\") || loose.Has(\"status\"))"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -38,6 +38,10 @@ type Session struct {
 	// replayed callback (Back, reload) is recognised and refused with 400
 	// instead of looking like a forgery.
 	LoginState string `json:"login"`
+
+	// Pages is how many pages (of 200) the account's droplet list had last
+	// time, so the droplet page can ask for all of them at once.
+	Pages int `json:"pages,omitempty"`
 }
 
 // Token returns the session's tokens in x/oauth2's form.
