@@ -14,10 +14,10 @@ import (
 // dropletsPage is the data of views/droplets.html.
 type dropletsPage struct {
 	Droplets []*dropletRow // the rows of this page of the table
-	Query    dropletQuery // the filters and sort in the URL, to refill the form
-	Total    int          // droplets listed (with the chosen tag, if any)
-	Matching int          // of those, how many pass the filters
-	First    int          // 1-based number of the first row shown
+	Query    dropletQuery  // the filters and sort in the URL, to refill the form
+	Total    int           // droplets listed (with the chosen tag, if any)
+	Matching int           // of those, how many pass the filters
+	First    int           // 1-based number of the first row shown
 	Statuses []statusCount
 	Regions  []option // the regions the listed droplets are in
 	Tags     []string // the tags the listed droplets have
