@@ -20,6 +20,8 @@ type dropletsPage struct {
 	First    int           // 1-based number of the first row shown
 	Statuses []statusCount
 	Regions  []option // the regions the listed droplets are in
+	Sorts    []option // the sort choices
+	Status   []option // the status choices
 	Tags     []string // the tags the listed droplets have
 	Page     int      // this page of the table, 1-based
 	Pages    int
@@ -42,8 +44,6 @@ type statusCount struct {
 	URL    string
 }
 
-// option is a <select> choice.
-type option struct{ Value, Label string }
 
 // dropletRow is one droplet as the page shows it.
 type dropletRow struct {
@@ -55,6 +55,9 @@ type dropletRow struct {
 	Image      string
 	Tags       []string
 	Created    time.Time
+	// CreatedISO and CreatedDate are Created for <time>, set for the rows
+	// shown only: formatting in Go spares the template two calls a row.
+	CreatedISO, CreatedDate string
 
 	regionSlug string
 	memory     int // MB, for sorting by size

@@ -38,7 +38,7 @@ func dropletParams() []string {
 
 // dropletSorts are the columns the table can be sorted by.
 func dropletSorts() []option {
-	return []option{{"name", "Name"}, {"created", "Created"}, {"status", "Status"}, {"region", "Region"}, {"size", "Size"}}
+	return []option{{Value: "name", Label: "Name"}, {Value: "created", Label: "Created"}, {Value: "status", Label: "Status"}, {Value: "region", Label: "Region"}, {Value: "size", Label: "Size"}}
 }
 
 // dropletQuery is the droplet page's query: what to filter on, how to sort
@@ -161,10 +161,11 @@ func (q dropletQuery) Filtered() bool {
 	return q.Name != "" || q.Tag != "" || q.Region != "" || q.Status != ""
 }
 
-// SortOptions and StatusOptions feed the form's <select>s.
-func (dropletQuery) SortOptions() []option { return dropletSorts() }
-func (dropletQuery) StatusOptions() []string {
-	return dropletStatuses()
+// option is a <select> choice. Selected is worked out here rather than in
+// the template: each template call costs a reflective call per choice.
+type option struct {
+	Value, Label string
+	Selected     bool
 }
 
 // matches reports whether row passes q's filters other than the tag, which
@@ -246,7 +247,14 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string, expiry ti
 		regions[q.Region] = q.Region // keep the chosen one selectable
 	}
 	for slug, name := range regions {
-		p.Regions = append(p.Regions, option{Value: slug, Label: cmp.Or(name, slug)})
+		p.Regions = append(p.Regions, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
+	}
+	for _, o := range dropletSorts() {
+		o.Selected = o.Value == cmp.Or(q.Sort, "name")
+		p.Sorts = append(p.Sorts, o)
+	}
+	for _, st := range dropletStatuses() {
+		p.Status = append(p.Status, option{Value: st, Label: st, Selected: st == q.Status})
 	}
 	slices.SortFunc(p.Regions, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
 	for t := range tags {
@@ -260,6 +268,11 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string, expiry ti
 	p.Page = min(max(q.Page, 1), p.Pages)
 	from := (p.Page - 1) * rowsPerPage
 	p.Droplets = matching[from:min(from+rowsPerPage, len(matching))]
+	for _, r := range p.Droplets {
+		if !r.Created.IsZero() {
+			r.CreatedISO, r.CreatedDate = r.Created.Format(time.RFC3339), r.Created.UTC().Format("2 Jan 2006")
+		}
+	}
 	p.First = from + 1
 	if p.Page > 1 {
 		prev := q
