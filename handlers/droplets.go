@@ -44,7 +44,6 @@ type statusCount struct {
 	URL    string
 }
 
-
 // dropletRow is one droplet as the page shows it.
 type dropletRow struct {
 	Name       string

@@ -119,7 +119,12 @@ func (s *Server) handleStatic(c echo.Context) error {
 	if v := c.QueryParam("v"); v != "" && v == s.pages.versions[name] {
 		cache = "public, max-age=31536000, immutable"
 	}
-	c.Response().Header().Set("Cache-Control", cache)
+	h := c.Response().Header()
+	h.Set("Cache-Control", cache)
+	// embed.FS has no modification times, so no Last-Modified: the
+	// content hash is the validator, and http.ServeContent answers a
+	// matching If-None-Match with 304 Not Modified.
+	h.Set("ETag", `"`+s.pages.versions[name]+`"`)
 	r := c.Request().Clone(c.Request().Context())
 	r.URL.Path = "/" + path.Clean(name)
 	http.FileServerFS(s.static).ServeHTTP(c.Response(), r)
