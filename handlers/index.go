@@ -26,8 +26,14 @@ type indexPage struct {
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
+//
+// A visitor who sends no cookie at all (most visitors, and every monitor)
+// gets the page rendered at start.
 func (s *Server) handleIndex(c echo.Context) error {
 	w, r := c.Response(), c.Request()
+	if len(r.Header["Cookie"]) == 0 {
+		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
+	}
 	sess, connected := s.sessions.load(w, r)
 	if connected && refreshDueSoon(sess, s.now()) {
 		ts := s.do.TokenSource(r.Context(), sess.Token())
@@ -42,11 +48,18 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
-	if connected {
+	return s.render(c, http.StatusOK, "index", indexTitle, sess, s.indexData(sess))
+}
+
+const indexTitle = "Sign in with DigitalOcean"
+
+// indexData is the index's data for sess (nil: not connected).
+func (s *Server) indexData(sess *Session) indexPage {
+	data := indexPage{Connected: sess != nil, OfferWrite: !slices.Contains(s.scopes, "write")}
+	if sess != nil {
 		data.Access = accessLabel(sess.Scope)
 	}
-	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
+	return data
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

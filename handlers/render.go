@@ -106,6 +106,15 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
+// renderOnce renders a page that is the same for every visitor, at start.
+func (r *renderer) renderOnce(page string, l layoutData) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := r.pages[page].ExecuteTemplate(&buf, "layout.html", l); err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", page, err)
+	}
+	return buf.Bytes(), nil
+}
+
 // handleStatic serves GET /static/*: the embedded stylesheet and images.
 func (s *Server) handleStatic(c echo.Context) error {
 	name := c.Param("*")

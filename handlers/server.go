@@ -52,6 +52,9 @@ type Server struct {
 	secure      bool // served over https: Secure cookies, __Host- names, HSTS
 	crossOrigin *http.CrossOriginProtection
 	now         func() time.Time
+	// anonymousIndex is the index of a visitor who sends no cookie: the
+	// same bytes for everyone, so rendered once (see handleIndex).
+	anonymousIndex []byte
 }
 
 // New checks opts and builds the app.
@@ -74,7 +77,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		do:          opts.Client,
 		sessions:    sessions,
 		pages:       pages,
@@ -87,7 +90,12 @@ func New(opts Options) (*Server, error) {
 		secure:      secure,
 		crossOrigin: http.NewCrossOriginProtection(),
 		now:         opts.Now,
-	}, nil
+	}
+	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil)})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns the app as an http.Handler: an Echo router with every

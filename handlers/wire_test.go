@@ -100,3 +100,16 @@ func TestStaticAssetsAnswerConditionalRequests(t *testing.T) {
 		t.Errorf("another ETag: status %d, want 200 with the file", stale.StatusCode)
 	}
 }
+
+func TestIndexRenderedOnceIsTheIndex(t *testing.T) {
+	t.Parallel()
+	for _, scopes := range [][]string{{"read"}, {"read", "write"}} {
+		a := newTestApp(t, func(o *Options, _ *sandbox.Config) { o.Scopes = scopes })
+		_, anonymous := a.rawGet(a.URL+"/", nil)
+		// A cookie of no interest to the app takes the rendering path.
+		_, rendered := a.rawGet(a.URL+"/", http.Header{"Cookie": {"theme=dark"}})
+		if string(anonymous) != string(rendered) || !strings.Contains(string(anonymous), ">Connect DigitalOcean<") {
+			t.Errorf("scopes %v: the index rendered at start differs from the index:\n%s\n----\n%s", scopes, anonymous, rendered)
+		}
+	}
+}
