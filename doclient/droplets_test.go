@@ -505,3 +505,23 @@ func TestDropletsHintDoesNotHideAFailure(t *testing.T) {
 		t.Fatalf("Droplets = %v, %v; want no list and the API's 500", list, err)
 	}
 }
+
+// BenchmarkDropletsListAll lists 1,000 droplets (5 pages) from a local fake
+// API, without and with the page-count hint.
+func BenchmarkDropletsListAll(b *testing.B) {
+	api := &dropletAPI{total: 1000}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := newClient(b, srv.URL, srv.URL)
+	for _, hint := range []int{0, 5} {
+		b.Run("hint="+strconv.Itoa(hint), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: hint})
+				if err != nil || len(list.Droplets) != 1000 {
+					b.Fatalf("%v, %v", list, err)
+				}
+			}
+		})
+	}
+}
