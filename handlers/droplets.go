@@ -96,7 +96,9 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		}
 		list, err = s.do.Droplets(r.Context(), ts, opts)
 	}
-	remember := err == nil && q.Tag == "" && list.Pages != sess.Pages
+	// Worth a cookie write only when it changes what the next view asks
+	// for: no hint and a hint of one page both start with page 1 alone.
+	remember := err == nil && q.Tag == "" && max(list.Pages, 1) != max(sess.Pages, 1)
 	if remember {
 		sess.Pages = list.Pages
 	}
