@@ -40,6 +40,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -142,6 +143,9 @@ type Client struct {
 	// token, however many requests of one browser present it.
 	exchanges sharedGrants
 	refreshes sharedGrants
+
+	// bodies holds *bytes.Buffer for droplet pages, reused (dropletPage).
+	bodies sync.Pool
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
