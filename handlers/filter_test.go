@@ -70,6 +70,12 @@ func TestDropletFiltersAndSort(t *testing.T) {
 		t.Errorf("status counts add up to %d, want 60", sum)
 	}
 
+	t.Run("the form as a browser sends it, every field empty", func(t *testing.T) {
+		p := a.get(a.Browser, a.URL+"/digitalocean?name=&tag=&region=&status=&sort=name&dir=asc")
+		if x, n := showing(t, p); p.Status != http.StatusOK || x != 60 || n != 60 {
+			t.Errorf("status %d, showing %d of %d; want every droplet", p.Status, x, n)
+		}
+	})
 	t.Run("name contains, any case", func(t *testing.T) {
 		p := a.get(a.Browser, a.URL+"/digitalocean?name=WEB")
 		names := column(rowNameRE, p.Body)
