@@ -97,24 +97,30 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(pageConcurrency)
-	first := make(chan *godo.Response, 1)
+	// Page 1 says how many pages there are as soon as its body is in,
+	// before its droplets are decoded, so the other pages' round trip
+	// overlaps that decoding.
+	first := make(chan *pageHead, 1)
 	g.Go(func() error {
-		resp, err := l.fetch(gctx, 1)
-		first <- resp // nil on failure
+		sent := false
+		err := l.fetch(gctx, 1, func(h *pageHead) { first <- h; sent = true })
+		if !sent {
+			first <- nil // page 1 failed
+		}
 		return err
 	})
 	// Once a page failed, the remaining ones fail at once, unsent.
 	for page := 2; page <= hint; page++ {
-		g.Go(func() error { _, err := l.fetch(gctx, page); return err })
+		g.Go(func() error { return l.fetch(gctx, page, nil) })
 	}
-	if resp := <-first; resp != nil {
-		pages, err := pageCount(len(l.page(1)), resp)
+	if h := <-first; h != nil {
+		pages, err := pageCount(h.droplets, h.resp)
 		if err != nil {
 			g.Go(func() error { return err })
 		}
-		l.total, l.count = metaTotal(resp), pages
+		l.total, l.count = metaTotal(h.resp), pages
 		for page := hint + 1; page <= pages; page++ {
-			g.Go(func() error { _, err := l.fetch(gctx, page); return err })
+			g.Go(func() error { return l.fetch(gctx, page, nil) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -136,27 +142,28 @@ type lister struct {
 	total, count int // meta.total and the page count, from page 1
 }
 
-// fetch gets one page and keeps it; it returns page 1's response, which
-// tells how many pages there are.
-func (l *lister) fetch(ctx context.Context, page int) (*godo.Response, error) {
-	droplets, resp, err := l.c.dropletPage(ctx, l.api, l.tag, page)
+// pageHead is what a page's body says before its droplets are decoded:
+// how many it holds, and the response with its links and meta.
+type pageHead struct {
+	droplets int
+	resp     *godo.Response
+}
+
+// fetch gets one page and keeps it. head, if not nil, is told the page's
+// head as soon as its body is in.
+func (l *lister) fetch(ctx context.Context, page int, head func(*pageHead)) error {
+	droplets, resp, err := l.c.dropletPage(ctx, l.api, l.tag, page, head)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if resp != nil {
 		l.requests++
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.pages[page] = droplets
 	l.rate = resp.Rate
-	return resp, nil
-}
-
-func (l *lister) page(n int) []godo.Droplet {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pages[n]
+	return nil
 }
 
 // result joins pages 1..last in order, skipping droplets already seen.
@@ -210,7 +217,10 @@ func (c *Client) api(ts oauth2.TokenSource) (*godo.Client, error) {
 // dropletPage fetches one page of droplets (with tag, if not ""), within
 // c.timeout. It goes through godo's request and error handling, but decodes
 // the body into dropletFields: the fields the app shows.
-func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, page int) ([]godo.Droplet, *godo.Response, error) {
+//
+// head, if not nil, is told the page's head first: a scan of the body that
+// allocates next to nothing, about a third of the cost of the decoding.
+func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, page int, head func(*pageHead)) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(dropletsPerPage)}}
@@ -238,6 +248,19 @@ func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, 
 	resp, err := api.Do(ctx, req, body)
 	if err != nil {
 		return nil, resp, wrapError(ctx, op, err)
+	}
+	if head != nil {
+		var h struct {
+			Droplets []struct{}  `json:"droplets"` // counted, not decoded
+			Links    *godo.Links `json:"links"`
+			Meta     *godo.Meta  `json:"meta"`
+		}
+		if err := json.Unmarshal(body.Bytes(), &h); err != nil {
+			return nil, resp, fmt.Errorf("doclient: %s: decoding the response: %w", op, err)
+		}
+		r := *resp // the caller's copy: resp is still written below
+		r.Links, r.Meta = h.Links, h.Meta
+		head(&pageHead{droplets: len(h.Droplets), resp: &r})
 	}
 	var root dropletsRoot
 	if err := json.Unmarshal(body.Bytes(), &root); err != nil {
