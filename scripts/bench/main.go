@@ -200,6 +200,30 @@ func run(appBin string, d time.Duration) error {
 	rtFirst, rtLater := first.Seconds()/apiDelay.Seconds(), later.Seconds()/apiDelay.Seconds()
 	report("roundtrips", rtFirst <= 2.5 && rtLater <= 1.5, "1,000 droplets at 50 ms a call: first view %.0f ms = %.1f round trips (target <= 2.5), later view %.0f ms = %.1f (target <= 1.5)",
 		ms(first), rtFirst, ms(later), rtLater)
+	// The same views with no added latency: the CPU part (the fake API
+	// making 3 MB of JSON, the app decoding it), which the machine's load
+	// stretches. What is left is waiting.
+	floorPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	floorAPI, err := startUpstream(1000, 0, floorPort)
+	if err != nil {
+		return err
+	}
+	defer floorAPI.Close()
+	f, err := startApp(appBin, floorAPI.URL, tmp, "floor", floorPort)
+	if err != nil {
+		return err
+	}
+	defer f.stop()
+	floorFirst, floorLater, err := f.roundTrips(5)
+	if err != nil {
+		return err
+	}
+	f.stop()
+	fmt.Printf("%-10s the same views with 0 ms added: %.0f and %.0f ms, so %.1f and %.1f round trips of waiting [figure]\n", "cpu:",
+		ms(floorFirst), ms(floorLater), (first-floorFirst).Seconds()/apiDelay.Seconds(), (later-floorLater).Seconds()/apiDelay.Seconds())
 	raw, wire, err := b.wireSizes()
 	if err != nil {
 		return err
