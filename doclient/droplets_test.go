@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -523,5 +524,32 @@ func BenchmarkDropletsListAll(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The default transport keeps a connection for every page fetched at once:
+// a second listing of 1,000 droplets (5 pages at once) opens none.
+func TestDropletsReuseConnections(t *testing.T) {
+	t.Parallel()
+	api := &roundsAPI{api: &dropletAPI{total: 1000}, rounds: []int{5, 5}}
+	srv := httptest.NewUnstartedServer(api)
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL, func(cfg *doclient.Config) { cfg.Transport = nil })
+
+	for i := range 2 {
+		if _, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: 5}); err != nil {
+			t.Fatalf("listing %d: %v", i+1, err)
+		}
+	}
+	api.check(t)
+	if n := conns.Load(); n != 5 {
+		t.Errorf("two listings of 5 pages at once opened %d connections, want 5", n)
 	}
 }
