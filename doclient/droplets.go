@@ -29,6 +29,10 @@ const (
 	pageConcurrency = 8
 	// maxPooledBody is the largest page buffer kept for reuse.
 	maxPooledBody = 4 << 20
+	// earlyHeadSize is the body size above which page 1's page count is
+	// read before its droplets are decoded (see dropletPage): about 25
+	// droplets as DigitalOcean describes them.
+	earlyHeadSize = 64 << 10
 )
 
 // ListOptions narrows and speeds up [Client.Droplets]. The zero value lists
@@ -218,8 +222,11 @@ func (c *Client) api(ts oauth2.TokenSource) (*godo.Client, error) {
 // c.timeout. It goes through godo's request and error handling, but decodes
 // the body into dropletFields: the fields the app shows.
 //
-// head, if not nil, is told the page's head first: a scan of the body that
-// allocates next to nothing, about a third of the cost of the decoding.
+// head, if not nil, is told the page's head as soon as it is known: for a
+// large body, by a first scan that allocates next to nothing (about a third
+// of the cost of the decoding), so that the caller can send the next
+// requests meanwhile; for a small one, after the decoding, which is quicker
+// than scanning twice.
 func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, page int, head func(*pageHead)) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -249,7 +256,7 @@ func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, 
 	if err != nil {
 		return nil, resp, wrapError(ctx, op, err)
 	}
-	if head != nil {
+	if head != nil && body.Len() > earlyHeadSize {
 		var h struct {
 			Droplets []struct{}  `json:"droplets"` // counted, not decoded
 			Links    *godo.Links `json:"links"`
@@ -261,12 +268,17 @@ func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, 
 		r := *resp // the caller's copy: resp is still written below
 		r.Links, r.Meta = h.Links, h.Meta
 		head(&pageHead{droplets: len(h.Droplets), resp: &r})
+		head = nil
 	}
 	var root dropletsRoot
 	if err := json.Unmarshal(body.Bytes(), &root); err != nil {
 		return nil, resp, fmt.Errorf("doclient: %s: decoding the response: %w", op, err)
 	}
 	resp.Links, resp.Meta = root.Links, root.Meta
+	if head != nil {
+		r := *resp
+		head(&pageHead{droplets: len(root.Droplets), resp: &r})
+	}
 	droplets := make([]godo.Droplet, len(root.Droplets))
 	for i, d := range root.Droplets {
 		droplets[i] = d.droplet()

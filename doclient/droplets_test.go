@@ -34,6 +34,7 @@ type dropletAPI struct {
 	noLinks  bool                 // omit links.pages (meta only)
 	metaLies int                  // if set, meta.total reports this instead
 	ids      func(page int) []int // if set, the droplet IDs of each page
+	pad      int                  // bytes of filler per droplet, as the real API's size and region catalogues
 
 	rec         recorder
 	inFlight    atomic.Int32
@@ -88,6 +89,7 @@ func (a *dropletAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"id": id, "name": fmt.Sprintf("droplet-%d", id), "memory": 1024, "vcpus": 1, "disk": 25,
 			"status": "active", "created_at": "2024-01-02T03:04:05Z",
 			"region": map[string]any{"slug": "nyc3", "name": "New York 3"},
+			"size":   map[string]any{"description": strings.Repeat("x", a.pad)},
 		})
 	}
 
@@ -442,17 +444,19 @@ func TestDropletsRoundTrips(t *testing.T) {
 		hint      int
 		rounds    []int // requests sent together, round after round
 		wantPages int
+		pad       int // filler bytes per droplet: large enough, page 1's count is read before its droplets are decoded
 	}{
-		{"first view of 1,000 droplets: page 1, then the other 4 together", 1000, 0, []int{1, 4}, 5},
-		{"later view of 1,000 droplets: all 5 pages at once", 1000, 5, []int{5}, 5},
-		{"the account grew: the pages beyond the hint follow page 1", 1000, 2, []int{2, 3}, 5},
-		{"the account shrank: extra pages cost requests, not droplets", 300, 5, []int{5}, 2},
-		{"10,000 droplets remembered: 50 pages, 8 at a time", 10000, 50, []int{8, 8, 8, 8, 8, 8, 2}, 50},
+		{"first view of 1,000 droplets: page 1, then the other 4 together", 1000, 0, []int{1, 4}, 5, 0},
+		{"later view of 1,000 droplets: all 5 pages at once", 1000, 5, []int{5}, 5, 0},
+		{"the account grew: the pages beyond the hint follow page 1", 1000, 2, []int{2, 3}, 5, 0},
+		{"the account shrank: extra pages cost requests, not droplets", 300, 5, []int{5}, 2, 0},
+		{"10,000 droplets remembered: 50 pages, 8 at a time", 10000, 50, []int{8, 8, 8, 8, 8, 8, 2}, 50, 0},
+		{"first view of 1,000 droplets as large as DigitalOcean's", 1000, 0, []int{1, 4}, 5, 2000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			api := &roundsAPI{api: &dropletAPI{total: tt.total}, rounds: tt.rounds}
+			api := &roundsAPI{api: &dropletAPI{total: tt.total, pad: tt.pad}, rounds: tt.rounds}
 			srv := httptest.NewServer(api)
 			defer srv.Close()
 			c := newClient(t, srv.URL, srv.URL)
