@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dosignin/doclient"
+	"dosignin/sandbox"
 )
 
 // minSecretLen is the shortest SESSION_SECRET we accept. Length is only a
@@ -47,9 +48,18 @@ type Config struct {
 
 	// Sandbox is true when no client credentials are set: the app then talks
 	// to the embedded emulation of DigitalOcean mounted at /sandbox/.
-	Sandbox         bool
-	SandboxTokenTTL time.Duration // SANDBOX_TOKEN_TTL
-	SandboxDroplets int           // SANDBOX_DROPLETS
+	Sandbox            bool
+	SandboxTokenTTL    time.Duration // SANDBOX_TOKEN_TTL
+	SandboxDroplets    int           // SANDBOX_DROPLETS
+	SandboxActionDelay time.Duration // SANDBOX_ACTION_DELAY: how long a droplet action is in progress
+	SandboxRateLimit   int           // SANDBOX_RATE_LIMIT: requests per hour per token; -1 is off
+	SandboxBurstLimit  int           // SANDBOX_BURST_LIMIT: requests per minute per token; -1 is off
+	SandboxPort        int           // SANDBOX_PORT: where `dosignin sandbox` (the standalone sandbox) listens
+
+	// RedisURL is REDIS_URL: the optional shared store (Valkey or Redis)
+	// through which instances coordinate refreshes and code exchanges; nil
+	// means in-process only. It may hold a password: LogValue redacts it.
+	RedisURL *url.URL
 
 	LogFormat string     // LOG_FORMAT: "text" or "json"
 	LogLevel  slog.Level // LOG_LEVEL
@@ -62,6 +72,10 @@ const (
 	defaultMaxAge          = 7 * 24 * time.Hour
 	defaultSandboxTokenTTL = 2 * time.Minute
 	defaultSandboxDroplets = 8
+	defaultActionDelay     = 3 * time.Second
+	defaultRateLimit       = 5000 // DigitalOcean's, per hour
+	defaultBurstLimit      = sandbox.DigitalOceanBurstLimit
+	defaultSandboxPort     = 5050
 	sandboxPrefix          = "/sandbox"
 )
 
@@ -148,6 +162,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			cfg.SandboxDroplets = n
 		}
 	}
+	cfg.SandboxActionDelay = durationVar(env, "SANDBOX_ACTION_DELAY", defaultActionDelay, bad)
+	cfg.SandboxRateLimit = limitVar(env, "SANDBOX_RATE_LIMIT", defaultRateLimit, bad)
+	cfg.SandboxBurstLimit = limitVar(env, "SANDBOX_BURST_LIMIT", defaultBurstLimit, bad)
+	cfg.SandboxPort = defaultSandboxPort
+	if v := env("SANDBOX_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			bad("SANDBOX_PORT=%q is not a port number (0-65535)", v)
+		} else {
+			cfg.SandboxPort = p
+		}
+	}
 
 	sandboxForced := false
 	if v := env("SANDBOX"); v != "" {
@@ -185,6 +211,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	if v := env("REDIS_URL"); v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			// Never echo the value: it may hold the database's password.
+			bad("REDIS_URL must look like redis://host:6379 or rediss://user:password@host:25061 (rediss for TLS)")
+		case u.Port() != "" && !validPort(u.Port()):
+			bad("REDIS_URL has a bad port %q", u.Port())
+		default:
+			cfg.RedisURL = u
+		}
+	}
+
 	switch f := strings.ToLower(env("LOG_FORMAT")); f {
 	case "", "text":
 	case "json":
@@ -199,6 +238,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	return cfg, errors.Join(problems...)
+}
+
+// LoadSandboxConfig reads what the standalone sandbox (`dosignin sandbox`)
+// needs: the SANDBOX_* and LOG_* variables. Everything else is hidden from
+// LoadConfig, so that an .env made for the app (credentials, an https
+// redirect URL) never stops the sandbox, which uses none of it.
+func LoadSandboxConfig(getenv func(string) string) (Config, error) {
+	return LoadConfig(func(key string) string {
+		if strings.HasPrefix(key, "SANDBOX_") || strings.HasPrefix(key, "LOG_") {
+			return getenv(key)
+		}
+		return ""
+	})
+}
+
+// limitVar reads a request budget: a positive number, or "off" (-1).
+func limitVar(env func(string) string, key string, def int, bad func(string, ...any)) int {
+	v := env(key)
+	switch {
+	case v == "":
+		return def
+	case strings.EqualFold(v, "off"):
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 1_000_000_000 {
+		bad("%s=%q must be a positive number of requests, or off", key, v)
+		return def
+	}
+	return n
 }
 
 // parseRedirectURL accepts an absolute http(s) URL whose path is
@@ -236,6 +305,11 @@ func parseSecrets(v string, bad func(string, ...any)) (secrets [][]byte, generat
 		secrets = append(secrets, []byte(s))
 	}
 	return secrets, false
+}
+
+func validPort(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p > 0 && p <= 65535
 }
 
 func durationVar(env func(string) string, key string, def time.Duration, bad func(string, ...any)) time.Duration {
@@ -284,6 +358,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("session_secrets", len(c.SessionSecrets)),
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("session_max_age", c.SessionMaxAge),
+		slog.String("redis_url", redisForLog(c.RedisURL)),
 	)
 }
 
@@ -292,6 +367,14 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString covers %#v, which would otherwise print every field.
 func (c Config) GoString() string { return c.String() }
+
+// redisForLog shows where the shared store is, without its password.
+func redisForLog(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Redacted()
+}
 
 func redact(s string) string {
 	if s == "" {

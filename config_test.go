@@ -108,6 +108,51 @@ func TestLoadConfigHTTPSSandboxNeedsSANDBOX1(t *testing.T) {
 	}
 }
 
+func TestLoadConfigSandboxVariables(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SandboxActionDelay != 3*time.Second || cfg.SandboxRateLimit != 5000 || cfg.SandboxBurstLimit != 250 || cfg.SandboxPort != 5050 {
+		t.Errorf("sandbox defaults: delay %s, limits %d %d, port %d", cfg.SandboxActionDelay, cfg.SandboxRateLimit, cfg.SandboxBurstLimit, cfg.SandboxPort)
+	}
+	cfg, err = LoadConfig(envOf(map[string]string{"SANDBOX_ACTION_DELAY": "250ms", "SANDBOX_RATE_LIMIT": "off", "SANDBOX_BURST_LIMIT": "5", "SANDBOX_PORT": "6060"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SandboxActionDelay != 250*time.Millisecond || cfg.SandboxRateLimit != -1 || cfg.SandboxBurstLimit != 5 || cfg.SandboxPort != 6060 {
+		t.Errorf("sandbox settings: %+v", cfg)
+	}
+
+	_, err = LoadConfig(envOf(map[string]string{"SANDBOX_ACTION_DELAY": "0s", "SANDBOX_RATE_LIMIT": "0", "SANDBOX_BURST_LIMIT": "lots", "SANDBOX_PORT": "99999"}))
+	for _, want := range []string{`SANDBOX_ACTION_DELAY="0s" must be a positive duration`, `SANDBOX_RATE_LIMIT="0" must be a positive number of requests, or off`, `SANDBOX_BURST_LIMIT="lots"`, `SANDBOX_PORT="99999"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %s", err, want)
+		}
+	}
+}
+
+// The standalone sandbox reads only its own variables: an .env made for
+// the app (credentials, an https redirect URL without SESSION_SECRET)
+// doesn't stop it.
+func TestLoadSandboxConfigIgnoresTheApp(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadSandboxConfig(envOf(map[string]string{
+		"DIGITALOCEAN_CLIENT_ID": "id", "DIGITALOCEAN_CLIENT_SECRET": "s", "DIGITALOCEAN_REDIRECT_URL": "https://app.example.com/digitalocean",
+		"SANDBOX_PORT": "7070", "SANDBOX_DROPLETS": "40", "LOG_FORMAT": "json",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SandboxPort != 7070 || cfg.SandboxDroplets != 40 || cfg.LogFormat != "json" || cfg.SandboxTokenTTL != 2*time.Minute {
+		t.Errorf("got %+v", cfg)
+	}
+	if _, err := LoadSandboxConfig(envOf(map[string]string{"SANDBOX_DROPLETS": "-3", "LOG_LEVEL": "loud"})); err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("two problems, err = %v", err)
+	}
+}
+
 func TestSecurity12ConfigRedactsItself(t *testing.T) {
 	t.Parallel()
 	cfg, err := LoadConfig(envOf(map[string]string{
@@ -130,5 +175,39 @@ func TestSecurity12ConfigRedactsItself(t *testing.T) {
 	}
 	if !strings.Contains(out, "public-id") || !strings.Contains(out, "[redacted]") {
 		t.Errorf("the config print is not useful:\n%s", out)
+	}
+}
+
+func TestLoadConfigRedisURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true},
+		{"redis://localhost:6379", true},
+		{"rediss://default:hunter2@db-valkey-nyc1-1.db.ondigitalocean.com:25061", true},
+		{"redis://localhost:6379/2", true},
+		{"http://localhost:6379", false},
+		{"localhost:6379", false},
+		{"redis://", false},
+		{"rediss://default:hunter2@host:99999", false},
+	} {
+		cfg, err := LoadConfig(envOf(map[string]string{"REDIS_URL": tt.value}))
+		if (err == nil) != tt.ok {
+			t.Errorf("REDIS_URL=%q: err %v, want ok=%v", tt.value, err, tt.ok)
+			continue
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("REDIS_URL=%q: the error shows the password: %v", tt.value, err)
+		}
+		if err == nil && tt.value != "" {
+			if cfg.RedisURL == nil || cfg.RedisURL.String() != tt.value {
+				t.Errorf("REDIS_URL=%q: got %v", tt.value, cfg.RedisURL)
+			}
+			if logged := cfg.String(); strings.Contains(logged, "hunter2") || !strings.Contains(logged, cfg.RedisURL.Host) {
+				t.Errorf("the logged config shows the password or hides the host: %s", logged)
+			}
+		}
 	}
 }

@@ -562,6 +562,8 @@ type composeService struct {
 	ReadOnly    bool     `yaml:"read_only"`
 	SecurityOpt []string `yaml:"security_opt"`
 	CapDrop     []string `yaml:"cap_drop"`
+	Profiles    []string `yaml:"profiles"`
+	DependsOn   any      `yaml:"depends_on"`
 }
 
 // composeEnv returns a service's environment in either Compose form.
@@ -648,6 +650,20 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("docker-compose.yml, service app, %s: want %s", tt.name, tt.want)
 		}
 	}
+
+	// The shared store is optional: behind a profile, so that plain
+	// `docker compose up` starts the app alone, and the app neither
+	// depends on it nor sets REDIS_URL itself (.env does, when wanted).
+	valkey, ok := file.Services["valkey"]
+	if !ok {
+		t.Fatal("docker-compose.yml: no valkey service (the optional shared store)")
+	}
+	if !slices.Equal(valkey.Profiles, []string{"shared-store"}) {
+		t.Errorf("docker-compose.yml, service valkey: profiles %v, want [shared-store]", valkey.Profiles)
+	}
+	if _, set := env["REDIS_URL"]; set || app.DependsOn != nil {
+		t.Error("docker-compose.yml, service app: must not set REDIS_URL or depend on valkey (plain `docker compose up` runs without it)")
+	}
 }
 
 // ---------------------------------------------------------- App Platform spec
@@ -657,6 +673,7 @@ func TestDockerCompose(t *testing.T) {
 const (
 	appSpecFile        = ".do/app.yaml"
 	deployTemplateFile = ".do/deploy.template.yaml"
+	valkeySpecFile     = ".do/app.valkey.yaml" // several instances with a shared store
 )
 
 // appSpecEnv is one entry of a component's envs; Value is nil when absent.
@@ -822,6 +839,46 @@ func TestAppSpecFilesMatch(t *testing.T) {
 	}
 }
 
+// .do/app.valkey.yaml is .do/app.yaml plus a managed Valkey database bound
+// to REDIS_URL, and more than one instance; nothing else differs.
+func TestAppSpecWithValkey(t *testing.T) {
+	t.Parallel()
+	app, valkey := loadAppSpec(t, appSpecFile), loadAppSpec(t, valkeySpecFile)
+
+	dbs, _ := valkey["databases"].([]any)
+	if len(dbs) != 1 {
+		t.Fatalf("%s: %d databases, want one", valkeySpecFile, len(dbs))
+	}
+	db, _ := dbs[0].(map[string]any)
+	if db["engine"] != "VALKEY" || db["production"] != true || db["cluster_name"] == nil {
+		t.Errorf("%s: database %v, want engine VALKEY, production true and a cluster_name (managed caching has no dev databases)", valkeySpecFile, db)
+	}
+	web := firstService(valkey)
+	if n, _ := web["instance_count"].(float64); n < 2 {
+		t.Errorf("%s: instance_count %v; the shared store is for several instances", valkeySpecFile, web["instance_count"])
+	}
+	var found bool
+	envs, _ := web["envs"].([]any)
+	for i, e := range envs {
+		if m, _ := e.(map[string]any); m["key"] == "REDIS_URL" {
+			found = true
+			if want := "${" + fmt.Sprint(db["name"]) + ".DATABASE_URL}"; m["value"] != want || m["scope"] != "RUN_TIME" {
+				t.Errorf("%s: REDIS_URL = %v (scope %v), want %s bound at RUN_TIME", valkeySpecFile, m["value"], m["scope"], want)
+			}
+			web["envs"] = slices.Delete(slices.Clone(envs), i, i+1)
+		}
+	}
+	if !found {
+		t.Errorf("%s: no REDIS_URL env", valkeySpecFile)
+	}
+	delete(valkey, "databases")
+	delete(web, "instance_count")
+	delete(firstService(app), "instance_count")
+	if diff := specDiff("", app, valkey); len(diff) > 0 {
+		t.Errorf("%s differs from %s beyond the database:\n%s", valkeySpecFile, appSpecFile, strings.Join(diff, "\n"))
+	}
+}
+
 // specDiff lists where two JSON-compatible values differ, by path.
 func specDiff(at string, a, b any) []string {
 	am, aok := a.(map[string]any)
@@ -980,7 +1037,7 @@ func validateAppSpec(schema *openapi3.Schema, spec map[string]any) error {
 func TestAppSpecMatchesOpenAPISchema(t *testing.T) {
 	t.Parallel()
 	schema := requireAppSpecSchema(t)
-	for _, name := range []string{appSpecFile, deployTemplateFile} {
+	for _, name := range []string{appSpecFile, deployTemplateFile, valkeySpecFile} {
 		if err := validateAppSpec(schema, loadAppSpec(t, name)); err != nil {
 			t.Errorf("%s does not match DigitalOcean's app_spec schema:\n%v", name, err)
 		}

@@ -4,6 +4,7 @@
 // encrypted cookie, refreshes them, and lists the user's droplets.
 //
 //	go run .                 # serve on http://localhost:5000
+//	go run . sandbox         # serve only the sandbox, a local DigitalOcean, on http://localhost:5050
 //	go run . healthcheck     # exit 0 when the local /healthz answers 200
 package main
 
@@ -28,6 +29,7 @@ import (
 	"dosignin/doclient"
 	"dosignin/handlers"
 	"dosignin/sandbox"
+	"dosignin/sharedstore"
 )
 
 // assets are the pages and static files, compiled into the binary so it
@@ -37,17 +39,27 @@ import (
 var assets embed.FS
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(os.Getenv))
+	start := run
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "healthcheck":
+			os.Exit(healthcheck(os.Getenv))
+		case "sandbox":
+			start = runSandbox
+		default:
+			fmt.Fprintf(os.Stderr, "unknown command %q; usage: dosignin [sandbox | healthcheck]\n", os.Args[1])
+			os.Exit(2)
+		}
 	}
 	// .env is optional; variables already in the environment win over it.
 	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintln(os.Stderr, "reading .env:", err)
 		os.Exit(1)
 	}
+	sharedstore.QuietClientLog() // the app logs a Redis outage once, not each failed dial
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+	if err := start(ctx, os.Getenv, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -63,7 +75,19 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	log := newLogger(cfg, logOut)
 
-	app, err := newApp(cfg, log)
+	var shared *sharedstore.Store
+	if cfg.RedisURL != nil {
+		shared, err = sharedstore.Open(sharedstore.Options{
+			URL:    cfg.RedisURL.String(),
+			Secret: cfg.SessionSecrets[0], // every instance shares it, so it derives the store's keys too
+			Logger: log.With("component", "sharedstore"),
+		})
+		if err != nil {
+			return err
+		}
+		defer shared.Close()
+	}
+	app, err := newApp(cfg, log, shared)
 	if err != nil {
 		return err
 	}
@@ -71,19 +95,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           app,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second, // a 10,000-droplet listing takes a while upstream
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-
 	log.Info("starting", "config", cfg)
 	if cfg.SessionSecretGenerated {
 		log.Warn("SESSION_SECRET is not set: using a random one, so everyone is signed out when the app restarts")
+	}
+	if cfg.SessionSecretGenerated && cfg.RedisURL != nil {
+		log.Warn("REDIS_URL is set but SESSION_SECRET is not: the shared store's keys come from the secret, so instances with random secrets cannot use each other's results")
 	}
 	if cfg.Sandbox {
 		log.Warn("SANDBOX MODE: no DigitalOcean credentials are set, so the app talks to its built-in emulation of DigitalOcean; no real account is touched")
@@ -93,7 +110,58 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if ready != nil {
 		ready(ln.Addr())
 	}
+	return serve(ctx, log, ln, app)
+}
 
+// runSandbox is `dosignin sandbox`: the sandbox alone, at the root of its
+// own port (SANDBOX_PORT), as a local DigitalOcean for other apps, CLIs and
+// API libraries. It knows no client until one registers (RFC 7591), and
+// its personal access token works at once.
+func runSandbox(ctx context.Context, getenv func(string) string, logOut io.Writer, ready func(addr net.Addr)) error {
+	cfg, err := LoadSandboxConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration problems:\n%w", err)
+	}
+	log := newLogger(cfg, logOut)
+	sb, err := sandbox.New(sandboxConfig(cfg, log))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.SandboxPort))
+	if err != nil {
+		return err
+	}
+	root := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	log.Info("DigitalOcean sandbox listening on "+ln.Addr().String()+": API base URL "+root+", OAuth base URL "+root+"/v1/oauth, Developer page "+root+"/developer",
+		"addr", ln.Addr().String(), "api_url", root, "oauth_url", root+"/v1/oauth", "metadata", root+"/.well-known/oauth-authorization-server")
+	logSandboxToken(log, sb, root)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	return serve(ctx, log, ln, sb)
+}
+
+// logSandboxToken prints the sandbox's personal access token. Unlike every
+// other token it is meant to be seen: it opens only the sandbox's made-up
+// account, and copying it from the log is how a developer tries an API
+// client without any OAuth.
+func logSandboxToken(log *slog.Logger, sb *sandbox.Server, apiURL string) {
+	log.Info("sandbox personal access token (read & write, until restart; not a secret): "+sb.PersonalAccessToken(),
+		"try", `curl -H "Authorization: Bearer `+sb.PersonalAccessToken()+`" `+apiURL+"/v2/droplets")
+}
+
+// serve serves handler on ln until ctx is cancelled, then shuts down
+// gracefully.
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, handler http.Handler) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // a 10,000-droplet listing takes a while upstream
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -113,9 +181,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 }
 
 // newApp wires the packages together: the sandbox (in sandbox mode),
-// doclient and the handlers.
-func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
+// doclient, the shared store when there is one, and the handlers.
+func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handler, error) {
+	var coordinate doclient.SharedStore
+	var storeState func(context.Context) string
+	if shared != nil {
+		coordinate, storeState = shared, shared.Check
+	}
 	client, err := doclient.New(doclient.Config{
+		Shared:       coordinate,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		RedirectURL:  cfg.RedirectURL.String(),
@@ -139,6 +213,7 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
 		Views:          views,
 		Static:         static,
 		Sandbox:        cfg.Sandbox,
+		StoreState:     storeState,
 		Logger:         log,
 	})
 	if err != nil {
@@ -151,22 +226,32 @@ func newApp(cfg Config, log *slog.Logger) (http.Handler, error) {
 	// The sandbox is a separate server that happens to share the port: it
 	// gets its own path and none of the app's middleware, as DigitalOcean
 	// would.
-	sb, err := sandbox.New(sandbox.Config{
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		RedirectURIs: []string{cfg.RedirectURL.String()},
-		AppName:      "Sign in with DigitalOcean (Go)",
-		TokenTTL:     cfg.SandboxTokenTTL,
-		Droplets:     sandboxDroplets(cfg.SandboxDroplets),
-		Logger:       log.With("component", "sandbox"),
-	})
+	sbCfg := sandboxConfig(cfg, log)
+	sbCfg.ClientID, sbCfg.ClientSecret = cfg.ClientID, cfg.ClientSecret
+	sbCfg.RedirectURIs = []string{cfg.RedirectURL.String()}
+	sbCfg.AppName = "Sign in with DigitalOcean (Go)"
+	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		return nil, err
 	}
+	logSandboxToken(log, sb, cfg.APIURL)
 	mux := http.NewServeMux()
 	mux.Handle(sandboxPrefix+"/", http.StripPrefix(sandboxPrefix, sb))
 	mux.Handle("/", web.Handler())
 	return mux, nil
+}
+
+// sandboxConfig is the sandbox's configuration from the SANDBOX_*
+// variables, without the app's client.
+func sandboxConfig(cfg Config, log *slog.Logger) sandbox.Config {
+	return sandbox.Config{
+		TokenTTL:    cfg.SandboxTokenTTL,
+		Droplets:    sandboxDroplets(cfg.SandboxDroplets),
+		RateLimit:   cfg.SandboxRateLimit,
+		BurstLimit:  cfg.SandboxBurstLimit,
+		ActionDelay: cfg.SandboxActionDelay,
+		Logger:      log.With("component", "sandbox"),
+	}
 }
 
 // sandboxDroplets translates SANDBOX_DROPLETS to the sandbox's convention,

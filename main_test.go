@@ -118,6 +118,20 @@ func TestBinaryWithJSONLogs(t *testing.T) {
 		t.Log("could not recover the callback's code; checking tokens only")
 	}
 
+	// The personal access token in the log works on the mounted sandbox,
+	// as the README says: copy it, and any API client lists the droplets.
+	pat := regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+	if pat == "" {
+		t.Fatalf("no personal access token in the log:\n%s", logs)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/sandbox/v2/droplets", nil)
+	req.Header.Set("Authorization", "Bearer "+pat)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the logged token on /sandbox/v2/droplets: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// SIGTERM: graceful shutdown, exit status 0.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -228,4 +242,136 @@ func hiddenFields(body string) url.Values {
 		v.Set(m[1], html.UnescapeString(m[2]))
 	}
 	return v
+}
+
+// startStandalone runs `dosignin sandbox` through runSandbox with env, and
+// returns its root URL, the personal access token it logged and its log.
+func startStandalone(t *testing.T, env map[string]string) (base, pat string, logs *syncBuffer) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- runSandbox(ctx, envOf(env), logs, func(a net.Addr) { ready <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		stop()
+		t.Fatalf("sandbox did not start: %v\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		stop()
+		t.Fatalf("sandbox did not start in 10s\n%s", logs)
+	}
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
+	base = "http://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port)
+	pat = regexp.MustCompile(`dop_v1_[0-9a-f]{64}`).FindString(logs.String())
+	return base, pat, logs
+}
+
+// `dosignin sandbox` serves only the sandbox, at the root of its own port,
+// and logs a personal access token that works at once: the standalone
+// local DigitalOcean, tried as a new user would with the printed token.
+func TestStandaloneSandbox(t *testing.T) {
+	t.Parallel()
+	base, pat, logs := startStandalone(t, map[string]string{"SANDBOX_PORT": "0", "SANDBOX_ACTION_DELAY": "10ms", "LOG_FORMAT": "json"})
+	if pat == "" || !strings.Contains(logs.String(), base+"/developer") {
+		t.Fatalf("no token or Developer page in the log:\n%s", logs)
+	}
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+pat)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := call(http.MethodGet, "/v2/droplets", ""); status != http.StatusOK || !strings.Contains(body, `"total":8`) {
+		t.Fatalf("GET /v2/droplets: %d %.200s", status, body)
+	}
+	status, body := call(http.MethodPost, "/v2/droplets/401233751/actions", `{"type":"reboot"}`)
+	var started struct{ Action struct{ ID int } }
+	json.Unmarshal([]byte(body), &started)
+	if status != http.StatusCreated || started.Action.ID == 0 {
+		t.Fatalf("reboot: %d %s", status, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body = call(http.MethodGet, "/v2/actions/"+strconv.Itoa(started.Action.ID), "")
+		if strings.Contains(body, `"status":"completed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reboot never completed: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, body := call(http.MethodGet, "/.well-known/oauth-authorization-server", ""); status != http.StatusOK || !strings.Contains(body, `"issuer":"`+base+`"`) {
+		t.Errorf("metadata: %d %s", status, body)
+	}
+	if status, _ := call(http.MethodGet, "/healthz", ""); status != http.StatusNotFound {
+		t.Errorf("the app's routes are served too: /healthz %d", status)
+	}
+}
+
+// The README's recipe: register a confidential client with a standalone
+// sandbox and point the app at it with the four variables; the whole
+// sign-in then works as against DigitalOcean.
+func TestAppAgainstStandaloneSandbox(t *testing.T) {
+	t.Parallel()
+	base, _, _ := startStandalone(t, map[string]string{"SANDBOX_PORT": "0"})
+	port := freePort(t)
+	app := "http://localhost:" + strconv.Itoa(port)
+	resp, err := http.Post(base+"/v1/oauth/register", "application/json",
+		strings.NewReader(`{"client_name":"My app","redirect_uris":["`+app+`/digitalocean"],"token_endpoint_auth_method":"client_secret_post"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || reg.ClientSecret == "" {
+		t.Fatalf("register: %d %+v", resp.StatusCode, reg)
+	}
+	sessionSecret := "standalone-session-secret-0123456789-0123456789"
+	runApp(t, map[string]string{
+		"PORT":                       strconv.Itoa(port),
+		"DIGITALOCEAN_CLIENT_ID":     reg.ClientID,
+		"DIGITALOCEAN_CLIENT_SECRET": reg.ClientSecret,
+		"DIGITALOCEAN_REDIRECT_URL":  app + "/digitalocean",
+		"DIGITALOCEAN_OAUTH_URL":     base + "/v1/oauth",
+		"DIGITALOCEAN_API_URL":       base,
+		"SESSION_SECRET":             sessionSecret,
+	}, reg.ClientSecret, sessionSecret)
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	consent := get(t, browser, app+"/connect")
+	if !strings.Contains(consent.body, "My app wants to access") || consent.url.Host != strings.TrimPrefix(base, "http://") {
+		t.Fatalf("no consent page for the registered client at %s:\n%.500s", consent.url, consent.body)
+	}
+	form := hiddenFields(consent.body)
+	form.Set("decision", "approve")
+	resp, err = browser.PostForm(consent.url.ResolveReference(&url.URL{Path: "authorize"}).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/digitalocean" || !strings.Contains(string(body), "8 droplets") || strings.Contains(string(body), "Sandbox mode") {
+		t.Fatalf("after Authorize: %s %d\n%.500s", resp.Request.URL, resp.StatusCode, body)
+	}
 }

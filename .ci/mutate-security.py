@@ -57,6 +57,11 @@ M = [
  ("18", "droplet status filter unchecked", "handlers/filter.go", 'if v != "" && !slices.Contains(dropletStatuses(), v) {', "if false {"),
  ("18", "droplet tag filter unchecked", "handlers/filter.go", "if len(v) > maxTagLength || !validTag(v) {", "if false {"),
  ("19", "filter parameters turn a callback into the droplet page", "handlers/auth.go", "err == nil && !isCallback(loose)", "err == nil && (!isCallback(loose) || loose.Has(\"name\") || loose.Has(\"sort\") || loose.Has(\"status\"))"),
+ ("20", "late replay not told apart", "handlers/auth.go", "case errors.Is(err, doclient.ErrCodeUsed):", "case false && errors.Is(err, doclient.ErrCodeUsed):"),
+ ("20", "a code's tokens handed out for ten minutes", "doclient/shared.go", "CodeShareWindow = 5 * time.Second", "CodeShareWindow = 10 * time.Minute"),
+ ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
+ ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
+ ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -25,9 +25,16 @@
 // the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
-// (the API said no) or a wrapped network error; [IsInvalidGrant],
-// [IsUnauthorized], [IsUnavailable] and [IsRateLimited] tell a handler which
-// page to show. No error string contains a token, a code or the client secret.
+// (the API said no), [ErrCodeUsed] (a code replayed after its exchange) or a
+// wrapped network error; [IsInvalidGrant], [IsUnauthorized], [IsTimeout],
+// [IsUnavailable] and [IsRateLimited] tell a handler which page to show. No
+// error string contains a token, a code or the client secret.
+//
+// Each single-use credential (a code, a refresh token) reaches DigitalOcean
+// once however many requests present it: within the process by default,
+// and across instances with a [SharedStore] in Config.Shared. Token
+// requests are never retried; an API GET answered 429 with a short
+// retry-after ([MaxRateLimitWait]) is sent again once.
 //
 // Every call to DigitalOcean is bounded by Config.Timeout.
 package doclient
@@ -123,6 +130,11 @@ type Config struct {
 	// Now is the clock used to decide whether a token is about to expire;
 	// nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
+
+	// Shared, when set, coordinates refreshes and code exchanges with the
+	// other instances of the app (see [SharedStore]); nil means within this
+	// process only, which is all a single instance needs.
+	Shared SharedStore
 }
 
 // Client talks to DigitalOcean on behalf of one registered app. Create it with
@@ -143,8 +155,8 @@ type Client struct {
 
 	// One request to DigitalOcean per authorization code, and per refresh
 	// token, however many requests of one browser present it.
-	exchanges sharedGrants
-	refreshes sharedGrants
+	exchanges *sharedGrants
+	refreshes *sharedGrants
 
 	// bodies holds *bytes.Buffer for droplet pages, reused (dropletPage).
 	bodies sync.Pool
@@ -201,6 +213,10 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: cfg.Transport}
+	// A shared lock outlives the request it guards (bounded by Timeout),
+	// and is renewed while it runs anyway; waiting for another instance's
+	// result is bounded likewise.
+	lease := cfg.Timeout + 2*time.Second
 	return &Client{
 		oauth: oauth2.Config{
 			ClientID:     cfg.ClientID,
@@ -216,6 +232,8 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		transport: transport,
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
+		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
+		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
 	}, nil
 }
 
@@ -289,8 +307,11 @@ type Account struct {
 // cookie. A second exchange would fail, and DigitalOcean may answer a
 // replayed code by revoking the tokens the first one got. So, as [Refresh]
 // does for refresh tokens, calls with the same code and verifier share one
-// request, and calls within a minute after it get its result; like Refresh,
-// this holds within one process.
+// request, and calls within [CodeShareWindow] after it get its result.
+// Later, for [CodeSpentFor], the code is refused with [ErrCodeUsed] without
+// a token request: a callback replayed that late (say, by someone who
+// captured it with the login cookie) gets no tokens. With Config.Shared
+// this holds across instances; without it, within one process.
 func (c *Client) Exchange(ctx context.Context, code, verifier string) (*oauth2.Token, Account, error) {
 	tok, err := c.exchanges.do(ctx, hashOf(code, verifier), c.now, func(ctx context.Context) (*oauth2.Token, error) {
 		return c.exchange(ctx, code, verifier)

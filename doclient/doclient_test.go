@@ -439,7 +439,8 @@ func TestRevoke(t *testing.T) {
 
 // A callback sent twice (a double click) presents one code twice: one
 // request to DigitalOcean, and both callers get its tokens; a different
-// verifier, or a call after the window, is a request of its own.
+// verifier is a request of its own; a call after the share window is
+// refused as a replay, and one after the spent period is sent again.
 func TestExchangeDeduplicates(t *testing.T) {
 	t.Parallel()
 	var rec recorder
@@ -473,14 +474,19 @@ func TestExchangeDeduplicates(t *testing.T) {
 		t.Fatalf("token endpoint saw %d requests, want 1", got)
 	}
 
-	clock.Advance(50 * time.Second)
+	clock.Advance(3 * time.Second)
 	if tok, _, err := c.Exchange(context.Background(), "the-code", "the-verifier"); err != nil || tok.AccessToken != "doo_v1_1" || rec.count() != 1 {
 		t.Errorf("Exchange within the window = %v, %v after %d requests; want doo_v1_1 from memory", tok, err, rec.count())
+	}
+	// Later than a double click: a replay, refused without a request.
+	clock.Advance(doclient.CodeShareWindow)
+	if tok, _, err := c.Exchange(context.Background(), "the-code", "the-verifier"); !errors.Is(err, doclient.ErrCodeUsed) || tok != nil || rec.count() != 1 {
+		t.Errorf("late replay = %v, %v after %d requests; want ErrCodeUsed and no request", tok, err, rec.count())
 	}
 	if _, _, err := c.Exchange(context.Background(), "the-code", "another-verifier"); err != nil || rec.count() != 2 {
 		t.Errorf("Exchange with another verifier: %v after %d requests, want a request of its own", err, rec.count())
 	}
-	clock.Advance(time.Minute)
+	clock.Advance(doclient.CodeSpentFor)
 	if _, _, err := c.Exchange(context.Background(), "the-code", "the-verifier"); err != nil || rec.count() != 3 {
 		t.Errorf("Exchange after the window: %v after %d requests, want a new request", err, rec.count())
 	}

@@ -203,7 +203,7 @@ func (c *Client) api(ts oauth2.TokenSource) (*godo.Client, error) {
 	hc := &http.Client{
 		Transport: &oauth2.Transport{
 			Source: ts,
-			Base:   errorBodyTransport{base: c.transport},
+			Base:   errorBodyTransport{base: rateLimitRetry{base: c.transport}},
 		},
 		CheckRedirect: refuseRedirects,
 	}

@@ -60,6 +60,10 @@ type OAuthError struct {
 	Code string
 	// Description is the "error_description" field, meant for developers.
 	Description string
+	// RetryAfter is the retry-after of a 429 (rate limited) answer; 0 if
+	// absent. A token request is never retried for the caller: its code or
+	// refresh token may already be spent.
+	RetryAfter time.Duration `json:",omitempty"`
 }
 
 func (e *OAuthError) Error() string {
@@ -129,12 +133,33 @@ func IsUnavailable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }
 
-// IsRateLimited reports whether the API refused the request for exceeding a
-// rate limit (HTTP 429), and how long it asked to wait (0 if it did not say).
+// IsTimeout reports whether DigitalOcean did not answer within
+// Config.Timeout (or the caller's deadline): a handler shows 504, which an
+// operator tells apart from DigitalOcean's own failures (502).
+func IsTimeout(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var oe *OAuthError
+	var ae *APIError
+	if errors.As(err, &oe) || errors.As(err, &ae) {
+		return false // DigitalOcean answered
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// IsRateLimited reports whether the API or the OAuth server refused the
+// request for exceeding a rate limit (HTTP 429), and how long it asked to
+// wait (0 if it did not say).
 func IsRateLimited(err error) (retryAfter time.Duration, ok bool) {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
 		return ae.RetryAfter, true
+	}
+	var oe *OAuthError
+	if errors.As(err, &oe) && oe.StatusCode == http.StatusTooManyRequests {
+		return oe.RetryAfter, true
 	}
 	return 0, false
 }
@@ -167,8 +192,21 @@ func oauthErrorFromRetrieve(re *oauth2.RetrieveError) *OAuthError {
 	oe := &OAuthError{Code: re.ErrorCode, Description: re.ErrorDescription}
 	if re.Response != nil {
 		oe.StatusCode = re.Response.StatusCode
+		oe.RetryAfter = retryAfter(re.Response)
 	}
 	return oe
+}
+
+// retryAfter reads the retry-after header of a 429 answer, in the whole
+// seconds DigitalOcean sends; 0 when absent or not a 429.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return 0
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	return 0
 }
 
 // oauthErrorFromResponse reads an RFC 6749 §5.2 error body, if there is one.
@@ -178,7 +216,7 @@ func oauthErrorFromResponse(resp *http.Response) *OAuthError {
 		ErrorDescription string `json:"error_description"`
 	}
 	_ = json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&body)
-	return &OAuthError{StatusCode: resp.StatusCode, Code: body.Error, Description: body.ErrorDescription}
+	return &OAuthError{StatusCode: resp.StatusCode, Code: body.Error, Description: body.ErrorDescription, RetryAfter: retryAfter(resp)}
 }
 
 // apiErrorFromGodo converts godo's error, which has no field for
@@ -200,12 +238,7 @@ func apiErrorFromGodo(er *godo.ErrorResponse) *APIError {
 			ae.ID, ae.Message = body.ID, body.Message
 		}
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		// DigitalOcean sends whole seconds.
-		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-			ae.RetryAfter = time.Duration(secs) * time.Second
-		}
-	}
+	ae.RetryAfter = retryAfter(resp)
 	return ae
 }
 

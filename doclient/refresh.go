@@ -36,13 +36,14 @@ const RefreshMargin = time.Minute
 // token; it hands a new token only to a caller that presents the old refresh
 // token, which only that session's cookie held.
 //
-// The deduplication lives in this Client, so in one process. With several
-// instances behind a load balancer, concurrent requests of one browser can
-// land on different instances; each instance then refreshes, DigitalOcean
-// accepts the first, and the others get invalid_grant, so that browser is
-// asked to connect again. To avoid it, run one instance, have the load
-// balancer route a browser to one instance, or share the memory between
-// instances (e.g. in Redis), which this package does not do.
+// The deduplication lives in this Client, so in one process, unless
+// Config.Shared is set: with several instances behind a load balancer,
+// concurrent requests of one browser can land on different instances, and
+// without a shared store each would refresh; DigitalOcean accepts the
+// first, the others get invalid_grant, and that browser is asked to connect
+// again (or, at a server that revokes a grant whose refresh token is
+// reused, the grant ends). With a [SharedStore] one instance refreshes and
+// the others use its result.
 //
 // The request to DigitalOcean is not cancelled when ctx is: once sent, a
 // refresh consumes the old refresh token, so it is seen through (within

@@ -2,7 +2,12 @@ package doclient
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,24 +15,83 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// How long, and for how many keys, a [sharedGrants] remembers a result.
+// How long a [sharedGrants] hands out, or refuses, a credential's result.
 const (
-	reuseWindow = time.Minute
-	maxRecent   = 1024
+	// refreshReuse: a refresh token presented again within a minute of its
+	// refresh (a browser's parallel requests, a slow tab) gets the same new
+	// pair, since only its session's cookie held the old refresh token.
+	refreshReuse = time.Minute
+	// CodeShareWindow is how long after its exchange a code presented again
+	// gets the same tokens: a double click, or a reload before the first
+	// answer arrived. Later, until CodeSpentFor has passed, [Client.Exchange]
+	// refuses it with [ErrCodeUsed] without asking DigitalOcean: a callback
+	// replayed that late is not the user's own double click.
+	CodeShareWindow = 5 * time.Second
+	// CodeSpentFor is as long as a login cookie lives (and longer than
+	// DigitalOcean keeps a code): past it, a replay fails the state check.
+	CodeSpentFor = 10 * time.Minute
+
+	failureShare = 5 * time.Second // a failure is shared with those waiting for it, then forgotten
+	pollInterval = 20 * time.Millisecond
+	maxRecent    = 4096
 )
+
+// ErrCodeUsed is returned by [Client.Exchange] for a code exchanged more
+// than [CodeShareWindow] ago: no token request is made, and the caller
+// should answer as for a spent link.
+var ErrCodeUsed = errors.New("doclient: exchange code: the authorization code was already used")
+
+// SharedStore is a store that several instances of the app share (Valkey
+// or Redis: see package sharedstore), through which they make each
+// single-use credential reach DigitalOcean once. Without one, [Client]
+// coordinates within its own process.
+//
+// Names are hex hashes and hold no secret; values hold tokens, so an
+// implementation must encrypt and authenticate them. Every method must
+// return quickly (a short timeout): on any error the Client falls back to
+// in-process coordination for that request, so the store is never a single
+// point of failure.
+type SharedStore interface {
+	// Get returns the value stored under name; nil, nil when there is none.
+	Get(ctx context.Context, name string) ([]byte, error)
+	// Set stores value under name for ttl.
+	Set(ctx context.Context, name string, value []byte, ttl time.Duration) error
+	// Lock takes the lock called name for lease, marked with token; false
+	// when another holder has it.
+	Lock(ctx context.Context, name, token string, lease time.Duration) (bool, error)
+	// Extend renews the lease if token still holds the lock; false if not.
+	Extend(ctx context.Context, name, token string, lease time.Duration) (bool, error)
+	// Unlock releases the lock if token still holds it, and only then.
+	Unlock(ctx context.Context, name, token string) error
+}
 
 // sharedGrants makes one request to DigitalOcean per single-use credential
 // (a refresh token, or an authorization code with its verifier), however
 // many callers present it: concurrent calls share one request
-// (singleflight), and calls arriving up to reuseWindow after it succeeded
-// get its result. DigitalOcean accepts each credential once, so without
-// this every caller but the first would fail with invalid_grant, and a
-// replayed code may even make DigitalOcean revoke the grant.
+// (singleflight), and calls arriving within share after it succeeded get
+// its result. DigitalOcean accepts each credential once, so without this
+// every caller but the first would fail with invalid_grant, and a replayed
+// credential may even make DigitalOcean revoke the grant. After share, and
+// for spent more, the credential is refused with ErrCodeUsed (codes only;
+// refresh tokens have no spent period).
 //
-// It remembers at most maxRecent results, keyed by a SHA-256 hash of the
-// credential, so it never holds a credential itself, and it hands a result
-// only to a caller that presents the same credential.
+// With a SharedStore the same holds across instances: the first instance
+// takes a lock named after the credential's hash, renews it while its
+// request is in flight, and publishes the result; the others wait for the
+// result, within wait. The store is an optimisation: when it fails, the
+// instance coordinates in its own process.
+//
+// In memory it keeps at most maxRecent results, keyed by a SHA-256 hash of
+// the credential, so it never holds a credential itself, and it hands a
+// result only to a caller that presents the same credential.
 type sharedGrants struct {
+	op    string        // "refresh token" or "exchange code", for errors and shared names
+	share time.Duration // a result is handed out this long after the request
+	spent time.Duration // then the credential is refused this long (0: forgotten)
+	store SharedStore   // nil: this process only
+	lease time.Duration // the shared lock's lease, renewed every third of it
+	wait  time.Duration // how long to wait for another instance's result
+
 	group singleflight.Group
 
 	mu     sync.Mutex
@@ -37,8 +101,8 @@ type sharedGrants struct {
 type credentialHash [sha256.Size]byte
 
 type recentGrant struct {
-	tok *oauth2.Token
-	at  time.Time
+	tok *oauth2.Token // nil once only "spent" is remembered
+	at  time.Time     // when the request to DigitalOcean answered
 }
 
 // hashOf is the key for a credential made of parts (joined unambiguously).
@@ -54,25 +118,24 @@ func hashOf(parts ...string) credentialHash {
 }
 
 // do returns the result of fn for key, calling fn only when no call for key
-// is under way or succeeded within reuseWindow. fn runs without ctx's
-// cancellation: once sent, the request consumes the credential, so it is
-// seen through and its result remembered for the caller's next attempt; do
-// itself returns as soon as ctx is done.
+// is under way (here or, with a store, in another instance) or answered
+// recently. fn runs without ctx's cancellation: once sent, the request
+// consumes the credential, so it is seen through and its result remembered
+// for the caller's next attempt; do itself returns as soon as ctx is done.
 func (s *sharedGrants) do(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, error) {
-	if tok, ok := s.get(key, now()); ok {
-		return tok, nil
+	if tok, ok, err := s.get(key, now()); ok {
+		return tok, err
 	}
 	result := s.group.DoChan(string(key[:]), func() (any, error) {
 		// Another call may have finished between our look and now.
-		if tok, ok := s.get(key, now()); ok {
-			return tok, nil
+		if tok, ok, err := s.get(key, now()); ok {
+			return tok, err
 		}
-		tok, err := fn(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, err
+		tok, at, err := s.coordinate(context.WithoutCancel(ctx), key, now, fn)
+		if err == nil || errors.Is(err, ErrCodeUsed) {
+			s.put(key, tok, at)
 		}
-		s.put(key, tok, now())
-		return tok, nil
+		return tok, err
 	})
 	select {
 	case <-ctx.Done():
@@ -85,22 +148,206 @@ func (s *sharedGrants) do(ctx context.Context, key credentialHash, now func() ti
 	}
 }
 
-func (s *sharedGrants) get(key credentialHash, now time.Time) (*oauth2.Token, bool) {
+// coordinate calls fn once across instances when there is a store, and
+// just calls it otherwise (or when the store fails).
+func (s *sharedGrants) coordinate(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, time.Time, error) {
+	if s.store != nil {
+		name := s.op + ":" + hex.EncodeToString(key[:])
+		token := rand.Text() // marks our lock as ours
+		giveUp := time.Now().Add(s.wait)
+		for {
+			out, err := s.lookShared(ctx, name)
+			if err != nil {
+				break
+			}
+			if out != nil {
+				return out.result(s.op)
+			}
+			locked, err := s.store.Lock(ctx, name+":lock", token, s.lease)
+			if err != nil {
+				break
+			}
+			if locked {
+				return s.callLocked(ctx, name, token, now, fn)
+			}
+			// Another instance is asking DigitalOcean: wait for its answer.
+			if time.Now().After(giveUp) {
+				return nil, time.Time{}, fmt.Errorf("doclient: %s: %w", s.op, remoteFailure{timeout: true})
+			}
+			time.Sleep(pollInterval)
+		}
+		// The shared store failed (it logs that once): this process only.
+	}
+	tok, err := fn(ctx)
+	return tok, now(), err
+}
+
+// callLocked calls fn while holding the shared lock, renewing its lease
+// until fn returns, and publishes the result before releasing the lock.
+func (s *sharedGrants) callLocked(ctx context.Context, name, token string, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, time.Time, error) {
+	defer func() { _ = s.store.Unlock(ctx, name+":lock", token) }()
+	// Another instance may have published between our look and our lock.
+	if out, err := s.lookShared(ctx, name); err == nil && out != nil {
+		return out.result(s.op)
+	}
+	stop := s.keepLease(ctx, name+":lock", token)
+	tok, err := fn(ctx)
+	stop()
+	at := now()
+	s.publish(ctx, name, tok, at, err)
+	return tok, at, err
+}
+
+// keepLease renews the lock's lease every third of it until stop is
+// called, so the lock outlives a slow request. stop waits for the renewing
+// goroutine to end.
+func (s *sharedGrants) keepLease(ctx context.Context, lock, token string) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(s.lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if ok, err := s.store.Extend(ctx, lock, token, s.lease); err != nil || !ok {
+					return // the store failed or the lock is gone: the request goes on regardless
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// sharedOutcome is what an instance publishes about a credential it
+// presented: the tokens, DigitalOcean's refusal, another failure, or (under
+// the ":spent" name) only that the code was used.
+type sharedOutcome struct {
+	At      time.Time   `json:"at"`
+	Token   *wireToken  `json:"token,omitempty"`
+	Refusal *OAuthError `json:"refusal,omitempty"`
+	Failed  bool        `json:"failed,omitempty"`
+	Timeout bool        `json:"timeout,omitempty"`
+	Spent   bool        `json:"spent,omitempty"`
+}
+
+// wireToken is an oauth2.Token with the extra fields the app reads (scope,
+// and info, the account).
+type wireToken struct {
+	AccessToken  string         `json:"access_token"`
+	TokenType    string         `json:"token_type,omitempty"`
+	RefreshToken string         `json:"refresh_token,omitempty"`
+	Expiry       time.Time      `json:"expiry"`
+	ExpiresIn    int64          `json:"expires_in,omitempty"`
+	Scope        any            `json:"scope,omitempty"`
+	Info         map[string]any `json:"info,omitempty"`
+}
+
+func (o *sharedOutcome) result(op string) (*oauth2.Token, time.Time, error) {
+	switch {
+	case o.Token != nil:
+		w := o.Token
+		tok := &oauth2.Token{AccessToken: w.AccessToken, TokenType: w.TokenType, RefreshToken: w.RefreshToken, Expiry: w.Expiry, ExpiresIn: w.ExpiresIn}
+		extra := map[string]any{}
+		if w.Scope != nil {
+			extra["scope"] = w.Scope
+		}
+		if w.Info != nil {
+			extra["info"] = w.Info
+		}
+		return tok.WithExtra(extra), o.At, nil
+	case o.Spent:
+		return nil, o.At, ErrCodeUsed
+	case o.Refusal != nil:
+		refusal := *o.Refusal
+		return nil, o.At, fmt.Errorf("doclient: %s (by another instance): %w", op, &refusal)
+	}
+	return nil, o.At, fmt.Errorf("doclient: %s (by another instance): %w", op, remoteFailure{timeout: o.Timeout})
+}
+
+// lookShared reads what another instance published about name, if anything.
+func (s *sharedGrants) lookShared(ctx context.Context, name string) (*sharedOutcome, error) {
+	names := []string{name}
+	if s.spent > 0 {
+		names = append(names, name+":spent")
+	}
+	for _, n := range names {
+		data, err := s.store.Get(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		var out sharedOutcome
+		if data != nil && json.Unmarshal(data, &out) == nil {
+			return &out, nil
+		}
+	}
+	return nil, nil
+}
+
+// publish tells other instances how presenting the credential went. A
+// failure is kept only for those already waiting.
+func (s *sharedGrants) publish(ctx context.Context, name string, tok *oauth2.Token, at time.Time, err error) {
+	out, ttl := sharedOutcome{At: at}, failureShare
+	var refusal *OAuthError
+	switch {
+	case err == nil:
+		info, _ := tok.Extra("info").(map[string]any)
+		out.Token = &wireToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken,
+			Expiry: tok.Expiry, ExpiresIn: tok.ExpiresIn, Scope: tok.Extra("scope"), Info: info}
+		ttl = s.share
+	case errors.As(err, &refusal):
+		out.Refusal = refusal
+	default:
+		out.Failed, out.Timeout = true, IsTimeout(err)
+	}
+	data, _ := json.Marshal(out) // plain fields: cannot fail
+	if s.store.Set(ctx, name, data, ttl) != nil || err != nil || s.spent == 0 {
+		return
+	}
+	spent, _ := json.Marshal(sharedOutcome{At: at, Spent: true})
+	_ = s.store.Set(ctx, name+":spent", spent, s.share+s.spent)
+}
+
+// remoteFailure is a network failure or timeout that another instance met
+// while presenting the credential (or our wait for it that ran out). It is
+// a net.Error, so [IsUnavailable] and [IsTimeout] recognise it.
+type remoteFailure struct{ timeout bool }
+
+func (e remoteFailure) Error() string {
+	if e.timeout {
+		return "DigitalOcean did not answer in time"
+	}
+	return "DigitalOcean could not be reached"
+}
+func (e remoteFailure) Timeout() bool   { return e.timeout }
+func (e remoteFailure) Temporary() bool { return true }
+
+// get returns what is remembered about key: the result within share, or
+// ErrCodeUsed within the spent period after it.
+func (s *sharedGrants) get(key credentialHash, now time.Time) (*oauth2.Token, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.recent[key]
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
-	if now.Sub(e.at) >= reuseWindow {
-		delete(s.recent, key)
-		return nil, false
+	age := now.Sub(e.at)
+	switch {
+	case age < s.share && e.tok != nil:
+		return copyToken(e.tok), true, nil
+	case age < s.share+s.spent:
+		s.recent[key] = recentGrant{at: e.at} // the tokens are no longer handed out
+		return nil, true, ErrCodeUsed
 	}
-	return copyToken(e.tok), true
+	delete(s.recent, key)
+	return nil, false, nil
 }
 
-// put remembers tok, dropping expired entries, or the oldest one, when full.
-func (s *sharedGrants) put(key credentialHash, tok *oauth2.Token, now time.Time) {
+// put remembers tok (nil: only that the code was used), dropping expired
+// entries, or the oldest one, when full.
+func (s *sharedGrants) put(key credentialHash, tok *oauth2.Token, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recent == nil {
@@ -110,7 +357,7 @@ func (s *sharedGrants) put(key credentialHash, tok *oauth2.Token, now time.Time)
 		var oldest credentialHash
 		var oldestAt time.Time
 		for k, e := range s.recent {
-			if now.Sub(e.at) >= reuseWindow {
+			if at.Sub(e.at) >= s.share+s.spent {
 				delete(s.recent, k)
 				continue
 			}
@@ -122,7 +369,7 @@ func (s *sharedGrants) put(key credentialHash, tok *oauth2.Token, now time.Time)
 			delete(s.recent, oldest)
 		}
 	}
-	s.recent[key] = recentGrant{tok: tok, at: now}
+	s.recent[key] = recentGrant{tok: tok, at: at}
 }
 
 // copyToken gives each caller its own *oauth2.Token, so that one caller

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -166,11 +167,25 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	}
 	tok, acct, err := s.do.Exchange(r.Context(), code, login.Verifier)
 	switch {
+	case errors.Is(err, doclient.ErrCodeUsed):
+		// Exchanged more than a double click ago (here or on another
+		// instance): a replay, perhaps by someone holding a copy of the
+		// login cookie. No session, no token request.
+		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
+			Message: "It can be used only once. Go back to the home page and connect again.", Err: err}
 	case doclient.IsInvalidGrant(err):
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link has expired",
 			Message: "DigitalOcean no longer accepts this authorization code (it is used once and expires after a few minutes). Connect again.", Err: err}
 	// No "Try again" link on these pages: this URL's state and code are
 	// spent, so only a new login can help.
+	case isRateLimited(err):
+		after, _ := doclient.IsRateLimited(err)
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
+			Message:    "DigitalOcean is limiting how fast this app may sign people in. Go back to the home page and connect again in " + waitWords(after) + ".",
+			RetryAfter: max(after, time.Second), Err: err}
+	case doclient.IsTimeout(err):
+		return &Problem{Status: http.StatusGatewayTimeout, Title: "DigitalOcean took too long",
+			Message: "DigitalOcean did not answer in time while finishing your sign-in. Go back to the home page and connect again.", Err: err}
 	case doclient.IsUnavailable(err):
 		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean could not be reached",
 			Message: "DigitalOcean did not answer while finishing your sign-in. Go back to the home page and connect again.", Err: err}
@@ -221,6 +236,11 @@ func (s *Server) handleLogout(c echo.Context) error {
 		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+func isRateLimited(err error) bool {
+	_, ok := doclient.IsRateLimited(err)
+	return ok
 }
 
 // randomState returns 256 bits from crypto/rand as 52 base32 characters:

@@ -102,13 +102,20 @@ func problemFor(err error) *Problem {
 func upstreamProblem(err error) *Problem {
 	if after, ok := doclient.IsRateLimited(err); ok {
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
-			Message:    "DigitalOcean is limiting how fast this account may call its API. Wait a moment and try again.",
+			Message:    "DigitalOcean is limiting how fast this account may call its API. Try again in " + waitWords(after) + ".",
 			Retry:      true,
 			RetryAfter: max(after, time.Second), Err: err}
 	}
 	if errors.Is(err, context.Canceled) {
 		// The browser went away; nobody will read this page.
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "Request cancelled", Message: "The request was cancelled.", Err: err}
+	}
+	if doclient.IsTimeout(err) {
+		// 504, not 502: an operator can tell a slow DigitalOcean (or
+		// network) from one that answered with an error.
+		return &Problem{Status: http.StatusGatewayTimeout, Title: "DigitalOcean took too long",
+			Message: "DigitalOcean did not answer in time. Your session is kept: try again in a moment.",
+			Retry:   true, Err: err}
 	}
 	if doclient.IsUnavailable(err) {
 		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean could not be reached",
@@ -118,6 +125,18 @@ func upstreamProblem(err error) *Problem {
 	return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean refused the request",
 		Message: "DigitalOcean answered with an error this app did not expect. Try again, or disconnect and connect again.",
 		Retry:   true, Err: err}
+}
+
+// waitWords says how long to wait, rounded up to whole seconds or minutes.
+func waitWords(d time.Duration) string {
+	secs := int(math.Ceil(max(d, time.Second).Seconds()))
+	switch {
+	case secs == 1:
+		return "a second"
+	case secs < 120:
+		return strconv.Itoa(secs) + " seconds"
+	}
+	return strconv.Itoa((secs+59)/60) + " minutes"
 }
 
 // errorText is what the log gets: the error's own text, which doclient and

@@ -64,6 +64,13 @@ func (s *Server) indexData(sess *Session) indexPage {
 
 // handleHealthz serves GET /healthz for load balancers. It never calls
 // DigitalOcean: an outage there must not take this app out of rotation.
+// With a shared store it says whether the store is up, but answers 200
+// either way: without the store the app still serves, coordinating
+// in-process.
 func (s *Server) handleHealthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	health := map[string]string{"status": "ok"}
+	if s.storeState != nil {
+		health["shared_store"] = s.storeState(c.Request().Context())
+	}
+	return c.JSON(http.StatusOK, health)
 }

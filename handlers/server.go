@@ -7,6 +7,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -33,6 +34,10 @@ type Options struct {
 	Views  fs.FS // the html/template pages (views/)
 	Static fs.FS // the stylesheet and images (static/)
 
+	// StoreState, when set, reports the shared store's state ("up" or
+	// "down") for /healthz; nil means there is none (in-process only).
+	StoreState func(context.Context) string
+
 	Sandbox bool         // show the sandbox banner on every page
 	Logger  *slog.Logger // nil discards
 	Now     func() time.Time
@@ -51,6 +56,7 @@ type Server struct {
 	sandbox     bool
 	secure      bool // served over https: Secure cookies, __Host- names, HSTS
 	crossOrigin *http.CrossOriginProtection
+	storeState  func(context.Context) string
 	now         func() time.Time
 	// anonymousIndex is the index of a visitor who sends no cookie: the
 	// same bytes for everyone, so rendered once (see handleIndex).
@@ -89,6 +95,7 @@ func New(opts Options) (*Server, error) {
 		sandbox:     opts.Sandbox,
 		secure:      secure,
 		crossOrigin: http.NewCrossOriginProtection(),
+		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
 	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil)})

@@ -1,7 +1,9 @@
 package sandbox
 
-// Account is the sandbox's only user. Every authorization is made by this
-// account, and /v2/account and the token response's info object describe it.
+// Account is a sandbox user. The sandbox has two: the default account,
+// which signs in unless the client asks to choose (prompt=select_account),
+// and a second one with droplets of its own. /v2/account and the token
+// response's info object describe the account a grant belongs to.
 type Account struct {
 	Name          string
 	Email         string
@@ -17,9 +19,9 @@ type Account struct {
 	FloatingIPLimit int
 }
 
-// sandboxAccount returns the fixed account. The UUIDs have the shape
-// DigitalOcean uses for users and teams (40 hex digits) and never change, so
-// tests and screenshots are reproducible.
+// sandboxAccount returns the fixed default account. The UUIDs have the
+// shape DigitalOcean uses for users and teams (40 hex digits) and never
+// change, so tests and screenshots are reproducible.
 func sandboxAccount() Account {
 	return Account{
 		Name:          "Sammy the Shark",
@@ -35,6 +37,27 @@ func sandboxAccount() Account {
 		FloatingIPLimit: 5,
 	}
 }
+
+// secondAccount returns the other account, for trying "use another
+// account": another user on another team, with a handful of droplets.
+func secondAccount() Account {
+	return Account{
+		Name:          "Octavia the Octopus",
+		Email:         "octavia@example.com",
+		UUID:          "3f1a9c27e54b80d6c2e19f4a7b3d05c8e6a2f917",
+		EmailVerified: true,
+		Status:        "active",
+		TeamUUID:      "8c02d4e6f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9",
+		TeamName:      "Octavia's Lab",
+
+		DropletLimit:    10,
+		FloatingIPLimit: 3,
+	}
+}
+
+// secondAccountDroplets is how many droplets the second account has,
+// whatever Config.Droplets says (that one sizes the default account).
+const secondAccountDroplets = 5
 
 // accountJSON is /v2/account's "account" object (components.schemas.account
 // in DigitalOcean's OpenAPI description).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -47,75 +48,113 @@ type metaJSON struct {
 	Total int `json:"total"`
 }
 
-// api wraps an API handler with what every DigitalOcean API response has: a
-// request ID, the rate-limit headers, and the checks that come before the
-// endpoint runs. need is the granular scope the endpoint requires (e.g.
-// "droplet:read"); an empty need marks a handler that needs no token (the
-// not-found handler), though a token it gets still counts against its
-// budget.
-func (s *Server) api(need string, h http.HandlerFunc) http.HandlerFunc {
+// apiHandler serves one API operation for a caller whose token is valid
+// and allowed to call it. acct is the account the token acts for.
+type apiHandler func(w http.ResponseWriter, r *http.Request, acct *accountState)
+
+// operation is one method of an API path, with the granular scope
+// DigitalOcean's OpenAPI description requires for it.
+type operation struct {
+	method string
+	scope  string
+	write  bool // legacy "read" does not cover it; "write" does
+	h      apiHandler
+}
+
+func get(scope string, h apiHandler) operation {
+	return operation{method: http.MethodGet, scope: scope, h: h}
+}
+
+func post(scope string, h apiHandler) operation {
+	return operation{method: http.MethodPost, scope: scope, write: true, h: h}
+}
+
+// api wraps the operations of one path with what every DigitalOcean API
+// response has, a request ID and the rate-limit headers, and with the
+// checks that come before an operation runs, in DigitalOcean's order: the
+// rate limits (429), the token (401), the method (405), the scope (403).
+// With no operations, api answers not_found for every path the sandbox
+// doesn't serve; it needs no token, though a token it gets still counts
+// against its budget.
+func (s *Server) api(ops ...operation) http.HandlerFunc {
+	var allow []string
+	for _, op := range ops {
+		allow = append(allow, op.method)
+		if op.method == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.store.countAPIRequest()
 		hdr := w.Header()
 		hdr.Set("X-Request-Id", newRequestID())
 
 		now := s.now()
-		scope, rate, err := s.store.useAccessToken(now, bearerToken(r), s.rateLimit)
-		hdr.Set("Ratelimit-Limit", strconv.Itoa(rate.limit))
-		hdr.Set("Ratelimit-Remaining", strconv.Itoa(rate.remaining))
-		hdr.Set("Ratelimit-Reset", strconv.FormatInt(rate.reset.Unix(), 10))
-
+		who, rate, err := s.store.useAccessToken(now, bearerToken(r), s.limits)
+		if rate.limit >= 0 {
+			hdr.Set("Ratelimit-Limit", strconv.Itoa(rate.limit))
+			hdr.Set("Ratelimit-Remaining", strconv.Itoa(rate.remaining))
+			hdr.Set("Ratelimit-Reset", strconv.FormatInt(rate.reset.Unix(), 10))
+		}
 		if errors.Is(err, errRateLimited) {
-			wait := int(math.Ceil(rate.reset.Sub(now).Seconds()))
+			wait := int(math.Ceil(rate.retryAfter.Sub(now).Seconds()))
 			hdr.Set("Retry-After", strconv.Itoa(max(wait, 1)))
 			writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")
 			return
 		}
-		if need != "" {
-			switch {
-			case err != nil:
-				hdr.Set("WWW-Authenticate", `Bearer realm="DigitalOcean", error="invalid_token"`)
-				writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Unable to authenticate you")
-				return
-			case !scopeAllows(scope, need):
-				writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: the token lacks the "+need+" scope.")
-				return
-			case r.Method != http.MethodGet && r.Method != http.MethodHead:
-				hdr.Set("Allow", "GET, HEAD")
-				writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "The sandbox supports only GET on this endpoint.")
-				return
-			}
+		if len(ops) == 0 {
+			writeAPIError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
+			return
 		}
-		h(w, r)
+		if err != nil {
+			hdr.Set("WWW-Authenticate", `Bearer realm="DigitalOcean", error="invalid_token"`)
+			writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Unable to authenticate you")
+			return
+		}
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		i := slices.IndexFunc(ops, func(op operation) bool { return op.method == method })
+		if i < 0 {
+			hdr.Set("Allow", strings.Join(allow, ", "))
+			writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint accepts "+strings.Join(allow, ", ")+" only.")
+			return
+		}
+		op := ops[i]
+		if !scopeAllows(who.scope, op.scope, op.write) {
+			need := "the " + op.scope + " scope"
+			if op.write {
+				need += " or write access"
+			}
+			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: it needs "+need+".")
+			return
+		}
+		op.h(w, r, s.accounts[who.account])
 	}
 }
 
 // handleAccount serves GET /v2/account.
-func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, acct *accountState) {
 	writeJSON(w, http.StatusOK, struct {
 		Account accountJSON `json:"account"`
-	}{s.account.json()})
+	}{acct.json()})
 }
 
 // handleDroplets serves GET /v2/droplets: the account's droplets, paginated
-// with page and per_page, optionally filtered by tag_name.
-func (s *Server) handleDroplets(w http.ResponseWriter, r *http.Request) {
+// with page and per_page, optionally filtered by tag_name or by name.
+func (s *Server) handleDroplets(w http.ResponseWriter, r *http.Request, acct *accountState) {
 	q := r.URL.Query()
-	page, ok := positiveParam(q, "page", 1)
+	page, perPage, ok := s.paging(w, q)
 	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "bad_request", "page must be a positive integer.")
 		return
 	}
-	perPage, ok := positiveParam(q, "per_page", defaultPerPage)
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "bad_request", "per_page must be a positive integer.")
+	tag, name := q.Get("tag_name"), q.Get("name")
+	if tag != "" && name != "" {
+		writeAPIError(w, http.StatusBadRequest, "bad_request", "name and tag_name cannot be combined.")
 		return
 	}
-	// DigitalOcean caps per_page at 200 rather than failing: asking for more
-	// returns pages of 200, and the links say per_page=200.
-	perPage = min(perPage, maxPerPage)
-
-	droplets, total := s.catalog.list(q.Get("tag_name"), page, perPage)
+	droplets, total := acct.list(s.now(), tag, name, page, perPage)
 	writeJSON(w, http.StatusOK, dropletsPage{
 		Droplets: droplets,
 		Links:    pageLinks(r, page, perPage, total),
@@ -123,8 +162,174 @@ func (s *Server) handleDroplets(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleNotFound answers every path the sandbox doesn't serve.
-func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+// handleDroplet serves GET /v2/droplets/{id}. Another account's droplet is
+// not found, exactly like one that doesn't exist.
+func (s *Server) handleDroplet(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	id, ok := pathID(r, "id")
+	var d dropletJSON
+	if ok {
+		d, ok = acct.droplet(s.now(), id)
+	}
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Droplet dropletJSON `json:"droplet"`
+	}{d})
+}
+
+// actionRequest is the body of POST /v2/droplets/{id}/actions
+// (components.schemas.droplet_action and droplet_action_rename).
+type actionRequest struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+}
+
+// handleNewAction serves POST /v2/droplets/{id}/actions: 201 with the
+// action, in progress; it completes after the action delay.
+func (s *Server) handleNewAction(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	var req actionRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	if err := dec.Decode(&req); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "bad_request", `The body must be a JSON object such as {"type": "reboot"}.`)
+		return
+	}
+	switch {
+	case req.Type == "":
+		writeAPIError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "type is required: one of "+strings.Join(actionTypes, ", ")+".")
+		return
+	case slices.Contains(unsupportedActionTypes, req.Type):
+		writeAPIError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "The sandbox does not perform "+req.Type+" actions; it performs "+strings.Join(actionTypes, ", ")+".")
+		return
+	case !slices.Contains(actionTypes, req.Type):
+		writeAPIError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "type must be one of "+strings.Join(actionTypes, ", ")+".")
+		return
+	}
+	act, err := acct.start(s.now(), id, req.Type, req.Name, s.actionDelay, s.newActionID)
+	var no refusal
+	switch {
+	case errors.Is(err, errNoDroplet):
+		writeNotFound(w)
+		return
+	case errors.As(err, &no):
+		writeAPIError(w, http.StatusUnprocessableEntity, "unprocessable_entity", no.Error())
+		return
+	}
+	s.log.Info("sandbox: droplet action", "type", act.Type, "droplet", id, "action", act.ID)
+	writeJSON(w, http.StatusCreated, struct {
+		Action actionJSON `json:"action"`
+	}{act})
+}
+
+func (s *Server) newActionID() int {
+	return int(s.lastActionID.Add(1))
+}
+
+// handleDropletActions serves GET /v2/droplets/{id}/actions: the
+// droplet's actions, newest first, paginated.
+func (s *Server) handleDropletActions(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	id, ok := pathID(r, "id")
+	if ok {
+		_, ok = acct.catalog.index(id)
+	}
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	s.writeActions(w, r, acct, id)
+}
+
+// handleActions serves GET /v2/actions: every action of the account,
+// newest first, paginated.
+func (s *Server) handleActions(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	s.writeActions(w, r, acct, -1)
+}
+
+func (s *Server) writeActions(w http.ResponseWriter, r *http.Request, acct *accountState, dropletID int) {
+	page, perPage, ok := s.paging(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	actions, total := acct.listActions(s.now(), dropletID, page, perPage)
+	writeJSON(w, http.StatusOK, actionsPage{
+		Actions: actions,
+		Links:   pageLinks(r, page, perPage, total),
+		Meta:    metaJSON{Total: total},
+	})
+}
+
+// handleAction serves GET /v2/actions/{action_id}.
+func (s *Server) handleAction(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	s.writeAction(w, r, acct, -1)
+}
+
+// handleDropletAction serves GET /v2/droplets/{id}/actions/{action_id}.
+func (s *Server) handleDropletAction(w http.ResponseWriter, r *http.Request, acct *accountState) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	s.writeAction(w, r, acct, id)
+}
+
+func (s *Server) writeAction(w http.ResponseWriter, r *http.Request, acct *accountState, dropletID int) {
+	id, ok := pathID(r, "action_id")
+	var act actionJSON
+	if ok {
+		act, ok = acct.action(s.now(), id, dropletID)
+	}
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Action actionJSON `json:"action"`
+	}{act})
+}
+
+// actionsPage is the body of the action lists.
+type actionsPage struct {
+	Actions []actionJSON `json:"actions"`
+	Links   linksJSON    `json:"links"`
+	Meta    metaJSON     `json:"meta"`
+}
+
+// paging reads page and per_page, answering 400 when they are not
+// positive integers. DigitalOcean caps per_page at 200 rather than
+// failing: asking for more returns pages of 200, and the links say
+// per_page=200.
+func (s *Server) paging(w http.ResponseWriter, q url.Values) (page, perPage int, ok bool) {
+	page, ok = positiveParam(q, "page", 1)
+	if !ok {
+		writeAPIError(w, http.StatusBadRequest, "bad_request", "page must be a positive integer.")
+		return 0, 0, false
+	}
+	perPage, ok = positiveParam(q, "per_page", defaultPerPage)
+	if !ok {
+		writeAPIError(w, http.StatusBadRequest, "bad_request", "per_page must be a positive integer.")
+		return 0, 0, false
+	}
+	return page, min(perPage, maxPerPage), true
+}
+
+// pathID reads a numeric ID from the path; anything else is not found.
+func pathID(r *http.Request, name string) (int, bool) {
+	raw := r.PathValue(name)
+	if raw == "" || len(raw) > 12 || strings.TrimLeft(raw, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(raw)
+	return n, err == nil
+}
+
+func writeNotFound(w http.ResponseWriter) {
 	writeAPIError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
 }
 

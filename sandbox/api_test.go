@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -358,4 +359,67 @@ func TestRateLimit(t *testing.T) {
 
 	h.clock.Advance(45 * time.Minute)
 	wantStatus(t, h, "/v2/account", fresh.AccessToken, http.StatusOK)
+}
+
+// The burst limit: 429 too_many_requests with retry-after past the
+// per-minute budget, and a fresh budget the next minute; a negative limit
+// turns it off, and a negative hourly limit drops the ratelimit headers.
+func TestBurstLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = 3 }))
+	tok := h.login(t)
+	for range 3 {
+		wantStatus(t, h, "/v2/account", tok.AccessToken, http.StatusOK)
+		h.clock.Advance(10 * time.Second)
+	}
+	resp, raw := h.call(t, http.MethodGet, "/v2/droplets", tok.AccessToken, nil, nil)
+	wantAPIError(t, "fourth request in a minute", resp, raw, http.StatusTooManyRequests, "too_many_requests")
+	if resp.Header.Get("Retry-After") != "30" || resp.Header.Get("Ratelimit-Remaining") != "4997" {
+		t.Errorf("429 headers: Retry-After %q, remaining %q", resp.Header.Get("Retry-After"), resp.Header.Get("Ratelimit-Remaining"))
+	}
+	wantStatus(t, h, "/v2/account", h.sb.PersonalAccessToken(), http.StatusOK) // another token, another budget
+	h.clock.Advance(30 * time.Second)
+	wantStatus(t, h, "/v2/account", tok.AccessToken, http.StatusOK)
+
+	// Without limits, past both defaults within one minute (in process:
+	// 6000 requests over HTTP would only slow the test down).
+	off := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = -1; c.RateLimit = -1 }))
+	get := func(sb http.Handler, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v2/account", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		sb.ServeHTTP(rec, req)
+		return rec
+	}
+	pat := off.sb.PersonalAccessToken()
+	for i := range 6000 {
+		rec := get(off.sb, pat)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("request %d without limits: %d", i, rec.Code)
+		}
+		if i == 0 && rec.Header().Get("Ratelimit-Limit") != "" {
+			t.Errorf("ratelimit headers with the hourly limit off: %v", rec.Header())
+		}
+	}
+
+	// Zero means off too, so that a Config from before the burst limit
+	// keeps working; DigitalOcean's 250 a minute is there to be asked for.
+	zero := newHarness(t)
+	pat = zero.sb.PersonalAccessToken()
+	for i := range 300 {
+		if rec := get(zero.sb, pat); rec.Code != http.StatusOK {
+			t.Fatalf("request %d with BurstLimit 0: %d", i+1, rec.Code)
+		}
+	}
+	def := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = sandbox.DigitalOceanBurstLimit }))
+	pat = def.sb.PersonalAccessToken()
+	for i := range 250 {
+		if rec := get(def.sb, pat); rec.Code != http.StatusOK {
+			t.Fatalf("request %d of 250: %d", i+1, rec.Code)
+		}
+	}
+	rec := get(def.sb, pat)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != strconv.Itoa(60) {
+		t.Errorf("request 251: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
 }

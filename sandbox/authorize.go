@@ -19,6 +19,7 @@ type authRequest struct {
 	State               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	Prompt              string // "" or "select_account"
 }
 
 // Descriptions of DigitalOcean's OAuth errors, in the wording of the Rails
@@ -49,26 +50,36 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // here; check the request and ask the user whether to let the app in.
 func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
-	redirectURI, problem := s.checkClient(params)
+	c, redirectURI, problem := s.checkClient(params)
 	if problem != "" {
 		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", problem)
 		return
 	}
-	req, oerr := s.parseAuthRequest(params, redirectURI)
+	req, oerr := s.parseAuthRequest(params, c, redirectURI)
 	if oerr != nil {
 		s.redirectError(w, r, redirectURI, params.Get("state"), oerr)
 		return
 	}
 	scopes, _ := parseScope(req.Scope) // already validated
 	access, custom := describeScope(scopes)
-	s.renderPage(w, http.StatusOK, "consent.html", origin(redirectURI), consentPage{
-		AppName:      s.appName,
-		Access:       access,
-		CustomScopes: custom,
-		Account:      s.account,
-		Request:      req,
-		CSRFToken:    s.csrf.token(w, r),
-	})
+	page := consentPage{
+		AppName:       c.name,
+		Registered:    c.registered,
+		ReturnTo:      origin(redirectURI),
+		Access:        access,
+		CustomScopes:  custom,
+		Account:       s.accounts[0].Account,
+		SelectAccount: req.Prompt == "select_account",
+		Request:       req,
+		CSRFToken:     s.csrf.token(w, r),
+	}
+	if page.AppName == "" {
+		page.AppName = "An unnamed application"
+	}
+	if page.SelectAccount {
+		page.Accounts = s.Accounts()
+	}
+	s.renderPage(w, http.StatusOK, "consent.html", origin(redirectURI), page)
 }
 
 // decide handles the consent form. Nothing in the form is trusted: the
@@ -86,7 +97,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm // never the URL query: the decision must come from the form
-	redirectURI, problem := s.checkClient(form)
+	c, redirectURI, problem := s.checkClient(form)
 	if problem != "" {
 		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", problem)
 		return
@@ -95,9 +106,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusForbidden, "Request refused", "The authorization form has expired or did not come from this page.")
 		return
 	}
-	req, oerr := s.parseAuthRequest(form, redirectURI)
+	req, oerr := s.parseAuthRequest(form, c, redirectURI)
 	if oerr != nil {
 		s.redirectError(w, r, redirectURI, form.Get("state"), oerr)
+		return
+	}
+	account, problem := s.chosenAccount(req, form)
+	if problem != "" {
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", problem)
 		return
 	}
 
@@ -108,13 +124,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 			redirectURI: req.RedirectURI,
 			scope:       req.Scope,
 			challenge:   req.CodeChallenge,
+			account:     account,
 		})
 		if err != nil {
 			s.log.Warn("sandbox: refusing authorization", "reason", err)
 			s.redirectError(w, r, redirectURI, req.State, &oauthError{code: "temporarily_unavailable", description: descTemporarilyUnavailable})
 			return
 		}
-		s.log.Info("sandbox: user authorized app", "client_id", req.ClientID, "scope", req.Scope)
+		s.log.Info("sandbox: user authorized app", "client_id", req.ClientID, "scope", req.Scope, "account", s.accounts[account].Email)
 		s.redirect(w, r, redirectURI, url.Values{"code": {code}}, req.State)
 	case "deny":
 		s.store.countDenial()
@@ -125,36 +142,67 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// chosenAccount returns the index of the account that approves. With
+// prompt=select_account the form names one of the sandbox's accounts (the
+// radio buttons of the consent page, the default one checked, so a form
+// without the field means the default, as the page showed it); without
+// prompt the default account signs in, and a form that names another one
+// was not made by the page.
+func (s *Server) chosenAccount(req authRequest, form url.Values) (int, string) {
+	values := form["account"]
+	if len(values) > 1 {
+		return 0, "The form repeats the account field."
+	}
+	uuid := form.Get("account")
+	if req.Prompt != "select_account" {
+		if uuid != "" && uuid != s.accounts[0].UUID {
+			return 0, "The form chose an account, but the application did not ask to select one."
+		}
+		return 0, ""
+	}
+	if uuid == "" {
+		return 0, ""
+	}
+	k := s.accountByUUID(uuid)
+	if k < 0 {
+		return 0, "The chosen account is not one of the sandbox's accounts."
+	}
+	return k, ""
+}
+
 // checkClient verifies client_id and redirect_uri. Until both are known to
 // be right the sandbox must not redirect anywhere (RFC 6749 §4.1.2.1):
 // an unchecked redirect_uri would make it an open redirector that delivers
 // codes to an attacker. A non-empty problem is shown to the user instead.
-func (s *Server) checkClient(params url.Values) (redirectURI, problem string) {
+func (s *Server) checkClient(params url.Values) (c *client, redirectURI, problem string) {
 	for _, p := range []string{"client_id", "redirect_uri"} {
 		if len(params[p]) > 1 {
-			return "", "The request repeats the " + p + " parameter."
+			return nil, "", "The request repeats the " + p + " parameter."
 		}
 	}
 	clientID, redirectURI := params.Get("client_id"), params.Get("redirect_uri")
+	if clientID != "" {
+		c = s.clients.get(clientID)
+	}
 	switch {
 	case clientID == "":
-		return "", "The request has no client_id."
-	case clientID != s.clientID:
-		return "", "The client_id is not that of an application registered with this DigitalOcean sandbox, so the sandbox will not send you back to it."
+		return nil, "", "The request has no client_id."
+	case c == nil:
+		return nil, "", "The client_id is not that of an application registered with this DigitalOcean sandbox, so the sandbox will not send you back to it."
 	case redirectURI == "":
-		return "", "The request has no redirect_uri."
-	case !s.redirectURIs[redirectURI]:
-		return "", "The redirect_uri does not exactly match a callback URL registered for this application, so the sandbox will not send you there."
+		return nil, "", "The request has no redirect_uri."
+	case !c.allowsRedirect(redirectURI):
+		return nil, "", "The redirect_uri does not exactly match a callback URL registered for this application, so the sandbox will not send you there."
 	}
-	return redirectURI, ""
+	return c, redirectURI, ""
 }
 
 // parseAuthRequest validates the rest of an authorization request once
 // client_id and redirect_uri are known to be good; its errors are sent back
 // to the redirect URI.
-func (s *Server) parseAuthRequest(params url.Values, redirectURI string) (authRequest, *oauthError) {
+func (s *Server) parseAuthRequest(params url.Values, c *client, redirectURI string) (authRequest, *oauthError) {
 	// Each parameter may appear at most once (RFC 6749 §3.1).
-	for _, p := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method"} {
+	for _, p := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt"} {
 		if len(params[p]) > 1 {
 			return authRequest{}, invalidRequest("The " + p + " parameter must not be repeated.")
 		}
@@ -166,6 +214,7 @@ func (s *Server) parseAuthRequest(params url.Values, redirectURI string) (authRe
 		State:               params.Get("state"),
 		CodeChallenge:       params.Get("code_challenge"),
 		CodeChallengeMethod: params.Get("code_challenge_method"),
+		Prompt:              params.Get("prompt"),
 	}
 	switch req.ResponseType {
 	case "code":
@@ -182,14 +231,23 @@ func (s *Server) parseAuthRequest(params url.Values, redirectURI string) (authRe
 
 	// PKCE (RFC 7636). Only S256 is accepted: "plain" would protect nothing
 	// against an attacker who can read the authorization request.
+	// A public client has no secret, so PKCE is what stops a stolen code
+	// from being redeemed (RFC 9700 §2.1.1): it is required.
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return authRequest{}, invalidRequest("code_challenge_method was sent without a code_challenge.")
+	case req.CodeChallenge == "" && c.public:
+		return authRequest{}, invalidRequest("A public client must use PKCE: send code_challenge and code_challenge_method=S256.")
 	case req.CodeChallenge == "":
 	case req.CodeChallengeMethod != "S256":
 		return authRequest{}, invalidRequest("code_challenge_method must be S256.")
 	case !isS256Challenge(req.CodeChallenge):
 		return authRequest{}, invalidRequest("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
+	}
+	// prompt (OpenID Connect Core §3.1.2.1): the sandbox supports
+	// select_account, which lets the user pick which account signs in.
+	if req.Prompt != "" && req.Prompt != "select_account" {
+		return authRequest{}, invalidRequest("prompt must be select_account, the only prompt the sandbox supports.")
 	}
 	return req, nil
 }

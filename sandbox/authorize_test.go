@@ -53,7 +53,7 @@ func TestConsentPage(t *testing.T) {
 	for _, want := range []string{
 		`<html lang="en">`,
 		testAppName + " wants to access your DigitalOcean account",
-		"Sandbox</strong> — this is an emulation of DigitalOcean running inside the app; no real account is touched.",
+		"Sandbox</strong> — this is an emulation of DigitalOcean; no real account is touched. <a href=\"../../developer\">Developer page</a>",
 		"Sammy the Shark", "sammy@example.com", "My Team",
 		"<dd>Read",
 		`<button type="submit" name="decision" value="approve" class="primary">Authorize</button>`,
@@ -222,6 +222,8 @@ func TestAuthorizeErrorsRedirect(t *testing.T) {
 		{"method without challenge", func(v url.Values) { v.Del("code_challenge") }, "invalid_request"},
 		{"short challenge", func(v url.Values) { v.Set("code_challenge", "abc") }, "invalid_request"},
 		{"repeated scope", func(v url.Values) { v.Add("scope", "write") }, "invalid_request"},
+		{"unsupported prompt", func(v url.Values) { v.Set("prompt", "none") }, "invalid_request"},
+		{"repeated prompt", func(v url.Values) { v["prompt"] = []string{"select_account", "select_account"} }, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

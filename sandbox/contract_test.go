@@ -9,8 +9,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"dosignin/sandbox"
 )
 
 // The contract test checks the sandbox's API responses against
@@ -62,13 +65,25 @@ func openAPISpec(t *testing.T) *openapi3.T {
 // responseSpec finds the description of GET path's response with status.
 func responseSpec(t *testing.T, doc *openapi3.T, path string, status int) *openapi3.Response {
 	t.Helper()
+	return operationResponse(t, doc, http.MethodGet, path, status)
+}
+
+// operationResponse finds the description of method path's response with
+// status, or the operation's default response (DigitalOcean describes its
+// 403s and 422s only there).
+func operationResponse(t *testing.T, doc *openapi3.T, method, path string, status int) *openapi3.Response {
+	t.Helper()
 	item := doc.Paths.Find(path)
-	if item == nil || item.Get == nil {
-		t.Fatalf("spec has no GET %s", path)
+	if item == nil || item.GetOperation(method) == nil {
+		t.Fatalf("spec has no %s %s", method, path)
 	}
-	ref := item.Get.Responses.Status(status)
+	responses := item.GetOperation(method).Responses
+	ref := responses.Status(status)
+	if ref == nil {
+		ref = responses.Default()
+	}
 	if ref == nil || ref.Value == nil {
-		t.Fatalf("spec has no %d response for GET %s", status, path)
+		t.Fatalf("spec has no %d response for %s %s", status, method, path)
 	}
 	return ref.Value
 }
@@ -102,11 +117,17 @@ func validateBody(spec *openapi3.Response, body []byte) error {
 // validateResponse checks status, headers and body of a real response.
 func validateResponse(t *testing.T, doc *openapi3.T, specPath string, resp *http.Response, body string) {
 	t.Helper()
-	spec := responseSpec(t, doc, specPath, resp.StatusCode)
+	validateOperation(t, doc, http.MethodGet, specPath, resp, body)
+}
+
+// validateOperation checks a real response of method specPath.
+func validateOperation(t *testing.T, doc *openapi3.T, method, specPath string, resp *http.Response, body string) {
+	t.Helper()
+	spec := operationResponse(t, doc, method, specPath, resp.StatusCode)
 	for name, ref := range spec.Headers {
 		raw := resp.Header.Get(name)
 		if raw == "" {
-			t.Errorf("%s %d: header %s missing", specPath, resp.StatusCode, name)
+			t.Errorf("%s %s %d: header %s missing", method, specPath, resp.StatusCode, name)
 			continue
 		}
 		var v any = raw
@@ -123,7 +144,7 @@ func validateResponse(t *testing.T, doc *openapi3.T, specPath string, resp *http
 		}
 	}
 	if err := validateBody(spec, []byte(body)); err != nil {
-		t.Errorf("GET %s (%d) does not conform to DigitalOcean's OpenAPI description:\n%v\nbody: %.2000s", specPath, resp.StatusCode, err, body)
+		t.Errorf("%s %s (%d) does not conform to DigitalOcean's OpenAPI description:\n%v\nbody: %.2000s", method, specPath, resp.StatusCode, err, body)
 	}
 }
 
@@ -162,6 +183,74 @@ func TestContractWithOpenAPISpec(t *testing.T) {
 	validateResponse(t, doc, "/v2/droplets", resp, body)
 	resp, body = do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/account", nil, http.Header{"Authorization": {"Bearer expired"}})
 	validateResponse(t, doc, "/v2/account", resp, body)
+	resp, body = do(t, h.srv.Client(), http.MethodGet, h.base+"/v2/droplets?page=0", nil, auth)
+	validateResponse(t, doc, "/v2/droplets", resp, body)
+}
+
+// The droplet, action and second-account responses, and each of their
+// errors, conform too.
+func TestContractOfActions(t *testing.T) {
+	t.Parallel()
+	doc := openAPISpec(t)
+	h := newHarness(t, withConfig(func(c *sandbox.Config) { c.BurstLimit = 40 }))
+	pat := h.sb.PersonalAccessToken()
+	const (
+		droplet   = "/v2/droplets/{droplet_id}"
+		actions   = "/v2/droplets/{droplet_id}/actions"
+		oneAction = "/v2/droplets/{droplet_id}/actions/{action_id}"
+	)
+	check := func(method, specPath, path, token string, body any, wantStatus int) string {
+		t.Helper()
+		resp, raw := h.call(t, method, path, token, body, nil)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, raw)
+		}
+		validateOperation(t, doc, method, specPath, resp, raw)
+		return raw
+	}
+
+	for _, id := range []int{web01, stagingWeb, devBox} { // active, new (no addresses), off
+		check(http.MethodGet, droplet, dropletPath(id), pat, nil, http.StatusOK)
+	}
+	check(http.MethodGet, droplet, dropletPath(web01+1), pat, nil, http.StatusNotFound)
+	check(http.MethodGet, "/v2/droplets", "/v2/droplets?name=web-01", pat, nil, http.StatusOK)
+
+	var started actionBody
+	raw := check(http.MethodPost, actions, dropletPath(web01)+"/actions", pat, map[string]string{"type": "reboot"}, http.StatusCreated)
+	json.Unmarshal([]byte(raw), &started)
+	check(http.MethodPost, actions, dropletPath(web01)+"/actions", pat, map[string]string{"type": "power_off"}, http.StatusUnprocessableEntity)
+	check(http.MethodPost, actions, dropletPath(web01+1)+"/actions", pat, map[string]string{"type": "reboot"}, http.StatusNotFound)
+	check(http.MethodPost, actions, dropletPath(web01)+"/actions", h.login(t).AccessToken, map[string]string{"type": "reboot"}, http.StatusForbidden)
+	check(http.MethodPost, actions, dropletPath(web01)+"/actions", "", map[string]string{"type": "reboot"}, http.StatusUnauthorized)
+	check(http.MethodPost, actions, dropletPath(db01)+"/actions", pat, map[string]string{"type": "rename", "name": "db-main"}, http.StatusCreated)
+
+	id := strconv.Itoa(started.Action.ID)
+	check(http.MethodGet, oneAction, dropletPath(web01)+"/actions/"+id, pat, nil, http.StatusOK) // in progress
+	h.clock.Advance(time.Minute)
+	check(http.MethodGet, oneAction, dropletPath(web01)+"/actions/"+id, pat, nil, http.StatusOK) // completed
+	check(http.MethodGet, oneAction, dropletPath(db01)+"/actions/"+id, pat, nil, http.StatusNotFound)
+	check(http.MethodGet, actions, dropletPath(web01)+"/actions", pat, nil, http.StatusOK)
+	check(http.MethodGet, actions, dropletPath(web01)+"/actions?per_page=1&page=2", pat, nil, http.StatusOK)
+	check(http.MethodGet, "/v2/actions", "/v2/actions", pat, nil, http.StatusOK)
+	check(http.MethodGet, "/v2/actions", "/v2/actions?per_page=1", pat, nil, http.StatusOK)
+	check(http.MethodGet, "/v2/actions", "/v2/actions", h.login(t, "droplet:read").AccessToken, nil, http.StatusForbidden)
+	check(http.MethodGet, "/v2/actions/{action_id}", "/v2/actions/"+id, pat, nil, http.StatusOK)
+	check(http.MethodGet, "/v2/actions/{action_id}", "/v2/actions/7", pat, nil, http.StatusNotFound)
+
+	// The second account's droplets and account.
+	other := h.loginAs(t, 1)
+	check(http.MethodGet, "/v2/account", "/v2/account", other.AccessToken, nil, http.StatusOK)
+	check(http.MethodGet, "/v2/droplets", "/v2/droplets", other.AccessToken, nil, http.StatusOK)
+
+	// Past the burst limit.
+	for {
+		resp, raw := h.call(t, http.MethodGet, "/v2/droplets?per_page=1", pat, nil, nil)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			validateOperation(t, doc, http.MethodGet, "/v2/droplets", resp, raw)
+			break
+		}
+	}
+	check(http.MethodPost, actions, dropletPath(web01)+"/actions", pat, map[string]string{"type": "reboot"}, http.StatusTooManyRequests)
 }
 
 // A validator that accepts everything would make the contract test
@@ -208,6 +297,27 @@ func TestContractCatchesBrokenResponses(t *testing.T) {
 	broken, _ := json.Marshal(page)
 	if validateBody(droplets, broken) == nil {
 		t.Error("a list without meta passed validation")
+	}
+
+	// An action, in progress.
+	_, goodAction := h.call(t, http.MethodPost, dropletPath(web01)+"/actions", h.sb.PersonalAccessToken(), map[string]string{"type": "reboot"}, nil)
+	actionSpec := operationResponse(t, doc, http.MethodPost, "/v2/droplets/{droplet_id}/actions", http.StatusCreated)
+	if err := validateBody(actionSpec, []byte(goodAction)); err != nil {
+		t.Fatalf("the unbroken action fails: %v", err)
+	}
+	for name, breakIt := range map[string]func(a map[string]any){
+		"status not in enum":   func(a map[string]any) { a["status"] = "running" },
+		"bad started_at":       func(a map[string]any) { a["started_at"] = "just now" },
+		"id not an integer":    func(a map[string]any) { a["id"] = "42" },
+		"region not an object": func(a map[string]any) { a["region"] = "nyc3" },
+	} {
+		var body map[string]any
+		json.Unmarshal([]byte(goodAction), &body)
+		breakIt(body["action"].(map[string]any))
+		broken, _ := json.Marshal(body)
+		if validateBody(actionSpec, broken) == nil {
+			t.Errorf("%s: a broken action passed validation", name)
+		}
 	}
 
 	var acct map[string]any

@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// The sandbox account's droplets are generated, not stored: droplet i is a
-// pure function of i, the same in every run and for every token. A catalog
-// holds only the shared, read-only parts (regions, sizes, images, roles), so
-// thousands of droplets cost no memory and listing page N builds only the
-// droplets on that page.
+// Each sandbox account's droplets are generated, not stored: droplet i is
+// a pure function of i, the same in every run and for every token. A
+// catalog (one per account) holds only the shared, read-only parts
+// (regions, sizes, images, roles), so thousands of droplets cost no memory
+// and listing page N builds only the droplets on that page. What actions
+// change is kept apart, in the account's overlay (actions.go).
 //
 // The JSON types below follow DigitalOcean's OpenAPI description
 // (components.schemas.droplet and the schemas it references); fields the
@@ -130,6 +131,9 @@ type role struct {
 
 type catalog struct {
 	count   int
+	firstID int // ID of droplet 0; droplet i has ID firstID + 37*i
+	shift   int // droplet i has role (i+shift) mod len(roles)
+	netBase int // added to i when deriving addresses and backup IDs, so accounts don't share them
 	roles   []role
 	regions []*regionJSON
 	vpcs    []string // VPC UUID per region, same index as regions
@@ -145,6 +149,7 @@ const (
 	createdEvery   = 7*time.Hour + 23*time.Minute + 17*time.Second // between two droplets' creation
 )
 
+// newCatalog returns the default account's catalog of count droplets.
 func newCatalog(count int) *catalog {
 	regionNames := []struct{ slug, name string }{
 		{"nyc1", "New York 1"}, {"nyc3", "New York 3"}, {"sfo3", "San Francisco 3"},
@@ -197,6 +202,7 @@ func newCatalog(count int) *catalog {
 
 	c := &catalog{
 		count:        count,
+		firstID:      firstDropletID,
 		firstCreated: time.Date(2023, time.February, 6, 9, 12, 44, 0, time.UTC),
 		backupWeek:   time.Date(2026, time.January, 5, 0, 0, 0, 0, time.UTC),
 	}
@@ -249,12 +255,43 @@ func newCatalog(count int) *catalog {
 	return c
 }
 
+// secondCatalog returns the second account's droplets: other roles first,
+// other IDs, addresses and creation times than the default account's.
+func secondCatalog() *catalog {
+	c := newCatalog(secondAccountDroplets)
+	c.firstID = firstDropletID + 37*maxDroplets + 1_000_003
+	c.shift = 5 // api-01, ci-runner-01, dev-box-01 (off), web-01, db-primary
+	c.netBase = 7 * 253
+	c.firstCreated = time.Date(2024, time.September, 17, 15, 3, 9, 0, time.UTC)
+	return c
+}
+
+// role returns the role of droplet i.
+func (c *catalog) role(i int) *role {
+	return &c.roles[(i+c.shift)%len(c.roles)]
+}
+
+// index returns the index of the droplet with the given ID, or false.
+func (c *catalog) index(id int) (int, bool) {
+	off := id - c.firstID
+	if off < 0 || off%37 != 0 || off/37 >= c.count {
+		return 0, false
+	}
+	return off / 37, true
+}
+
+// name returns droplet i's generated name without building the droplet.
+func (c *catalog) name(i int) string {
+	return dropletName(c.role(i).name, i/len(c.roles)+1)
+}
+
 // droplet builds droplet i (0 <= i < count).
 func (c *catalog) droplet(i int) dropletJSON {
-	r := &c.roles[i%len(c.roles)]
+	r := c.role(i)
 	nth := i/len(c.roles) + 1 // 1 for the first droplet of this role
 	regionIdx := (i + 3*(i/len(c.roles))) % len(c.regions)
-	id := firstDropletID + 37*i
+	id := c.firstID + 37*i
+	n := i + c.netBase
 
 	d := dropletJSON{
 		ID:          id,
@@ -287,10 +324,10 @@ func (c *catalog) droplet(i int) dropletJSON {
 		End:   start.Add(23 * time.Hour).Format(time.RFC3339),
 	}
 	if r.backups {
-		d.BackupIDs = []int{firstBackupID + 2*i, firstBackupID + 2*i + 1}
+		d.BackupIDs = []int{firstBackupID + 2*n, firstBackupID + 2*n + 1}
 	}
 	if d.Status != "new" { // a droplet still being created has no addresses yet
-		d.Networks = dropletNetworks(i, regionIdx, r.ipv6)
+		d.Networks = dropletNetworks(n, regionIdx, r.ipv6)
 	}
 	return d
 }
@@ -371,35 +408,40 @@ func stableUUID(seed string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// list returns page `page` (from 1) of perPage droplets, keeping only those
-// tagged tag when tag is not empty, and the total number of matches.
-// Without a tag it builds only the droplets on the page; with one it walks
-// the indices, which is cheap because tags depend only on the role.
-func (c *catalog) list(tag string, page, perPage int) (items []dropletJSON, total int) {
+// list returns page `page` (from 1) of perPage droplets among those match
+// keeps (all when match is nil), each built by build, and the number of
+// matches. Without a filter it builds only the droplets on the page; with
+// one it walks the indices, which is cheap because match looks at a role or
+// a name, not at a whole droplet.
+func (c *catalog) list(match func(i int) bool, build func(i int) dropletJSON, page, perPage int) (items []dropletJSON, total int) {
 	items = []dropletJSON{}        // an empty page is [], not null
 	start := -1                    // index of the page's first match; -1: past the end
 	if page-1 <= c.count/perPage { // also keeps the product from overflowing
 		start = (page - 1) * perPage
 	}
-	if tag == "" {
+	if match == nil {
 		for i := start; start >= 0 && i < c.count && len(items) < perPage; i++ {
-			items = append(items, c.droplet(i))
+			items = append(items, build(i))
 		}
 		return items, c.count
 	}
-
-	tagged := make([]bool, len(c.roles))
-	for k, r := range c.roles {
-		tagged[k] = slices.Contains(r.tags, tag)
-	}
 	for i := range c.count {
-		if !tagged[i%len(c.roles)] {
+		if !match(i) {
 			continue
 		}
 		if start >= 0 && total >= start && len(items) < perPage {
-			items = append(items, c.droplet(i))
+			items = append(items, build(i))
 		}
 		total++
 	}
 	return items, total
+}
+
+// tagged returns a match function for the droplets tagged tag.
+func (c *catalog) tagged(tag string) func(int) bool {
+	byRole := make([]bool, len(c.roles))
+	for k, r := range c.roles {
+		byRole[k] = slices.Contains(r.tags, tag)
+	}
+	return func(i int) bool { return byRole[(i+c.shift)%len(c.roles)] }
 }

@@ -327,3 +327,82 @@ func clientForm(kv ...string) url.Values {
 	}
 	return v
 }
+
+// call sends an API request with a bearer token (if not empty) and a JSON
+// body (if body is not nil), and decodes the JSON answer into out (if not
+// nil). It returns the response and its raw body.
+func (h *harness) call(t testing.TB, method, path, token string, body, out any) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequest(method, h.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decoding %q: %v", method, path, raw, err)
+		}
+	}
+	return resp, string(raw)
+}
+
+// apiErr is DigitalOcean's error body.
+type apiErr struct {
+	ID        string `json:"id"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// wantAPIError checks a response is a DigitalOcean error with status and id.
+func wantAPIError(t testing.TB, what string, resp *http.Response, raw string, status int, id string) {
+	t.Helper()
+	var e apiErr
+	json.Unmarshal([]byte(raw), &e)
+	if resp.StatusCode != status || e.ID != id || e.Message == "" || e.RequestID == "" {
+		t.Errorf("%s: %d %s, want %d with id %s, a message and a request_id", what, resp.StatusCode, raw, status, id)
+	}
+}
+
+// loginAs runs the whole flow with prompt=select_account, choosing the
+// sandbox account with index k (0 is the default one), and returns the
+// tokens.
+func (h *harness) loginAs(t testing.TB, k int, scopes ...string) *oauth2.Token {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	conf := *h.conf
+	if len(scopes) > 0 {
+		conf.Scopes = scopes
+	}
+	c := h.browser(t)
+	_, form := openConsent(t, c, conf.AuthCodeURL("state-123", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "select_account")))
+	form.fields.Set("account", h.sb.Accounts()[k].UUID)
+	resp, _ := form.submit(t, c, "approve")
+	q := redirectTarget(t, resp, testRedirectURI)
+	tok, err := h.conf.Exchange(h.ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("Exchange: %v", err)
+	}
+	return tok
+}

@@ -28,27 +28,41 @@ var staticTypes = map[string]string{
 	"favicon.svg": "image/svg+xml",
 }
 
-// parsePages parses each page with the layout, keyed by page file name.
+// parsePages parses each page with the layout, keyed by page name. Links
+// in the pages are relative, so that they work under any mount prefix;
+// root is the way from the page's path back to the sandbox's root
+// ("../../" from /v1/oauth/authorize, "" from /developer).
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template)
-	for _, name := range []string{"consent.html", "error.html"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+	for _, p := range []struct{ name, file, root string }{
+		{"consent.html", "consent.html", "../../"},
+		{"error.html", "error.html", "../../"},
+		{"developer.html", "developer.html", ""},
+		{"developer-error", "error.html", ""},
+	} {
+		root := p.root
+		t, err := template.New("").Funcs(template.FuncMap{"root": func() string { return root }}).
+			ParseFS(templateFS, "templates/layout.html", "templates/"+p.file)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: parsing %s: %w", name, err)
+			return nil, fmt.Errorf("sandbox: parsing %s: %w", p.file, err)
 		}
-		pages[name] = t
+		pages[p.name] = t
 	}
 	return pages, nil
 }
 
 // consentPage is the data of the consent page.
 type consentPage struct {
-	AppName      string
-	Access       string   // "Read", "Read & write" or "Custom"
-	CustomScopes []string // granular scopes, listed under Access
-	Account      Account
-	Request      authRequest // echoed in hidden inputs
-	CSRFToken    string
+	AppName       string
+	Registered    bool     // registered at run time: nobody vouches for its name
+	ReturnTo      string   // origin of the redirect URI, where the user goes next
+	Access        string   // "Read", "Read & write" or "Custom"
+	CustomScopes  []string // granular scopes, listed under Access
+	Account       Account  // the default account
+	SelectAccount bool     // prompt=select_account: the user picks one of Accounts
+	Accounts      []Account
+	Request       authRequest // echoed in hidden inputs
+	CSRFToken     string
 }
 
 // errorPage is the data of the error page, shown when the sandbox can't

@@ -1,6 +1,8 @@
 // Package sandbox is an in-memory emulation of DigitalOcean's OAuth server
-// (https://cloud.digitalocean.com/v1/oauth) and of the two API endpoints this
-// app calls (https://api.digitalocean.com/v2/account and /v2/droplets).
+// (https://cloud.digitalocean.com/v1/oauth) and of the part of its API that
+// lists and acts on droplets (https://api.digitalocean.com/v2/...): a local,
+// offline DigitalOcean that the app, a developer's own OAuth client, a CLI
+// or an API library such as godo can all be pointed at.
 //
 // A Server is an http.Handler that knows nothing of the app using it: the app
 // talks to it over HTTP exactly as it talks to DigitalOcean, and only the two
@@ -14,21 +16,32 @@
 //
 // Endpoints, relative to that root:
 //
-//	GET  /v1/oauth/authorize  consent page (RFC 6749 §4.1.1, PKCE per RFC 7636)
+//	GET  /.well-known/oauth-authorization-server  server metadata (RFC 8414)
+//	GET  /v1/oauth/authorize  consent page (RFC 6749 §4.1.1, PKCE per RFC 7636; prompt=select_account)
 //	POST /v1/oauth/authorize  the user's decision; redirects back with a code or an error
 //	POST /v1/oauth/token      authorization_code and refresh_token grants
 //	POST /v1/oauth/revoke     token revocation (RFC 7009)
-//	GET  /v2/account          the sandbox account
-//	GET  /v2/droplets         paginated, deterministic droplets
-//	GET  /static/sandbox.css  the consent page's stylesheet (and favicon.svg, its icon)
+//	POST /v1/oauth/register   dynamic client registration (RFC 7591)
+//	GET  /v2/account          the token's account
+//	GET  /v2/droplets         paginated, deterministic droplets (tag_name, name filters)
+//	GET  /v2/droplets/{id}    one droplet
+//	POST /v2/droplets/{id}/actions  reboot, power_cycle, shutdown, power_off, power_on, rename
+//	GET  /v2/droplets/{id}/actions[/{action_id}], /v2/actions[/{action_id}]
+//	GET  /developer           the Developer page: the personal access token, endpoints, examples
+//	GET  /static/sandbox.css  the pages' stylesheet (and favicon.svg, their icon)
 //
 // It follows DigitalOcean's documented rules and, where DigitalOcean is
 // silent, the OAuth RFCs: authorization codes are single-use, short-lived
-// and bound to the client, redirect URI, scope and PKCE challenge; refresh
-// tokens are single-use and rotate; responses have DigitalOcean's shapes and
-// conform to its OpenAPI description. All state is kept in memory, bounded in
-// size, and disappears with the process. Never use it as a real OAuth server:
-// it has one hard-coded user and approves whatever that user clicks.
+// and bound to the client, redirect URI, scope, account and PKCE challenge;
+// refresh tokens are single-use and rotate; public clients must use PKCE;
+// scopes are enforced per endpoint as DigitalOcean's OpenAPI description
+// lists them; the API and token endpoints allow cross-origin calls, as
+// DigitalOcean's do; responses have DigitalOcean's shapes and conform to
+// that description. All state (grants, registered clients, actions and what they
+// changed) is kept in memory, bounded in size, and disappears with the
+// process. Never use it as a real OAuth server: it has two hard-coded users
+// and approves whatever is clicked, and its personal access token is shown
+// to anyone who opens the Developer page.
 package sandbox
 
 import (
@@ -38,6 +51,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,12 +72,18 @@ const (
 	maxGrants = 10_000 // live access/refresh token pairs
 )
 
+// DigitalOceanBurstLimit is DigitalOcean's per-minute request budget per
+// token, for Config.BurstLimit.
+const DigitalOceanBurstLimit = 250
+
 // Config configures a Server. ClientID, ClientSecret, RedirectURIs and
-// AppName are required; the other fields have defaults.
+// AppName describe the app's own client and go together: all set, or all
+// empty for a sandbox that only knows the clients registered at run time
+// (the standalone sandbox). The other fields have defaults.
 type Config struct {
-	// ClientID and ClientSecret identify the only OAuth client the sandbox
-	// knows, like the credentials of an application registered with
-	// DigitalOcean.
+	// ClientID and ClientSecret identify the app's confidential OAuth
+	// client, like the credentials of an application registered with
+	// DigitalOcean. Other clients register themselves (RFC 7591).
 	ClientID, ClientSecret string
 
 	// RedirectURIs are the registered callback URLs. A redirect_uri must
@@ -74,13 +96,26 @@ type Config struct {
 	// TokenTTL is the lifetime of access tokens. Zero means 2 minutes.
 	TokenTTL time.Duration
 
-	// Droplets is how many droplets the sandbox account has. Zero means 8;
-	// a negative number means none.
+	// Droplets is how many droplets the default account has. Zero means
+	// 8; a negative number means none. (The second account has 5.)
 	Droplets int
 
 	// RateLimit is the number of API requests one grant may make per hour.
-	// Zero means 5000, DigitalOcean's limit.
+	// Zero means 5000, DigitalOcean's limit; a negative number turns the
+	// limit off (and the ratelimit-* headers with it).
 	RateLimit int
+
+	// BurstLimit is the number of API requests one grant may make per
+	// minute; DigitalOcean's is 250 (DigitalOceanBurstLimit). Zero or a
+	// negative number means no per-minute limit, so that a Config written
+	// before the sandbox had one (load tests and benchmarks that hammer it
+	// with one token) keeps working; the app and the standalone sandbox set
+	// DigitalOcean's.
+	BurstLimit int
+
+	// ActionDelay is how long a droplet action stays in progress before it
+	// completes. Zero means 3 seconds.
+	ActionDelay time.Duration
 
 	// Now is the sandbox's clock; nil means time.Now. Tokens and codes
 	// expire by this clock, so tests can make them stale without sleeping.
@@ -94,21 +129,21 @@ type Config struct {
 // Server is the emulated DigitalOcean. Create it with New; it is safe for
 // concurrent use and needs no Close (expired state is swept lazily).
 type Server struct {
-	clientID     string
-	clientSecret string
-	redirectURIs map[string]bool
-	appName      string
-	tokenTTL     time.Duration
-	rateLimit    int
-	now          func() time.Time
-	log          *slog.Logger
+	tokenTTL    time.Duration
+	limits      limits
+	actionDelay time.Duration
+	now         func() time.Time
+	log         *slog.Logger
 
-	account Account
-	catalog *catalog
-	store   *store
-	csrf    csrfGuard
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
+	accounts []*accountState // [0] is the default account
+	clients  *clientRegistry
+	pat      string // the personal access token, read & write on accounts[0]
+	store    *store
+	csrf     csrfGuard
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+
+	lastActionID atomic.Int64
 }
 
 // Stats are counters of what the sandbox has done since it started, for
@@ -120,34 +155,36 @@ type Stats struct {
 	Refreshes      int // a refresh token was exchanged for a new pair
 	Revocations    int // a live grant was revoked (revoke endpoint, or its code was replayed)
 	APIRequests    int // requests to the API or an unknown path, successful or not
+	Actions        int // droplet actions started, in every account
 
-	LiveAccessTokens int // access tokens neither expired nor revoked, now
-	OutstandingCodes int // codes neither used nor expired, now
+	LiveAccessTokens  int // OAuth access tokens neither expired nor revoked, now (the personal access token is not counted)
+	OutstandingCodes  int // codes neither used nor expired, now
+	RegisteredClients int // clients registered at /v1/oauth/register
 }
 
 // New validates cfg and returns a ready Server. The error lists every
 // problem, one per line.
 func New(cfg Config) (*Server, error) {
 	var problems []error
-	if cfg.ClientID == "" {
-		problems = append(problems, errors.New("sandbox: ClientID is required"))
+	withClient := cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.AppName != "" || len(cfg.RedirectURIs) > 0
+	if withClient {
+		if cfg.ClientID == "" {
+			problems = append(problems, errors.New("sandbox: ClientID is required"))
+		}
+		if cfg.ClientSecret == "" {
+			problems = append(problems, errors.New("sandbox: ClientSecret is required"))
+		}
+		if cfg.AppName == "" {
+			problems = append(problems, errors.New("sandbox: AppName is required"))
+		}
+		if len(cfg.RedirectURIs) == 0 {
+			problems = append(problems, errors.New("sandbox: at least one redirect URI is required"))
+		}
 	}
-	if cfg.ClientSecret == "" {
-		problems = append(problems, errors.New("sandbox: ClientSecret is required"))
-	}
-	if cfg.AppName == "" {
-		problems = append(problems, errors.New("sandbox: AppName is required"))
-	}
-	if len(cfg.RedirectURIs) == 0 {
-		problems = append(problems, errors.New("sandbox: at least one redirect URI is required"))
-	}
-	redirects := make(map[string]bool, len(cfg.RedirectURIs))
 	for _, raw := range cfg.RedirectURIs {
 		if err := checkRedirectURI(raw); err != nil {
 			problems = append(problems, err)
-			continue
 		}
-		redirects[raw] = true
 	}
 	if cfg.TokenTTL < 0 {
 		problems = append(problems, fmt.Errorf("sandbox: TokenTTL must not be negative, got %v", cfg.TokenTTL))
@@ -155,8 +192,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Droplets > maxDroplets {
 		problems = append(problems, fmt.Errorf("sandbox: Droplets must be at most %d, got %d", maxDroplets, cfg.Droplets))
 	}
-	if cfg.RateLimit < 0 {
-		problems = append(problems, fmt.Errorf("sandbox: RateLimit must not be negative, got %d", cfg.RateLimit))
+	if cfg.ActionDelay < 0 {
+		problems = append(problems, fmt.Errorf("sandbox: ActionDelay must not be negative, got %v", cfg.ActionDelay))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -168,18 +205,19 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{
-		clientID:     cfg.ClientID,
-		clientSecret: cfg.ClientSecret,
-		redirectURIs: redirects,
-		appName:      cfg.AppName,
-		tokenTTL:     orDefault(cfg.TokenTTL, defaultTokenTTL),
-		rateLimit:    orDefault(cfg.RateLimit, defaultRateLimit),
-		now:          cfg.Now,
-		log:          cfg.Logger,
-		account:      sandboxAccount(),
-		store:        newStore(maxCodes, maxGrants),
-		csrf:         newCSRFGuard(),
-		pages:        pages,
+		tokenTTL: orDefault(cfg.TokenTTL, defaultTokenTTL),
+		limits: limits{
+			hourly:    orDefault(cfg.RateLimit, defaultRateLimit),
+			perMinute: cfg.BurstLimit,
+		},
+		actionDelay: orDefault(cfg.ActionDelay, defaultActionDelay),
+		now:         cfg.Now,
+		log:         cfg.Logger,
+		clients:     newClientRegistry(),
+		pat:         personalTokenPrefix + randomHex(32),
+		store:       newStore(maxCodes, maxGrants),
+		csrf:        newCSRFGuard(),
+		pages:       pages,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -187,12 +225,25 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	droplets := orDefault(cfg.Droplets, defaultDroplets)
-	if droplets < 0 {
-		droplets = 0
+	s.limits.hourly = max(s.limits.hourly, -1)
+	if s.limits.perMinute <= 0 {
+		s.limits.perMinute = -1 // off
 	}
-	s.catalog = newCatalog(droplets)
-	s.account.DropletLimit = max(s.account.DropletLimit, droplets)
+	s.lastActionID.Store(firstActionID - 1)
+	droplets := max(orDefault(cfg.Droplets, defaultDroplets), 0)
+	s.accounts = []*accountState{
+		newAccountState(sandboxAccount(), newCatalog(droplets)),
+		newAccountState(secondAccount(), secondCatalog()),
+	}
+	if withClient {
+		s.clients.add(&client{
+			id:           cfg.ClientID,
+			secret:       keyOf(cfg.ClientSecret),
+			name:         cfg.AppName,
+			redirectURIs: slices.Clone(cfg.RedirectURIs),
+		})
+	}
+	s.store.addPersonal(s.now(), s.pat, "read write", 0)
 	s.mux = s.routes()
 	return s, nil
 }
@@ -229,28 +280,95 @@ func checkRedirectURI(raw string) error {
 // endpoint) rather than ServeMux's plain-text 405.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/oauth-authorization-server", s.handleMetadata)
 	mux.HandleFunc("/v1/oauth/authorize", s.handleAuthorize)
 	mux.HandleFunc("/v1/oauth/token", s.handleToken)
 	mux.HandleFunc("/v1/oauth/revoke", s.handleRevoke)
-	mux.HandleFunc("/v2/account", s.api("account:read", s.handleAccount))
-	mux.HandleFunc("/v2/droplets", s.api("droplet:read", s.handleDroplets))
+	mux.HandleFunc("/v1/oauth/register", s.handleRegister)
+	// Scopes as DigitalOcean's OpenAPI description lists them per operation.
+	mux.HandleFunc("/v2/account", s.api(get("account:read", s.handleAccount)))
+	mux.HandleFunc("/v2/droplets", s.api(get("droplet:read", s.handleDroplets)))
+	mux.HandleFunc("/v2/droplets/{id}", s.api(get("droplet:read", s.handleDroplet)))
+	mux.HandleFunc("/v2/droplets/{id}/actions", s.api(get("droplet:read", s.handleDropletActions), post("droplet:update", s.handleNewAction)))
+	mux.HandleFunc("/v2/droplets/{id}/actions/{action_id}", s.api(get("droplet:read", s.handleDropletAction)))
+	mux.HandleFunc("/v2/actions", s.api(get("actions:read", s.handleActions)))
+	mux.HandleFunc("/v2/actions/{action_id}", s.api(get("actions:read", s.handleAction)))
+	mux.HandleFunc("/developer", s.handleDeveloper)
 	mux.HandleFunc("/static/{name}", s.handleStatic)
-	mux.HandleFunc("/", s.api("", s.handleNotFound))
+	mux.HandleFunc("/", s.api())
 	return mux
 }
 
 // ServeHTTP serves the sandbox's endpoints; see the package documentation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if crossOrigin(r.URL.Path) {
+		// DigitalOcean's API and token endpoints allow any origin, so a
+		// single-page app can call them with fetch(). That is safe because
+		// they authenticate with bearer tokens and client credentials,
+		// never with cookies: another site gains nothing it didn't have.
+		// The consent page and the Developer page are not shared.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Ratelimit-Limit, Ratelimit-Remaining, Ratelimit-Reset, Retry-After, X-Request-Id")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// crossOrigin reports whether a path is one other origins may call: the
+// API, the token, revoke and registration endpoints, and the metadata.
+func crossOrigin(path string) bool {
+	switch path {
+	case "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/register", metadataPath:
+		return true
+	}
+	return strings.HasPrefix(path, "/v2/")
 }
 
 // Stats returns the sandbox's counters.
 func (s *Server) Stats() Stats {
-	return s.store.stats(s.now())
+	st := s.store.stats(s.now())
+	st.Actions = int(s.lastActionID.Load() - (firstActionID - 1))
+	st.RegisteredClients = s.clients.registered()
+	return st
 }
 
-// Account returns the sandbox's only user, as the API and the token
-// response's info object describe it.
+// Account returns the sandbox's default user (the one who signs in unless
+// the client asks to choose), as the API and the token response's info
+// object describe it.
 func (s *Server) Account() Account {
-	return s.account
+	return s.accounts[0].Account
+}
+
+// Accounts returns every sandbox account, the default one first.
+func (s *Server) Accounts() []Account {
+	out := make([]Account, len(s.accounts))
+	for k, a := range s.accounts {
+		out[k] = a.Account
+	}
+	return out
+}
+
+// PersonalAccessToken returns the sandbox's personal access token: read &
+// write on the default account until the process ends. It is not a secret
+// (the sandbox holds no real data): the standalone sandbox prints it and the
+// Developer page shows it, so any API client can be tried without OAuth.
+func (s *Server) PersonalAccessToken() string {
+	return s.pat
+}
+
+// accountByUUID returns the index of the account with that UUID, or -1.
+func (s *Server) accountByUUID(uuid string) int {
+	for k, a := range s.accounts {
+		if a.UUID == uuid {
+			return k
+		}
+	}
+	return -1
 }

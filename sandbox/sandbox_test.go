@@ -20,16 +20,16 @@ func TestNewValidatesConfig(t *testing.T) {
 		edit func(*sandbox.Config)
 		want string
 	}{
-		"no client id":        {func(c *sandbox.Config) { c.ClientID = "" }, "ClientID is required"},
-		"no secret":           {func(c *sandbox.Config) { c.ClientSecret = "" }, "ClientSecret is required"},
-		"no app name":         {func(c *sandbox.Config) { c.AppName = "" }, "AppName is required"},
-		"no redirect":         {func(c *sandbox.Config) { c.RedirectURIs = nil }, "redirect URI is required"},
-		"relative redirect":   {func(c *sandbox.Config) { c.RedirectURIs = []string{"/digitalocean"} }, "must use http or https"},
-		"redirect fragment":   {func(c *sandbox.Config) { c.RedirectURIs = []string{"http://a.test/cb#x"} }, "fragment"},
-		"custom scheme":       {func(c *sandbox.Config) { c.RedirectURIs = []string{"myapp://cb"} }, "http or https"},
-		"negative TTL":        {func(c *sandbox.Config) { c.TokenTTL = -time.Second }, "TokenTTL"},
-		"too many droplets":   {func(c *sandbox.Config) { c.Droplets = 1_000_000 }, "Droplets"},
-		"negative rate limit": {func(c *sandbox.Config) { c.RateLimit = -1 }, "RateLimit"},
+		"no client id":      {func(c *sandbox.Config) { c.ClientID = "" }, "ClientID is required"},
+		"no secret":         {func(c *sandbox.Config) { c.ClientSecret = "" }, "ClientSecret is required"},
+		"no app name":       {func(c *sandbox.Config) { c.AppName = "" }, "AppName is required"},
+		"no redirect":       {func(c *sandbox.Config) { c.RedirectURIs = nil }, "redirect URI is required"},
+		"relative redirect": {func(c *sandbox.Config) { c.RedirectURIs = []string{"/digitalocean"} }, "must use http or https"},
+		"redirect fragment": {func(c *sandbox.Config) { c.RedirectURIs = []string{"http://a.test/cb#x"} }, "fragment"},
+		"custom scheme":     {func(c *sandbox.Config) { c.RedirectURIs = []string{"myapp://cb"} }, "http or https"},
+		"negative TTL":      {func(c *sandbox.Config) { c.TokenTTL = -time.Second }, "TokenTTL"},
+		"too many droplets": {func(c *sandbox.Config) { c.Droplets = 1_000_000 }, "Droplets"},
+		"negative delay":    {func(c *sandbox.Config) { c.ActionDelay = -time.Second }, "ActionDelay"},
 	}
 	for name, tt := range tests {
 		cfg := valid()
@@ -41,9 +41,15 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 
 	// Every problem is reported, one per line.
-	_, err := sandbox.New(sandbox.Config{})
-	if err == nil || strings.Count(err.Error(), "\n") < 3 {
-		t.Errorf("empty config: err = %v, want one line per problem", err)
+	_, err := sandbox.New(sandbox.Config{RedirectURIs: []string{"/cb"}, TokenTTL: -1})
+	if err == nil || strings.Count(err.Error(), "\n") < 4 {
+		t.Errorf("broken config: err = %v, want one line per problem", err)
+	}
+
+	// Without the app's client (the standalone sandbox), a sandbox knows
+	// only registered clients; negative limits turn the limits off.
+	if _, err := sandbox.New(sandbox.Config{RateLimit: -1, BurstLimit: -1}); err != nil {
+		t.Errorf("config without a client: %v", err)
 	}
 }
 

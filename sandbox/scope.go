@@ -67,11 +67,13 @@ func scopeCovers(granted string, want []string) bool {
 }
 
 // scopeAllows reports whether a grant's scope lets it call an endpoint that
-// needs the granular scope need (e.g. "droplet:read"). "read" and "write"
-// are DigitalOcean's full-account scopes and cover every read.
-func scopeAllows(granted, need string) bool {
+// needs the granular scope need (e.g. "droplet:read", "droplet:update").
+// The legacy scopes cover whole classes of endpoint: "read" every read,
+// "write" (granted as "read write") every endpoint. write marks an endpoint
+// that changes something, which "read" alone doesn't cover.
+func scopeAllows(granted, need string, write bool) bool {
 	for _, sc := range strings.Fields(granted) {
-		if sc == "read" || sc == "write" || sc == need {
+		if sc == need || sc == "write" || (sc == "read" && !write) {
 			return true
 		}
 	}

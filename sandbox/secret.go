@@ -7,12 +7,14 @@ import (
 	"fmt"
 )
 
-// Prefixes of DigitalOcean's OAuth tokens: "doo" for an OAuth access token,
-// "dor" for a refresh token, then a version and 64 hex digits. Secret
-// scanners recognise them, which is the point of prefixed tokens.
+// Prefixes of DigitalOcean's tokens: "doo" for an OAuth access token,
+// "dor" for a refresh token, "dop" for a personal access token, then a
+// version and 64 hex digits. Secret scanners recognise them, which is the
+// point of prefixed tokens.
 const (
-	accessTokenPrefix  = "doo_v1_"
-	refreshTokenPrefix = "dor_v1_"
+	accessTokenPrefix   = "doo_v1_"
+	refreshTokenPrefix  = "dor_v1_"
+	personalTokenPrefix = "dop_v1_"
 )
 
 // randomHex returns n random bytes from crypto/rand as 2n hex digits.

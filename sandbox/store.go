@@ -43,6 +43,7 @@ type authCode struct {
 	redirectURI string
 	scope       string
 	challenge   string // S256 code_challenge, empty when the client sent none
+	account     int    // index of the account that approved
 	expires     time.Time
 	used        bool
 	grant       *grant // the grant it was exchanged for, revoked if the code is replayed
@@ -54,6 +55,8 @@ type authCode struct {
 type grant struct {
 	clientID       string
 	scope          string
+	account        int  // index of the account it acts for
+	personal       bool // the personal access token: no refresh token, never expires, not revocable
 	accessKey      secretKey
 	accessExpires  time.Time
 	refreshKey     secretKey
@@ -62,6 +65,8 @@ type grant struct {
 
 	rateWindowStart time.Time
 	rateUsed        int
+	burstStart      time.Time
+	burstUsed       int
 }
 
 // tokens is a freshly issued pair, returned once to the token endpoint.
@@ -70,13 +75,29 @@ type tokens struct {
 	refresh   string
 	expiresIn time.Duration
 	scope     string
+	account   int
 }
 
-// rateStatus is what the rate-limit headers report.
+// rateStatus is what the rate-limit headers report. A negative limit
+// means the hourly limit is off, and the headers are not sent.
 type rateStatus struct {
-	limit     int
-	remaining int
-	reset     time.Time
+	limit      int
+	remaining  int
+	reset      time.Time
+	retryAfter time.Time // when a refused request may be retried
+}
+
+// limits are the two request budgets of a token: DigitalOcean's hourly one
+// (reported by the ratelimit-* headers) and its burst limit per minute. A
+// negative value turns a limit off.
+type limits struct {
+	hourly, perMinute int
+}
+
+// apiCaller is what an API handler learns about a valid token.
+type apiCaller struct {
+	scope   string
+	account int
 }
 
 func newStore(maxCodes, maxGrants int) *store {
@@ -135,7 +156,7 @@ func (st *store) exchangeCode(now time.Time, code string, ttl time.Duration, ver
 	if err := verify(c); err != nil {
 		return tokens{}, err
 	}
-	g := &grant{clientID: c.clientID, scope: c.scope, rateWindowStart: now}
+	g := &grant{clientID: c.clientID, scope: c.scope, account: c.account, rateWindowStart: now, burstStart: now}
 	t := st.rotateLocked(now, g, ttl)
 	c.grant = g
 	st.counters.CodeExchanges++
@@ -176,6 +197,7 @@ func (st *store) rotateLocked(now time.Time, g *grant, ttl time.Duration) tokens
 		refresh:   newSecret(refreshTokenPrefix),
 		expiresIn: ttl,
 		scope:     g.scope,
+		account:   g.account,
 	}
 	g.accessKey, g.accessExpires = keyOf(t.access), now.Add(ttl)
 	g.refreshKey, g.refreshExpires = keyOf(t.refresh), now.Add(refreshTTL)
@@ -189,8 +211,10 @@ func (st *store) rotateLocked(now time.Time, g *grant, ttl time.Duration) tokens
 // the access token has already expired. When bearer is not empty the caller
 // authenticated with it instead of client credentials: it must be a live
 // access token, or the live refresh token being revoked, and it may only
-// revoke its own grant. revoke reports whether a live grant was revoked;
-// unknown tokens are not an error (RFC 7009 §2.2).
+// revoke its own grant (clientID is then ignored). revoke reports whether
+// a live grant was revoked; unknown tokens are not an error (RFC 7009
+// §2.2). The personal access token is never revoked: it lasts until the
+// sandbox restarts, as its Developer page promises.
 func (st *store) revoke(now time.Time, token, clientID, bearer string) (bool, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -216,8 +240,9 @@ func (st *store) revoke(now time.Time, token, clientID, bearer string) (bool, er
 		if caller != g {
 			return false, nil
 		}
+		clientID = g.clientID
 	}
-	if g == nil || g.clientID != clientID || !st.revokeLocked(g) {
+	if g == nil || g.personal || g.clientID != clientID || !st.revokeLocked(g) {
 		return false, nil
 	}
 	st.counters.Revocations++
@@ -234,26 +259,55 @@ func (st *store) revokeLocked(g *grant) bool {
 	return true
 }
 
+// addPersonal indexes a personal access token: a grant with no refresh
+// token that never expires, like a token made in DigitalOcean's control
+// panel with no expiry.
+func (st *store) addPersonal(now time.Time, token, scope string, account int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	g := &grant{
+		scope: scope, account: account, personal: true,
+		accessKey: keyOf(token), accessExpires: now.AddDate(100, 0, 0), refreshExpires: now.AddDate(100, 0, 0),
+		rateWindowStart: now, burstStart: now,
+	}
+	st.access[g.accessKey] = g
+}
+
 // useAccessToken authenticates an API request and spends one request of
-// the grant's hourly budget. It returns the grant's scope and what the
-// rate-limit headers should say.
-func (st *store) useAccessToken(now time.Time, token string, limit int) (string, rateStatus, error) {
+// the grant's hourly and per-minute budgets. It returns who the token acts
+// for and what the rate-limit headers should say.
+func (st *store) useAccessToken(now time.Time, token string, lim limits) (apiCaller, rateStatus, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	g := st.access[keyOf(token)]
 	if g == nil || !now.Before(g.accessExpires) {
-		return "", fullBudget(now, limit), errUnauthorized
+		return apiCaller{}, fullBudget(now, lim.hourly), errUnauthorized
 	}
+	who := apiCaller{scope: g.scope, account: g.account}
 	if !now.Before(g.rateWindowStart.Add(time.Hour)) {
 		g.rateWindowStart, g.rateUsed = now, 0
 	}
-	rs := rateStatus{limit: limit, reset: g.rateWindowStart.Add(time.Hour)}
-	if g.rateUsed >= limit {
-		return g.scope, rs, errRateLimited
+	if !now.Before(g.burstStart.Add(time.Minute)) {
+		g.burstStart, g.burstUsed = now, 0
+	}
+	rs := rateStatus{limit: lim.hourly, reset: g.rateWindowStart.Add(time.Hour)}
+	if lim.hourly >= 0 {
+		rs.remaining = max(lim.hourly-g.rateUsed, 0)
+		if g.rateUsed >= lim.hourly {
+			rs.retryAfter = rs.reset
+			return who, rs, errRateLimited
+		}
+	}
+	if lim.perMinute >= 0 && g.burstUsed >= lim.perMinute {
+		rs.retryAfter = g.burstStart.Add(time.Minute)
+		return who, rs, errRateLimited
 	}
 	g.rateUsed++
-	rs.remaining = limit - g.rateUsed
-	return g.scope, rs, nil
+	g.burstUsed++
+	if lim.hourly >= 0 {
+		rs.remaining = lim.hourly - g.rateUsed
+	}
+	return who, rs, nil
 }
 
 // fullBudget is what the rate-limit headers say to a caller without a
@@ -281,7 +335,7 @@ func (st *store) stats(now time.Time) Stats {
 	defer st.mu.Unlock()
 	s := st.counters
 	for _, g := range st.access {
-		if now.Before(g.accessExpires) {
+		if !g.personal && now.Before(g.accessExpires) {
 			s.LiveAccessTokens++
 		}
 	}

@@ -55,16 +55,16 @@ type tokenResponse struct {
 // handleToken serves POST /v1/oauth/token: steps 4 and 5 of the flow (code
 // for tokens) and refreshing (refresh token for a new pair).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	form, oerr := s.readClientRequest(w, r)
+	c, form, oerr := s.readClientRequest(w, r)
 	if oerr != nil {
 		writeOAuthError(w, oerr)
 		return
 	}
 	switch form.Get("grant_type") {
 	case "authorization_code":
-		s.exchangeCode(w, form)
+		s.exchangeCode(w, c, form)
 	case "refresh_token":
-		s.refreshToken(w, form)
+		s.refreshToken(w, c, form)
 	case "":
 		writeOAuthError(w, invalidRequest("Missing required parameter: grant_type."))
 	default:
@@ -76,7 +76,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // RFC 7636 §4.6): the code must be unused, unexpired, issued to this
 // client for this redirect_uri, and the code_verifier must hash to the
 // challenge the app sent when it asked for the code.
-func (s *Server) exchangeCode(w http.ResponseWriter, form url.Values) {
+func (s *Server) exchangeCode(w http.ResponseWriter, client *client, form url.Values) {
 	code, redirectURI, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	switch {
 	case code == "":
@@ -88,7 +88,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, form url.Values) {
 	}
 	t, err := s.store.exchangeCode(s.now(), code, s.tokenTTL, func(c *authCode) error {
 		switch {
-		case c.clientID != s.clientID:
+		case c.clientID != client.id:
 			return errWrongClient
 		case c.redirectURI != redirectURI:
 			return invalidGrant("The redirect_uri does not match the one used in the authorization request.")
@@ -108,12 +108,12 @@ func (s *Server) exchangeCode(w http.ResponseWriter, form url.Values) {
 		writeOAuthError(w, storeError(err))
 		return
 	}
-	s.log.Info("sandbox: exchanged code for tokens", "client_id", s.clientID, "scope", t.scope)
+	s.log.Info("sandbox: exchanged code for tokens", "client_id", client.id, "scope", t.scope)
 	s.writeTokens(w, t)
 }
 
 // refreshToken implements the refresh_token grant (RFC 6749 §6).
-func (s *Server) refreshToken(w http.ResponseWriter, form url.Values) {
+func (s *Server) refreshToken(w http.ResponseWriter, c *client, form url.Values) {
 	refresh := form.Get("refresh_token")
 	if refresh == "" {
 		writeOAuthError(w, invalidRequest("Missing required parameter: refresh_token."))
@@ -127,12 +127,12 @@ func (s *Server) refreshToken(w http.ResponseWriter, form url.Values) {
 			return
 		}
 	}
-	t, err := s.store.refreshGrant(s.now(), refresh, s.clientID, scopes, s.tokenTTL)
+	t, err := s.store.refreshGrant(s.now(), refresh, c.id, scopes, s.tokenTTL)
 	if err != nil {
 		writeOAuthError(w, storeError(err))
 		return
 	}
-	s.log.Info("sandbox: refreshed tokens", "client_id", s.clientID, "scope", t.scope)
+	s.log.Info("sandbox: refreshed tokens", "client_id", c.id, "scope", t.scope)
 	s.writeTokens(w, t)
 }
 
@@ -150,28 +150,30 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oerr)
 		return
 	}
-	bearer := ""
+	bearer, clientID := "", ""
 	if _, _, basic := r.BasicAuth(); !basic && !form.Has("client_secret") {
 		bearer = bearerToken(r)
 	}
 	if bearer == "" {
-		if oerr := s.authenticateClient(r, form); oerr != nil {
+		c, oerr := s.authenticateClient(r, form)
+		if oerr != nil {
 			writeOAuthError(w, oerr)
 			return
 		}
+		clientID = c.id
 	}
 	token := form.Get("token")
 	if token == "" {
 		writeOAuthError(w, invalidRequest("Missing required parameter: token."))
 		return
 	}
-	revoked, err := s.store.revoke(s.now(), token, s.clientID, bearer)
+	revoked, err := s.store.revoke(s.now(), token, clientID, bearer)
 	if err != nil {
 		writeOAuthError(w, &oauthError{status: http.StatusUnauthorized, code: "invalid_token", description: "The access token is invalid"})
 		return
 	}
 	if revoked {
-		s.log.Info("sandbox: revoked grant", "client_id", s.clientID)
+		s.log.Info("sandbox: revoked grant")
 	}
 	noStore(w.Header())
 	w.WriteHeader(http.StatusOK)
@@ -179,15 +181,16 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // readClientRequest reads a token endpoint request: a POST with a form
 // body, from an authenticated client (RFC 6749 §2.3.1).
-func (s *Server) readClientRequest(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+func (s *Server) readClientRequest(w http.ResponseWriter, r *http.Request) (*client, url.Values, *oauthError) {
 	form, oerr := readForm(w, r)
 	if oerr != nil {
-		return nil, oerr
+		return nil, nil, oerr
 	}
-	if oerr := s.authenticateClient(r, form); oerr != nil {
-		return nil, oerr
+	c, oerr := s.authenticateClient(r, form)
+	if oerr != nil {
+		return nil, nil, oerr
 	}
-	return form, nil
+	return c, form, nil
 }
 
 // readForm reads the form body of a POST. Parameters in the URL query are
@@ -215,39 +218,6 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) 
 		}
 	}
 	return r.PostForm, nil
-}
-
-// authenticateClient checks the client credentials: client_id and
-// client_secret in the body, as DigitalOcean expects, or HTTP Basic
-// authentication, which RFC 6749 §2.3.1 says every server must support.
-// Using both at once is an error (RFC 6749 §2.3).
-func (s *Server) authenticateClient(r *http.Request, form url.Values) *oauthError {
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		if form.Has("client_secret") {
-			return invalidRequest("Use one client authentication method, not both Basic and the body.")
-		}
-		// RFC 6749 §2.3.1: Basic credentials are form-encoded before base64.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			return invalidClient()
-		}
-		if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
-			return invalidRequest("The client_id in the body differs from the one in the Authorization header.")
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	// Compare both, always, in constant time: timing must not tell an
-	// attacker which part was wrong or how much of the secret matched.
-	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(s.clientID))
-	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.clientSecret))
-	if idOK&secretOK != 1 {
-		return invalidClient()
-	}
-	return nil
 }
 
 func invalidClient() *oauthError {
@@ -304,7 +274,7 @@ func (s *Server) writeTokens(w http.ResponseWriter, t tokens) {
 		ExpiresIn:    int(t.expiresIn.Seconds()),
 		RefreshToken: t.refresh,
 		Scope:        t.scope,
-		Info:         s.account.info(),
+		Info:         s.accounts[t.account].info(),
 	})
 }
 

@@ -1,0 +1,49 @@
+package sandbox
+
+import (
+	"net/http"
+	"time"
+)
+
+// developerPage is the data of the Developer page: what a developer needs
+// to point a client of their own at the sandbox.
+type developerPage struct {
+	Root     string // absolute URL of the sandbox's root, as the browser reached it
+	Token    string // the personal access token
+	Accounts []developerAccount
+
+	TokenTTL    time.Duration
+	ActionDelay time.Duration
+	RateLimit   int // -1: off
+	BurstLimit  int // -1: off
+	MaxClients  int
+}
+
+type developerAccount struct {
+	Account
+	Droplets int
+}
+
+// handleDeveloper serves GET /developer: the personal access token, the
+// endpoints, and how to register a client. The token is shown on purpose:
+// it reaches only the sandbox's made-up account, and the page says so.
+func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.renderPage(w, http.StatusMethodNotAllowed, "developer-error", "", errorPage{Title: "Method not allowed", Message: "The Developer page accepts GET only."})
+		return
+	}
+	page := developerPage{
+		Root:        rootURL(r, "/developer"),
+		Token:       s.pat,
+		TokenTTL:    s.tokenTTL,
+		ActionDelay: s.actionDelay,
+		RateLimit:   s.limits.hourly,
+		BurstLimit:  s.limits.perMinute,
+		MaxClients:  maxClients,
+	}
+	for _, a := range s.accounts {
+		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.catalog.count})
+	}
+	s.renderPage(w, http.StatusOK, "developer.html", "", page)
+}
