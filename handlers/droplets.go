@@ -30,6 +30,8 @@ type dropletsPage struct {
 
 	Access string    // what the token may do, in words
 	Expiry time.Time // when the current access token expires
+	Token  *tokenStatus
+	Flow   *flowPanel // "How this worked"; nil without a record
 	// RateLimited is true when the API said how many requests the token
 	// has left this hour (RateRemaining).
 	RateLimited   bool
@@ -86,15 +88,17 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 
-	ts := s.do.TokenSource(r.Context(), sess.Token())
+	ctx, ft := traced(r.Context()) // for the "How this worked" panel
+	ts := s.do.TokenSource(ctx, sess.Token())
 	_, err = ts.Token() // refreshes now if needed, so its errors are told apart below
 	var list *doclient.DropletList
+	listStart := time.Now()
 	if err == nil {
 		opts := doclient.ListOptions{Tag: q.Tag}
 		if q.Tag == "" {
 			opts.PagesHint = sess.Pages
 		}
-		list, err = s.do.Droplets(r.Context(), ts, opts)
+		list, err = s.do.Droplets(ctx, ts, opts)
 	}
 	// Worth a cookie write only when it changes what the next view asks
 	// for: no hint and a hint of one page both start with page 1 alone.
@@ -102,6 +106,7 @@ func (s *Server) handleDroplets(c echo.Context) error {
 	if remember {
 		sess.Pages = list.Pages
 	}
+	took := time.Since(listStart)
 	// Save a refreshed pair even if the listing failed afterwards.
 	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 		return serr
@@ -128,6 +133,7 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		rows[i] = newDropletRow(d)
 	}
 	data := newDropletsPage(rows, q, accessLabel(sess.Scope), sess.Expiry)
+	data.Token, data.Flow = newTokenStatus(sess, s.now()), s.recordPage(w, r, ft, len(list.Droplets), took)
 	if list.Rate.Limit > 0 {
 		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining
 	}
@@ -151,7 +157,7 @@ func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *S
 		return nil
 	}
 	sess.SetToken(tok)
-	sess.LastSeen = s.now()
+	sess.LastSeen, sess.Refreshed = s.now(), s.now()
 	return s.sessions.save(w, r, sess)
 }
 

@@ -57,9 +57,11 @@ func newRenderer(views, static fs.FS) (*renderer, error) {
 		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html")
+	// Every page gets the layout and the partials (views/partials/*.html:
+	// pieces a page includes with {{template "name" ...}}).
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html", "partials/*.html")
 	if err != nil {
-		return nil, fmt.Errorf("parsing views/layout.html: %w", err)
+		return nil, fmt.Errorf("parsing views/layout.html and views/partials: %w", err)
 	}
 	names, err := fs.Glob(views, "*.html")
 	if err != nil {

@@ -98,7 +98,7 @@ func New(opts Options) (*Server, error) {
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
-	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil)})
+	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil, nil)})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +129,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
+	e.POST("/refresh", s.handleRefresh)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }

@@ -43,6 +43,10 @@ type Session struct {
 	// Pages is how many pages (of 200) the account's droplet list had last
 	// time, so the droplet page can ask for all of them at once.
 	Pages int `json:"pages,omitempty"`
+
+	// Refreshed is when the app last refreshed the token pair (zero: not
+	// since login), for the token status and Refresh now.
+	Refreshed time.Time `json:"refreshed,omitzero"`
 }
 
 // Token returns the session's tokens in x/oauth2's form.
@@ -82,6 +86,7 @@ const (
 	sessionCookie = "do_session"
 	loginCookie   = "do_login"
 	flashCookie   = "do_flash"
+	flowCookie    = "do_flow" // the flow record (handlers/flow.go)
 
 	// loginTTL bounds how long a started login may take: long enough to
 	// sign in at DigitalOcean, short enough that a leaked state is useless.
@@ -102,6 +107,7 @@ type sessionStore struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
+	records recordCodec // compresses the flow record (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -135,7 +141,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		maxAge:  maxAge,
 		now:     now,
 	}
-	for _, n := range []string{sessionCookie, loginCookie, flashCookie} {
+	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie} {
 		s.names[n] = n
 		if secure {
 			s.names[n] = "__Host-" + n
@@ -295,17 +301,29 @@ func legacyValue(gob []byte) ([]byte, error) {
 // write encodes v as JSON (so no gob.Register is needed), signed and
 // encrypted by st's codecs, into cookie name.
 func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *sessions.CookieStore, name string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
 	dropSetCookie(w.Header(), s.names[name])
-	encoded, err := securecookie.EncodeMulti(s.names[name], raw, st.Codecs...)
+	encoded, err := s.encode(st, name, v)
 	if err != nil {
 		return fmt.Errorf("saving cookie %s: %w", name, err)
 	}
-	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
+	s.writeEncoded(w, st, name, encoded)
 	return nil
+}
+
+// encode returns the value write would give cookie name, for a caller
+// that needs its size first (see writeEncoded).
+func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return securecookie.EncodeMulti(s.names[name], raw, st.Codecs...)
+}
+
+// writeEncoded sets cookie name to a value from encode, as write would.
+func (s *sessionStore) writeEncoded(w http.ResponseWriter, st *sessions.CookieStore, name, encoded string) {
+	dropSetCookie(w.Header(), s.names[name])
+	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
 }
 
 // clear tells the browser to delete cookie name.

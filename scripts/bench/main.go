@@ -333,7 +333,7 @@ func (u *upstream) accessToken(redirect string) (string, error) {
 	}
 	verifier := "bench-verifier-bench-verifier-bench-verifier-0"
 	browser := newBrowser()
-	loc, err := approve(browser, c.AuthCodeURL("bench-state", verifier, nil), u.URL)
+	loc, err := approve(browser, c.AuthCodeURL(context.Background(), "bench-state", verifier, nil), u.URL)
 	if err != nil {
 		return "", err
 	}
