@@ -163,6 +163,7 @@ func BenchmarkRenderDroplets(b *testing.B) {
 					PublicIPv4: "203.0.113.7", Image: "Ubuntu 24.04 (LTS) x64", Tags: []string{"web", "env:prod"}, Created: time.Now()}
 			}
 			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read", time.Now())
+			data.Token = newTokenStatus(&Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}, time.Now())
 			e := echo.New()
 			b.ReportAllocs()
 			for b.Loop() {
