@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"dosignin/doclient"
 )
 
@@ -102,4 +104,38 @@ func benchRecord() *flowRecord {
 		rec.addEvent(newStep(kindAPI, at, 126*time.Microsecond, "200 OK", f("request", "GET /v2/droplets?page=1&per_page=200", "ratelimit-remaining", "4991")))
 	}
 	return rec
+}
+
+// BenchmarkRenderFlowPanel executes the droplet page's template for three
+// droplets, without and with the "How this worked" panel of benchRecord.
+func BenchmarkRenderFlowPanel(b *testing.B) {
+	s, err := New(Options{Client: &doclient.Client{}, RedirectURL: &url.URL{Scheme: "http", Host: "app.test"},
+		SessionSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, IdleTimeout: time.Hour, MaxAge: 24 * time.Hour,
+		Views: os.DirFS("../views"), Static: os.DirFS("../static")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := []dropletRow{{Name: "web-1", Status: "active", Region: "New York 3", Size: "1 vCPU · 1 GB · 25 GB disk", Created: time.Now()}}
+	sess := &Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}
+	for _, withPanel := range []bool{false, true} {
+		name := "without"
+		if withPanel {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
+			data.Token = newTokenStatus(sess, time.Now())
+			if withPanel {
+				data.Flow = panel(benchRecord(), false, true)
+			}
+			e := echo.New()
+			b.ReportAllocs()
+			for b.Loop() {
+				c := e.NewContext(httptest.NewRequest(http.MethodGet, "/digitalocean", nil), httptest.NewRecorder())
+				if err := s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
