@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
 
 	"dosignin/doclient"
 )
@@ -304,8 +303,7 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 		case err != nil && shortened:
 			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
 		case err == nil && (len(encoded) <= maxRecordCookie || shortened):
-			dropSetCookie(w.Header(), name)
-			http.SetCookie(w, sessions.NewCookie(name, encoded, s.short.Options))
+			s.writeEncoded(w, s.short, flowCookie, encoded)
 			return nil
 		case len(cp.Events) > 0:
 			cp.Events = cp.Events[1:] // a shorter view of rec's, which stays as it is
