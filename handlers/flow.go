@@ -327,19 +327,32 @@ const maxRecordCookie = 3800
 // Every droplet page view reads and writes the record, so the codec is
 // built for speed: flate.BestSpeed (the default level compresses a few
 // bytes better for several times the work) and reused writers, readers and
-// buffers (a DEFLATE writer is about a megabyte of tables).
+// buffers. A DEFLATE writer is about 600 KB of tables, so the writers and
+// readers live in small free lists (flateWriters), not in a sync.Pool: a
+// pool is emptied at every other garbage collection, and under load each
+// refill allocated those 600 KB again, which was most of the app's peak
+// memory at 64 connections.
 //
 // (Compressing before encrypting can leak secrets through the length; the
 // record holds none, only masked values.)
 type recordCodec struct {
-	codecs                    []securecookie.Codec
-	writers, readers, buffers sync.Pool
+	codecs  []securecookie.Codec
+	writers chan *flate.Writer
+	readers chan io.ReadCloser
+	buffers sync.Pool
 }
+
+// flateWriters is how many DEFLATE writers and readers the codec keeps.
+// Encoding a record takes tens of microseconds without blocking, so more
+// are in use at once only when the scheduler preempts one mid-record; a
+// request that finds none free makes its own, and it is dropped after.
+const flateWriters = 4
 
 // newRecordCodec returns a codec with the app's key pairs (signing,
 // encryption; newest first) whose cookies expire after maxAge.
 func newRecordCodec(keyPairs [][]byte, maxAge time.Duration) *recordCodec {
-	rc := &recordCodec{codecs: securecookie.CodecsFromPairs(keyPairs...)}
+	rc := &recordCodec{codecs: securecookie.CodecsFromPairs(keyPairs...),
+		writers: make(chan *flate.Writer, flateWriters), readers: make(chan io.ReadCloser, flateWriters)}
 	for _, c := range rc.codecs {
 		sc := c.(*securecookie.SecureCookie)
 		sc.MaxAge(int(maxAge / time.Second))
@@ -356,13 +369,19 @@ func (rc *recordCodec) encode(name string, rec *flowRecord) (string, error) {
 	}
 	defer rc.buffers.Put(z)
 	z.Reset()
-	fw, _ := rc.writers.Get().(*flate.Writer)
-	if fw == nil {
-		fw, _ = flate.NewWriter(z, flate.BestSpeed) // cannot fail with a valid level
-	} else {
+	var fw *flate.Writer
+	select {
+	case fw = <-rc.writers:
 		fw.Reset(z)
+	default:
+		fw, _ = flate.NewWriter(z, flate.BestSpeed) // cannot fail with a valid level
 	}
-	defer rc.writers.Put(fw)
+	defer func() {
+		select {
+		case rc.writers <- fw:
+		default: // the list is full: this one goes
+		}
+	}()
 	enc := json.NewEncoder(fw)
 	enc.SetEscapeHTML(false) // "&" stays one byte; the template escapes what it shows
 	if err := enc.Encode(rec); err != nil {
@@ -379,13 +398,21 @@ func (rc *recordCodec) decode(name, value string) (*flowRecord, error) {
 	if err := securecookie.DecodeMulti(name, value, &z, rc.codecs...); err != nil {
 		return nil, err
 	}
-	fr, _ := rc.readers.Get().(io.ReadCloser)
-	if fr == nil {
+	var fr io.ReadCloser
+	select {
+	case fr = <-rc.readers:
+		if err := fr.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
+			return nil, err
+		}
+	default:
 		fr = flate.NewReader(bytes.NewReader(z))
-	} else if err := fr.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
-		return nil, err
 	}
-	defer rc.readers.Put(fr)
+	defer func() {
+		select {
+		case rc.readers <- fr:
+		default:
+		}
+	}()
 	raw, _ := rc.buffers.Get().(*bytes.Buffer)
 	if raw == nil {
 		raw = new(bytes.Buffer)
