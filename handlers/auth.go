@@ -184,7 +184,7 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		// description comes from the URL, so anyone could have written it:
 		// it is shown as escaped text, trimmed, and trusted for nothing.
 		if rec != nil {
-			decision := newStep(kindDecision, link.At, arrived.Sub(link.At), "denied", []doclient.Field{
+			decision := newStep(kindDecision, link.at(), arrived.Sub(link.at()), "denied", []doclient.Field{
 				{Name: "decision", Value: "Deny"}, {Name: "error", Value: trim(e, 60)}})
 			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}})
 		}

@@ -57,8 +57,11 @@ type flowRecord struct {
 // flowStep is one recorded step or event. Short JSON names: it lives in a
 // cookie.
 type flowStep struct {
-	Kind   string      `json:"k"`
-	At     time.Time   `json:"t"`
+	Kind string `json:"k"`
+	// Milli is when it happened, in Unix milliseconds (0: unknown): a
+	// number is a third of an RFC 3339 time's bytes, and much quicker to
+	// encode and decode on every page view.
+	Milli  int64       `json:"t,omitempty"`
 	Micros int64       `json:"d,omitempty"` // how long it took
 	Fields [][2]string `json:"f,omitempty"` // name, masked value
 	Note   string      `json:"n,omitempty"` // the outcome, in a few words
@@ -66,8 +69,19 @@ type flowStep struct {
 
 func (f flowStep) duration() time.Duration { return time.Duration(f.Micros) * time.Microsecond }
 
+// at is when the step happened, or the zero time if unknown.
+func (f flowStep) at() time.Time {
+	if f.Milli == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(f.Milli).UTC()
+}
+
 func newStep(kind string, at time.Time, d time.Duration, note string, fields []doclient.Field) flowStep {
-	st := flowStep{Kind: kind, At: at.UTC().Truncate(time.Millisecond), Micros: d.Microseconds(), Note: trim(note, maxFieldLen)}
+	st := flowStep{Kind: kind, Micros: d.Microseconds(), Note: trim(note, maxFieldLen)}
+	if !at.IsZero() {
+		st.Milli = at.UnixMilli()
+	}
 	for _, f := range fields {
 		st.Fields = append(st.Fields, [2]string{f.Name, trim(f.Value, maxFieldLen)})
 	}
@@ -224,10 +238,10 @@ func loginSteps(link flowStep, arrived time.Time, checks time.Duration, tok docl
 	// At DigitalOcean: from the end of step 1 to the callback, so that the
 	// timeline's bars lie end to end.
 	var inDO time.Duration
-	if !link.At.IsZero() {
-		inDO = max(arrived.Sub(link.At)-link.duration(), 0)
+	if !link.at().IsZero() {
+		inDO = max(arrived.Sub(link.at())-link.duration(), 0)
 	}
-	decision := newStep(kindDecision, link.At.Add(link.duration()), inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
+	decision := newStep(kindDecision, link.at().Add(link.duration()), inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
 	if scope != "" {
 		decision.Fields = append(decision.Fields, [2]string{"scope granted", scope})
 	}

@@ -145,7 +145,7 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 	for i := len(rec.Events) - 1; i >= 0; i-- { // newest first
 		ev := rec.Events[i]
 		p.Events = append(p.Events, panelEvent{
-			When: ev.At.UTC().Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note,
+			When: ev.at().Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note,
 			Fields: panelFields(ev.Fields), Duration: formatDuration(ev.duration()),
 		})
 	}
