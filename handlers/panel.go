@@ -34,6 +34,11 @@ type panelStep struct {
 	Note           string
 	Fields         []panelField
 	Duration       string
+	// Class and Outcome are what the template shows, built here so the
+	// template runs a few actions per step instead of a dozen (the panel
+	// is on every droplet page view, open or not): the list item's class,
+	// and the hint's tail (" · " the note, " · not part of this record").
+	Class, Outcome string
 }
 
 // panelField is one recorded parameter: its name and its masked value.
@@ -70,6 +75,7 @@ type panelEvent struct {
 	Note     string
 	Fields   []panelField
 	Duration string
+	Detail   string // what the template shows after the title: the note, then the duration if any
 }
 
 // tokenStatus is the data of the token status box on the droplet page.
@@ -136,6 +142,14 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 		if st, ok := rec.step(info.kind); ok {
 			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, panelFields(st.Fields), formatDuration(st.duration())
 		}
+		ps.Class = "step"
+		if ps.Note != "" {
+			ps.Outcome = " · " + ps.Note
+		}
+		if !ps.Done {
+			ps.Class += " step-skipped"
+			ps.Outcome += " · not part of this record"
+		}
 		p.Steps = append(p.Steps, ps)
 	}
 	if st, ok := rec.step(kindDecision); ok && st.Note == "denied" {
@@ -144,10 +158,15 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 	p.Timeline, p.Total = timeline(rec)
 	for i := len(rec.Events) - 1; i >= 0; i-- { // newest first
 		ev := rec.Events[i]
-		p.Events = append(p.Events, panelEvent{
+		pe := panelEvent{
 			When: ev.at().Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note,
 			Fields: panelFields(ev.Fields), Duration: formatDuration(ev.duration()),
-		})
+		}
+		pe.Detail = pe.Note
+		if pe.Duration != "" {
+			pe.Detail += " · " + pe.Duration
+		}
+		p.Events = append(p.Events, pe)
 	}
 	return p
 }
