@@ -39,7 +39,7 @@ const (
 // ErrWaitedForAnotherInstance is returned by [Client.Refresh] and
 // [Client.Exchange] when another instance of the app holds the shared lock
 // on the credential and published no result within the wait (it hangs, or
-// the shared store failed meanwhile). No request was made: the other
+// the shared store failed or lost the lock meanwhile). No request was made: the other
 // instance may still be presenting the credential, and presenting it a
 // second time is what makes DigitalOcean revoke a grant. Trying again in a
 // moment is safe; it is not DigitalOcean's failure.
@@ -172,21 +172,25 @@ func (s *sharedGrants) coordinate(ctx context.Context, key credentialHash, now f
 			if err == nil && out != nil {
 				return out.result(s.op)
 			}
-			locked := false
-			if err == nil {
-				locked, err = s.store.Lock(ctx, name+":lock", token, s.lease)
+			if !heldElsewhere {
+				locked := false
+				if err == nil {
+					locked, err = s.store.Lock(ctx, name+":lock", token, s.lease)
+				}
+				if err != nil {
+					break // the store failed (it logs that once) before anyone was seen asking: this process only
+				}
+				if locked {
+					return s.callLocked(ctx, name, token, now, fn)
+				}
+				heldElsewhere = true
 			}
-			if err == nil && locked {
-				return s.callLocked(ctx, name, token, now, fn)
-			}
-			if err == nil {
-				heldElsewhere = true // another instance is asking DigitalOcean
-			} else if !heldElsewhere {
-				break // the store failed (it logs that once) and nobody was seen asking: this process only
-			}
-			// Wait for the other instance's answer, even through store
-			// errors: it may be presenting the credential right now, and
-			// presenting it again could revoke the grant.
+			// Another instance is asking DigitalOcean: from now on only
+			// wait for its answer, through store errors, and even if the
+			// lock vanishes (Redis restarted empty): that instance may be
+			// presenting the credential right now, and presenting it again
+			// could revoke the grant. If no answer comes, the user's next
+			// request starts afresh.
 			if time.Now().After(giveUp) {
 				return nil, time.Time{}, fmt.Errorf("doclient: %s: %w", s.op, ErrWaitedForAnotherInstance)
 			}

@@ -26,6 +26,7 @@ type memStore struct {
 	stuck   bool // another instance holds every lock and never publishes
 	failing atomic.Bool
 
+	gets    atomic.Int64 // Get calls that succeeded
 	refused atomic.Int64 // Lock calls that found the lock held
 	failed  atomic.Int64 // calls that failed
 }
@@ -53,6 +54,7 @@ func (m *memStore) Get(_ context.Context, name string) ([]byte, error) {
 	if err := m.fail(); err != nil {
 		return nil, err
 	}
+	m.gets.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.vals[name], nil
@@ -135,14 +137,15 @@ func TestSharedLockOutlivesASlowRefresh(t *testing.T) {
 }
 
 // Once an instance has seen another holding the lock, a failing store
-// (a slow call, or the store marking itself down) does not make it
-// present the credential itself while the other's request is in flight:
-// it keeps waiting, and gets the other's result once the store answers
-// again. DigitalOcean sees one refresh.
+// (a slow call, or the store marking itself down), nor the lock vanishing
+// (a restarted Redis), makes it present the credential itself while the
+// other's request is in flight: it keeps waiting, and gets the other's
+// result once the store answers again. DigitalOcean sees one refresh.
 func TestStoreFailingWhileWaitingMakesNoSecondRequest(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int64
 	arrived, release := make(chan struct{}), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			close(arrived)
@@ -151,6 +154,7 @@ func TestStoreFailingWhileWaitingMakesNoSecondRequest(t *testing.T) {
 		writeJSON(w, http.StatusOK, tokenResponse("doo_v1_new"+strconv.Itoa(int(n.Load())), "dor_v1_new", 3600))
 	}))
 	defer srv.Close()
+	defer releaseOnce()
 	store := newMemStore()
 	shared := func(cfg *doclient.Config) { cfg.Shared = store }
 	a, b := newClient(t, srv.URL+"/v1/oauth", srv.URL, shared), newClient(t, srv.URL+"/v1/oauth", srv.URL, shared)
@@ -164,8 +168,15 @@ func TestStoreFailingWhileWaitingMakesNoSecondRequest(t *testing.T) {
 	waitFor(t, func() bool { return store.refused.Load() > 0 })
 	store.failing.Store(true)
 	waitFor(t, func() bool { return store.failed.Load() >= 3 })
+	store.mu.Lock()
+	clear(store.locks) // and comes back empty, as a restarted Redis does
+	store.mu.Unlock()
 	store.failing.Store(false)
-	close(release)
+	polled := store.gets.Load()
+	for deadline := time.Now().Add(5 * time.Second); store.gets.Load() < polled+3 && n.Load() == 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // B polls the store that is back (or, wrongly, asks DigitalOcean)
+	}
+	releaseOnce()
 	wg.Wait()
 
 	if got := n.Load(); got != 1 {
