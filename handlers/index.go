@@ -16,6 +16,9 @@ type indexPage struct {
 	// OfferWrite shows the second link that asks for read & write access;
 	// the default asks for the least privilege that shows droplets.
 	OfferWrite bool
+	// Flow is what the last login did when it was denied, or what
+	// Disconnect did, when this browser has a record of it.
+	Flow *flowPanel
 }
 
 // handleIndex serves GET /: what the app does and a "Connect DigitalOcean"
@@ -26,14 +29,25 @@ type indexPage struct {
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
+//
+// A visitor who sends no cookie at all (most visitors, and every monitor)
+// gets the page rendered at start.
 func (s *Server) handleIndex(c echo.Context) error {
 	w, r := c.Response(), c.Request()
+	if len(r.Header["Cookie"]) == 0 {
+		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
+	}
 	sess, connected := s.sessions.load(w, r)
 	if connected && refreshDueSoon(sess, s.now()) {
-		ts := s.do.TokenSource(r.Context(), sess.Token())
+		ctx, ft := traced(r.Context())
+		ts := s.do.TokenSource(ctx, sess.Token())
 		_, err := ts.Token()
 		if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 			return serr
+		}
+		if rec := s.sessions.loadRecord(r); rec != nil {
+			ft.record(rec, -1, 0)
+			s.keepRecord(w, r, rec)
 		}
 		switch {
 		case doclient.IsInvalidGrant(err):
@@ -42,11 +56,26 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
-	if connected {
+	return s.render(c, http.StatusOK, "index", indexTitle, sess, s.indexData(sess, r))
+}
+
+const indexTitle = "Sign in with DigitalOcean"
+
+// indexData is the index's data for sess (nil: not connected) and the
+// request r (nil: a visitor without cookies, so without a flow record).
+func (s *Server) indexData(sess *Session, r *http.Request) indexPage {
+	data := indexPage{Connected: sess != nil, OfferWrite: !slices.Contains(s.scopes, "write")}
+	switch {
+	case sess != nil:
 		data.Access = accessLabel(sess.Scope)
+	case r != nil:
+		if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
+			// What a denial or Disconnect did. A login that completed is
+			// the droplet page's to show, and only while connected.
+			data.Flow = p
+		}
 	}
-	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
+	return data
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

@@ -58,6 +58,9 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	storeState  func(context.Context) string
 	now         func() time.Time
+	// anonymousIndex is the index of a visitor who sends no cookie: the
+	// same bytes for everyone, so rendered once (see handleIndex).
+	anonymousIndex []byte
 }
 
 // New checks opts and builds the app.
@@ -80,7 +83,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		do:          opts.Client,
 		sessions:    sessions,
 		pages:       pages,
@@ -94,7 +97,12 @@ func New(opts Options) (*Server, error) {
 		crossOrigin: http.NewCrossOriginProtection(),
 		storeState:  opts.StoreState,
 		now:         opts.Now,
-	}, nil
+	}
+	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil, nil)})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns the app as an http.Handler: an Echo router with every
@@ -121,6 +129,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
+	e.POST("/refresh", s.handleRefresh)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
