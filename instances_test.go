@@ -492,12 +492,15 @@ func TestInstanceWithHangingRedisStillServes(t *testing.T) {
 	}
 }
 
-// Redis dies while the instance that holds the refresh lock is asking
-// DigitalOcean, and comes back empty (the lock gone): the instances that
-// saw the lock held keep waiting instead of presenting the same refresh
-// token, and get the holder's result once Redis is back. Every page shows
-// the droplets, and DigitalOcean sees one refresh.
-func TestInstancesRedisDiesMidRefresh(t *testing.T) {
+// Security test 22, across instances (the rest is in handlers): a
+// single-use credential is never presented twice, even when Redis dies
+// while the instance that holds the refresh lock is asking DigitalOcean,
+// and comes back empty (the lock gone). The instances that saw the lock
+// held keep waiting instead of presenting the same refresh token (which a
+// strict DigitalOcean answers by revoking the grant), and get the holder's
+// result once Redis is back. Every page shows the droplets, and
+// DigitalOcean sees one refresh.
+func TestSecurity22RefreshNotRepeatedWhenRedisDiesMidRefresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and three instances")
 	}
