@@ -71,6 +71,7 @@ M = [
  ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
  ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
  ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
+ ("22", "a waiting instance presents the credential itself after a store error", "doclient/shared.go", "\t\t\tif !heldElsewhere {", "\t\t\tif !heldElsewhere || true {"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
