@@ -98,6 +98,14 @@ func (s *Server) handleDroplets(c echo.Context) error {
 			opts.PagesHint = sess.Pages
 		}
 		list, err = s.do.Droplets(ctx, ts, opts)
+		if _, refreshed := ts.Refreshed(); doclient.IsUnauthorized(err) && !refreshed && sess.RefreshToken != "" {
+			// A parallel request may have rotated the pair after this one
+			// read the cookie; see TokenSource.Renew. Once, and the
+			// renewed pair is saved below like any refresh.
+			if _, err = ts.Renew(); err == nil {
+				list, err = s.do.Droplets(ctx, ts, opts)
+			}
+		}
 	}
 	// Worth a cookie write only when it changes what the next view asks
 	// for: no hint and a hint of one page both start with page 1 alone.
