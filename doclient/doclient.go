@@ -154,6 +154,8 @@ type Client struct {
 	// token, however many requests of one browser present it.
 	exchanges *sharedGrants
 	refreshes *sharedGrants
+	// One POST per confirmation of a droplet action (see DropletAction).
+	actions *onceActions
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
@@ -223,6 +225,7 @@ func New(cfg Config) (*Client, error) {
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
 		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
 		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
+		actions:   &onceActions{},
 	}, nil
 }
 

@@ -145,6 +145,9 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		// The user said no, or DigitalOcean refused the request. The
 		// description comes from the URL, so anyone could have written it:
 		// it is shown as escaped text, trimmed, and trusted for nothing.
+		if login.Action != nil && e == "access_denied" {
+			return s.stepUpDenied(c, login.Action)
+		}
 		if e == "access_denied" {
 			s.sessions.setFlash(w, r, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
 		} else {
@@ -185,6 +188,9 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case err != nil:
 		return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
 			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
+	}
+	if login.Action != nil {
+		return s.stepUpGranted(c, login.Action, tok, acct, state)
 	}
 	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
 		// A 500, logged, but without the generic page's "Try again":

@@ -24,6 +24,7 @@ type layoutData struct {
 	Sandbox bool              // the "this is a sandbox" banner
 	Account *doclient.Account // who is connected, nil when nobody is
 	Flash   *flash            // a one-time message
+	Refresh int               // seconds before the page reloads itself; 0: never
 	Page    any
 }
 
@@ -57,9 +58,11 @@ func newRenderer(views, static fs.FS) (*renderer, error) {
 		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html")
+	// Every page gets the layout and the partials (views/partials/*.html:
+	// pieces a page includes with {{template "name" ...}}).
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html", "partials/*.html")
 	if err != nil {
-		return nil, fmt.Errorf("parsing views/layout.html: %w", err)
+		return nil, fmt.Errorf("parsing views/layout.html and views/partials: %w", err)
 	}
 	names, err := fs.Glob(views, "*.html")
 	if err != nil {
@@ -98,6 +101,9 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	l := layoutData{Title: title, Sandbox: s.sandbox, Flash: s.sessions.takeFlash(c.Response(), c.Request()), Page: data}
 	if sess != nil {
 		l.Account = &sess.Account
+	}
+	if p, ok := data.(interface{ refreshEvery() int }); ok {
+		l.Refresh = p.refreshEvery()
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", l); err != nil {

@@ -121,6 +121,13 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
+	// Droplet actions (handlers/actions.go): each GET only shows, each
+	// POST is same-origin only and redirects to a GET.
+	e.Match(getOrHead, "/droplets/:id", s.handleDroplet)
+	e.GET("/droplets/:id/confirm", s.handleConfirm)
+	e.POST("/droplets/:id/actions", s.handleActions)
+	e.POST("/droplets/:id/step-up", s.handleStepUp)
+	e.GET("/droplets/:id/actions/:action", s.handleProgress)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
