@@ -13,10 +13,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -42,6 +44,28 @@ const screenshotDir = "docs/screenshots"
 
 // e2eDroplets is how many droplets the sandbox account has in these tests.
 const e2eDroplets = 8
+
+// e2eActionDelay is how long a sandbox droplet action runs in these tests:
+// long enough to see "in progress", short enough to wait for.
+const e2eActionDelay = 1500 * time.Millisecond
+
+// firstDropletID asks the sandbox's API, with its personal access token,
+// for the ID of the account's first droplet.
+func firstDropletID(t *testing.T, env *e2eApp) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, env.SandboxURL+"/v2/droplets", nil)
+	req.Header.Set("Authorization", "Bearer "+env.Sandbox.PersonalAccessToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Droplets []struct{ ID int } }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Droplets) == 0 {
+		t.Fatalf("listing the sandbox's droplets: %v", err)
+	}
+	return body.Droplets[0].ID
+}
 
 // Viewports the pages must fit: a small phone and a laptop.
 const (
@@ -195,6 +219,47 @@ func TestE2E(t *testing.T) {
 		tab.expectCleanConsole()
 	})
 
+	// The issue's story: connect read-only, press Reboot, be asked for
+	// read & write, approve, confirm, and watch the page follow the reboot
+	// until it completes (the sandbox's actions take e2eActionDelay).
+	t.Run("RebootThroughTheStepUp", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		tab.signIn(env)
+		id := firstDropletID(t, env)
+
+		tab.navigate(fmt.Sprintf("%s/droplets/%d", env.AppURL, id))
+		tab.expectText(".facts", "active")
+		tab.click(`form input[value="reboot"] ~ button`)
+		tab.expectText("h1", "This needs read & write access")
+		tab.screenshotViewport("step-up.png")
+		tab.click(`form[action$="/step-up"] button`)
+		tab.expectText(".facts", "Read & write") // DigitalOcean's consent page asks for the wider access
+		tab.click(`button[value="approve"]`)
+		tab.expectText("h1", "Reboot ")
+		if n := env.Sandbox.Stats().Actions; n != 0 {
+			t.Fatalf("%d actions before the confirmation", n)
+		}
+		tab.click(`form input[name="confirm"] ~ button`)
+		tab.expectText(".progress", "In progress")
+		if n := env.Sandbox.Stats().Actions; n != 1 {
+			t.Fatalf("%d actions after the confirmation, want 1", n)
+		}
+		// The page reloads itself (meta refresh) until the action is done.
+		ctx, cancel := context.WithTimeout(tab.ctx, 15*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress .status-active")); err != nil {
+			t.Fatalf("the progress page never showed the reboot completed: %v", err)
+		}
+		tab.checkPage()
+		tab.expectText(".progress", "was rebooted")
+		if n := tab.count(`meta[http-equiv="refresh"]`); n != 0 {
+			t.Error("the finished action's page still reloads itself")
+		}
+		tab.expectCleanConsole()
+	})
+
 	// What a newcomer sees after `go run .`: the sandbox on the app's own
 	// origin, and a banner on every page of the app saying so.
 	t.Run("SandboxModeAsGoRunStartsIt", func(t *testing.T) {
@@ -267,6 +332,7 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 		AppName:      "Sign in with DigitalOcean (Go)",
 		TokenTTL:     tokenTTL,
 		Droplets:     e2eDroplets,
+		ActionDelay:  e2eActionDelay,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -429,3 +429,16 @@ func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error
 	req.Header.Set("User-Agent", t.userAgent)
 	return t.base.RoundTrip(req)
 }
+
+// AuthorizeOrigin returns the scheme and host of the authorize endpoint
+// (e.g. "https://cloud.digitalocean.com"): the origin a page's
+// Content-Security-Policy form-action must allow for a form whose answer
+// redirects the browser there, since browsers apply form-action to a form
+// submission's redirects too.
+func (c *Client) AuthorizeOrigin() string {
+	u, err := url.Parse(c.oauth.Endpoint.AuthURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -56,6 +56,7 @@ type Server struct {
 	sandbox     bool
 	secure      bool // served over https: Secure cookies, __Host- names, HSTS
 	crossOrigin *http.CrossOriginProtection
+	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
 }
@@ -92,6 +93,7 @@ func New(opts Options) (*Server, error) {
 		sandbox:     opts.Sandbox,
 		secure:      secure,
 		crossOrigin: http.NewCrossOriginProtection(),
+		csp:         contentSecurityPolicy(opts.Client.AuthorizeOrigin()),
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}, nil
