@@ -109,11 +109,83 @@ func TestE2E(t *testing.T) {
 			t.Errorf("the table has %d rows, want %d", rows, want)
 		}
 		tab.expectText(".summary", env.Sandbox.Account().Email)
+		// The panel opens on this first view; the list is this picture's subject.
+		evaluate[bool](tab, `(d => { d.open = false; return true })(document.querySelector("details.flow"))`)
 		tab.screenshot("droplets-desktop.png")
 
 		if s := env.Sandbox.Stats(); s.Authorizations != 1 || s.CodeExchanges != 1 {
 			t.Errorf("sandbox saw %d authorizations and %d code exchanges, want 1 and 1", s.Authorizations, s.CodeExchanges)
 		}
+		tab.expectCleanConsole()
+	})
+
+	t.Run("HowThisWorkedPanelAndRefreshNow", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		tab.signIn(env)
+
+		// Open on the first view after the login, with every step.
+		if !evaluate[bool](tab, `!!document.querySelector("details.flow[open]")`) {
+			t.Fatal("the How this worked panel is not open after the login")
+		}
+		for _, want := range []string{"1 Authorization code link", "2 User authorizes application", "3 Application receives authorization code",
+			"4 Application requests access token", "5 Application receives access token", "code_challenge_method", "client_secret",
+			"GET /v2/droplets?page=1&per_page=200", "Timeline"} {
+			tab.expectText("details.flow", want)
+		}
+		if n := tab.count("details.flow .timeline-fill"); n < 5 {
+			t.Errorf("the timeline has %d bars, want one per step and the droplet list", n)
+		}
+		// No whole token, code or secret in the page, only their beginnings.
+		if leak := evaluate[string](tab, `(document.documentElement.outerHTML.match(/do[or]_v1_[0-9a-f]{5,}|e2e-secret-/) || [""])[0]`); leak != "" {
+			t.Errorf("the page shows %q", leak)
+		}
+		// The README's picture: the panel's top (timeline, first steps), one screen high.
+		evaluate[bool](tab, `(d => { d.scrollIntoView(); return true })(document.querySelector("details.flow"))`)
+		tab.screenshotViewport("how-this-worked.png")
+
+		tab.click(`form[action="/refresh"] button`)
+		if got, want := tab.location(), env.AppURL+"/digitalocean"; got != want {
+			t.Fatalf("after Refresh now the browser is at %s, want %s", got, want)
+		}
+		tab.expectText(".flash", "Refreshed")
+		tab.expectText(".token-status", "Last refreshed")
+		if evaluate[bool](tab, `!!document.querySelector("details.flow[open]")`) {
+			t.Error("the panel is still open after the first view")
+		}
+		// Open it, as a click on its summary does.
+		if err := chromedp.Do(tab.ctx, chromedp.Click(chromedp.CSS("details.flow > summary"), chromedp.NodeVisible)); err != nil {
+			t.Fatal(err)
+		}
+		tab.checkPage()
+		tab.expectText("details.flow .events", "Token refreshed")
+		tab.expectText("details.flow .events", "why: asked for")
+		if s := env.Sandbox.Stats(); s.Refreshes != 1 {
+			t.Errorf("the sandbox saw %d refreshes, want 1", s.Refreshes)
+		}
+		// Pressed again at once: no second refresh.
+		tab.click(`form[action="/refresh"] button`)
+		tab.expectText(".flash", "Just refreshed")
+		if s := env.Sandbox.Stats(); s.Refreshes != 1 {
+			t.Errorf("a second press made the sandbox see %d refreshes, want 1", s.Refreshes)
+		}
+		tab.expectCleanConsole()
+	})
+
+	t.Run("AnotherAccount", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		accounts := env.Sandbox.Accounts()
+		tab.navigate(env.AppURL + "/")
+		tab.click(`a[href="/connect?account=select"]`)
+		if err := chromedp.Do(tab.ctx, chromedp.Click(chromedp.CSS(`input[name="account"][value="`+accounts[1].UUID+`"]`), chromedp.NodeVisible)); err != nil {
+			t.Fatalf("choosing the second account: %v", err)
+		}
+		tab.click(`button[value="approve"]`)
+		tab.expectText(".summary", accounts[1].Email)
+		tab.expectText("details.flow", "select_account")
 		tab.expectCleanConsole()
 	})
 
@@ -129,6 +201,7 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("after Deny the browser is at %s, want %s", got, want)
 		}
 		tab.expectText(".flash", "You denied access")
+		tab.expectText("details.flow", "Step 2: you chose Deny; DigitalOcean sent back error=access_denied")
 		tab.expectText(`a[href="/connect"]`, "Connect DigitalOcean")
 		if s := env.Sandbox.Stats(); s.Denials != 1 || s.CodeExchanges != 0 {
 			t.Errorf("sandbox saw %d denials and %d code exchanges, want 1 and 0", s.Denials, s.CodeExchanges)

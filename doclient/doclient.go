@@ -36,6 +36,10 @@
 // requests are never retried; an API GET answered 429 with a short
 // retry-after ([MaxRateLimitWait]) is sent again once.
 //
+// A [Trace] attached to a context ([WithTrace]) learns what each step
+// sent and received, with every secret already masked, so that an app can
+// show a learner the flow as it happened.
+//
 // Every call to DigitalOcean is bounded by Config.Timeout.
 package doclient
 
@@ -47,6 +51,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -203,7 +208,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.Join(problems...)
 	}
 
-	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: cfg.Transport}
+	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: &traceTransport{
+		base: cfg.Transport, now: cfg.Now,
+		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
 	// A shared lock outlives the request it guards (bounded by Timeout),
 	// and is renewed while it runs anyway; waiting for another instance's
 	// result is bounded likewise.
@@ -260,7 +267,10 @@ func checkHTTPURL(s string) error {
 // that refuses PKCE.
 //
 // scopes replaces Config.Scopes for this request; nil means Config.Scopes.
-func (c *Client) AuthCodeURL(state, verifier string, scopes []string) string {
+//
+// extra adds parameters, such as [SelectAccount]. A [Trace] in ctx learns
+// the link, with state and code_challenge shortened.
+func (c *Client) AuthCodeURL(ctx context.Context, state, verifier string, scopes []string, extra ...oauth2.AuthCodeOption) string {
 	cfg := c.oauth // a copy, so per-request scopes do not leak into c
 	if scopes != nil {
 		cfg.Scopes = scopes
@@ -269,8 +279,15 @@ func (c *Client) AuthCodeURL(state, verifier string, scopes []string) string {
 	if verifier != "" {
 		opts = append(opts, oauth2.S256ChallengeOption(verifier))
 	}
-	return cfg.AuthCodeURL(state, opts...)
+	link := cfg.AuthCodeURL(state, append(opts, extra...)...)
+	traceFrom(ctx).authorizeLink(link, c.now())
+	return link
 }
+
+// SelectAccount asks DigitalOcean to let the user choose which account to
+// authorize the app for (prompt=select_account), rather than using the one
+// signed in to the control panel.
+var SelectAccount = oauth2.SetAuthURLParam("prompt", "select_account")
 
 // Account is who authorized the app, from the "info" object of
 // DigitalOcean's token response. It identifies the user for display; it is
@@ -305,9 +322,31 @@ type Account struct {
 // captured it with the login cookie) gets no tokens. With Config.Shared
 // this holds across instances; without it, within one process.
 func (c *Client) Exchange(ctx context.Context, code, verifier string) (*oauth2.Token, Account, error) {
+	ev := TokenRequest{GrantType: GrantAuthorizationCode, Endpoint: c.oauth.Endpoint.TokenURL, At: c.now()}
+	start := time.Now()
+	var sent atomic.Bool // the closure may still run after do returns
 	tok, err := c.exchanges.do(ctx, hashOf(code, verifier), c.now, func(ctx context.Context) (*oauth2.Token, error) {
+		sent.Store(true)
 		return c.exchange(ctx, code, verifier)
 	})
+	if tr := traceFrom(ctx); tr != nil {
+		// The parameters x/oauth2 sends in the body (AuthStyleInParams), masked.
+		ev.Sent = []Field{
+			{"grant_type", GrantAuthorizationCode},
+			{"code", MaskCode(code)},
+			{"redirect_uri", c.oauth.RedirectURL},
+		}
+		if verifier != "" {
+			ev.Sent = append(ev.Sent, Field{"code_verifier", Hidden(verifier)})
+		}
+		ev.Sent = append(ev.Sent, Field{"client_id", c.oauth.ClientID}, Field{"client_secret", Hidden(c.oauth.ClientSecret)})
+		ev.Duration, ev.Shared = time.Since(start), !sent.Load()
+		var fields tokenFields
+		if tok != nil {
+			fields = tokenFields{tok: tok, expiry: tok.Expiry}
+		}
+		tr.tokenRequest(ev, fields, err)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, Account{}, fmt.Errorf("doclient: exchange code: %w", ctx.Err())
@@ -388,11 +427,27 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+token)
 
+	ev := RevokeRequest{Endpoint: c.revokeURL, Token: MaskToken(token), At: c.now()}
+	start := time.Now()
+	err = c.revoke(ctx, req, &ev.Status)
+	if tr := traceFrom(ctx); tr != nil && tr.Revoke != nil {
+		ev.Duration = time.Since(start)
+		if err != nil {
+			ev.Error = errorCode(err)
+		}
+		tr.Revoke(ev)
+	}
+	return err
+}
+
+// revoke sends the revoke request and sets *status to the answer's status.
+func (c *Client) revoke(ctx context.Context, req *http.Request, status *int) error {
 	resp, err := c.oauthHTTP.Do(req)
 	if err != nil {
 		return wrapError(ctx, "revoke token", err)
 	}
 	defer resp.Body.Close()
+	*status = resp.StatusCode
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}

@@ -231,7 +231,7 @@ func TestAuthCodeURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			u, err := url.Parse(c.AuthCodeURL("state-123", tt.verifier, tt.scopes))
+			u, err := url.Parse(c.AuthCodeURL(context.Background(), "state-123", tt.verifier, tt.scopes))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func TestAuthCodeURL(t *testing.T) {
 		})
 	}
 	// Per-request scopes must not change the defaults.
-	if q := mustQuery(t, c.AuthCodeURL("s", "", nil)); q.Get("scope") != "read" {
+	if q := mustQuery(t, c.AuthCodeURL(context.Background(), "s", "", nil)); q.Get("scope") != "read" {
 		t.Errorf("default scope after an override = %q, want read", q.Get("scope"))
 	}
 }

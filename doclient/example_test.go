@@ -45,7 +45,7 @@ func Example() {
 	// redirect the browser to DigitalOcean.
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
-	authURL, _ := url.Parse(client.AuthCodeURL(state, verifier, nil))
+	authURL, _ := url.Parse(client.AuthCodeURL(context.Background(), state, verifier, nil))
 	fmt.Println("redirect to", authURL.Path, "with our state:", authURL.Query().Get("state") == state)
 
 	// Step 2 happens at DigitalOcean. Its redirect back carries code and
@@ -80,9 +80,42 @@ func ExampleClient_AuthCodeURL() {
 	}
 	// Fixed values so the output is stable; use rand.Text() and
 	// oauth2.GenerateVerifier() for every login.
-	fmt.Println(client.AuthCodeURL("some-state", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil))
+	fmt.Println(client.AuthCodeURL(context.Background(), "some-state", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil))
 	// Output:
 	// https://cloud.digitalocean.com/v1/oauth/authorize?client_id=my-client-id&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fdigitalocean&response_type=code&scope=read&state=some-state
+}
+
+// A Trace attached to the context learns what the client sent, with the
+// secrets already masked, here the authorization link of step 1.
+func ExampleWithTrace() {
+	client, err := doclient.New(doclient.Config{
+		ClientID:     "my-client-id",
+		ClientSecret: "my-client-secret",
+		RedirectURL:  "http://localhost:5000/digitalocean",
+		Scopes:       []string{"read"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := doclient.WithTrace(context.Background(), &doclient.Trace{
+		AuthorizeLink: func(link doclient.AuthorizeLink) {
+			fmt.Println("GET", link.Endpoint)
+			for _, p := range link.Params {
+				fmt.Printf("  %s = %s\n", p.Name, p.Value)
+			}
+		},
+	})
+	client.AuthCodeURL(ctx, "some-state-0123456789", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil, doclient.SelectAccount)
+	// Output:
+	// GET https://cloud.digitalocean.com/v1/oauth/authorize
+	//   client_id = my-client-id
+	//   code_challenge = E9Melhoa…
+	//   code_challenge_method = S256
+	//   prompt = select_account
+	//   redirect_uri = http://localhost:5000/digitalocean
+	//   response_type = code
+	//   scope = read
+	//   state = some-s…
 }
 
 // A handler lists droplets with the session's token, and saves the token

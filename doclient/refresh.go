@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -52,13 +53,39 @@ const RefreshMargin = time.Minute
 //
 // An expired, revoked or reused refresh token fails with an error for which
 // [IsInvalidGrant] is true: the user has to connect again.
+//
+// A [Trace] in ctx learns of the refresh, with the reason RefreshAsked.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	return c.refreshFor(ctx, refreshToken, RefreshAsked)
+}
+
+// refreshFor is Refresh, reporting reason to the Trace.
+func (c *Client) refreshFor(ctx context.Context, refreshToken string, reason RefreshReason) (*oauth2.Token, error) {
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
+	ev := TokenRequest{GrantType: GrantRefreshToken, Reason: reason, Endpoint: c.oauth.Endpoint.TokenURL, At: c.now()}
+	start := time.Now()
+	var sent atomic.Bool // the closure may still run after do returns
 	tok, err := c.refreshes.do(ctx, hashOf(refreshToken), c.now, func(ctx context.Context) (*oauth2.Token, error) {
+		sent.Store(true)
 		return c.refresh(ctx, refreshToken)
 	})
+	if tr := traceFrom(ctx); tr != nil {
+		// The parameters x/oauth2 sends in the body (AuthStyleInParams), masked.
+		ev.Sent = []Field{
+			{"grant_type", GrantRefreshToken},
+			{"refresh_token", MaskToken(refreshToken)},
+			{"client_id", c.oauth.ClientID},
+			{"client_secret", Hidden(c.oauth.ClientSecret)},
+		}
+		ev.Duration, ev.Shared = time.Since(start), !sent.Load()
+		var fields tokenFields
+		if tok != nil {
+			fields = tokenFields{tok: tok, expiry: tok.Expiry}
+		}
+		tr.tokenRequest(ev, fields, err)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("doclient: refresh token: %w", ctx.Err())
 	}
@@ -124,7 +151,11 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 	case ts.tok.RefreshToken == "" && !ts.expiresWithin(0):
 		return ts.tok, nil // still valid for a while, and nothing to renew it with
 	}
-	tok, err := ts.c.Refresh(ts.ctx, ts.tok.RefreshToken)
+	reason := RefreshExpiresSoon
+	if ts.expiresWithin(0) {
+		reason = RefreshExpired
+	}
+	tok, err := ts.c.refreshFor(ts.ctx, ts.tok.RefreshToken, reason)
 	if err != nil {
 		ts.err = err
 		return nil, err

@@ -116,6 +116,7 @@ type dropletPage struct {
 	Droplet  dropletView
 	Access   string
 	CanWrite bool
+	Flow     *flowPanel // "How this worked", closed; nil without a record
 }
 
 type confirmPage struct {
@@ -167,7 +168,8 @@ func (s *Server) handleDroplet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := dropletPage{Droplet: newDropletView(d), Access: accessLabel(sess.Scope), CanWrite: canWrite(sess.Scope)}
+	data := dropletPage{Droplet: newDropletView(d), Access: accessLabel(sess.Scope), CanWrite: canWrite(sess.Scope),
+		Flow: panel(s.sessions.loadRecord(c.Request()), false, s.sandbox)}
 	return s.render(c, http.StatusOK, "droplet", d.Name, sess, data)
 }
 
@@ -205,14 +207,19 @@ func (s *Server) handleActions(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
 	}
 
-	ts := s.do.TokenSource(r.Context(), sess.Token())
+	ctx, ft := traced(r.Context()) // for the "How this worked" panel
+	ts := s.do.TokenSource(ctx, sess.Token())
 	_, err = ts.Token()
 	var action *godo.Action
 	if err == nil {
-		action, err = s.do.DropletAction(r.Context(), ts, id, act.Type, token)
+		action, err = s.do.DropletAction(ctx, ts, id, act.Type, token)
 	}
 	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 		return serr
+	}
+	if rec := s.sessions.loadRecord(r); rec != nil {
+		ft.record(rec, -1, 0) // the action's POST, as an event
+		s.keepRecord(w, r, rec)
 	}
 	if err != nil {
 		return s.actionProblem(c, sess, err, id, act)
@@ -285,10 +292,21 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	if s.pkce {
 		login.Verifier = oauth2.GenerateVerifier()
 	}
+	start, began := s.now(), time.Now()
 	if err := s.sessions.beginLogin(w, r, login); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, s.do.AuthCodeURL(login.State, login.Verifier, []string{"read", "write"}))
+	ctx, ft := traced(r.Context())
+	link := s.do.AuthCodeURL(ctx, login.State, login.Verifier, []string{"read", "write"})
+	// The step-up is a login of its own, so it starts a new record for
+	// the "How this worked" panel: step 1, the link, and what it is for.
+	if len(ft.links) == 1 {
+		l := ft.links[0]
+		fields := append([]doclient.Field{{Name: "GET", Value: l.Endpoint}}, l.Params...)
+		s.keepRecord(w, r, &flowRecord{StepUp: act.Verb + " droplet " + strconv.Itoa(id),
+			Steps: []flowStep{newStep(kindLink, start, time.Since(began), "step-up: redirected to DigitalOcean for read write", fields)}})
+	}
+	return c.Redirect(http.StatusSeeOther, link)
 }
 
 // stepUpDenied answers a step-up the user declined at DigitalOcean: the

@@ -230,6 +230,11 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	if n := a.Sandbox.Stats().Actions; n != 3 {
 		t.Errorf("%d actions, want 3", n)
 	}
+	// The "How this worked" panel tells the step-up's story, and lists
+	// the actions' POSTs among what followed.
+	list := a.get(c, a.URL+"/digitalocean")
+	mustContain(t, list, "How this worked", "step-up to read &amp; write", "handleStepUp", "handlers/actions.go",
+		"<code>scope</code></th><td>read write</td>", fmt.Sprintf("POST /v2/droplets/%d/actions", d.ID))
 }
 
 // Every action, with a session connected read & write from the start: the

@@ -32,9 +32,19 @@ const (
 // back to is the configured redirect URL, always.
 func (s *Server) handleConnect(c echo.Context) error {
 	r := c.Request()
+	start, began := s.now(), time.Now() // when (app clock), and a monotonic start for the duration
 	scopes, err := s.requestedScopes(c.QueryParam("access"))
 	if err != nil {
 		return err
+	}
+	var extra []oauth2.AuthCodeOption
+	switch c.QueryParam("account") {
+	case "":
+	case "select":
+		extra = append(extra, doclient.SelectAccount)
+	default:
+		return &Problem{Status: http.StatusBadRequest, Title: "Unknown account choice",
+			Message: "Go back to the home page and pick one of the Connect links."}
 	}
 	// The login cookie is set on the host this request came to, and
 	// DigitalOcean returns the browser to the redirect URL's host. If they
@@ -42,9 +52,14 @@ func (s *Server) handleConnect(c echo.Context) error {
 	// callback would arrive without the cookie and fail.
 	if !strings.EqualFold(r.Host, s.redirect.Host) {
 		to := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host, Path: "/connect"}
+		q := url.Values{}
 		if c.QueryParam("access") == "write" {
-			to.RawQuery = "access=write"
+			q.Set("access", "write")
 		}
+		if extra != nil {
+			q.Set("account", "select")
+		}
+		to.RawQuery = q.Encode()
 		return c.Redirect(http.StatusFound, to.String())
 	}
 
@@ -55,7 +70,15 @@ func (s *Server) handleConnect(c echo.Context) error {
 	if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {
 		return err // the cookie store is broken: a 500, logged
 	}
-	return c.Redirect(http.StatusFound, s.do.AuthCodeURL(login.State, login.Verifier, scopes))
+	ctx, ft := traced(r.Context())
+	link := s.do.AuthCodeURL(ctx, login.State, login.Verifier, scopes, extra...)
+	// A new login starts a new record: step 1, the link.
+	if len(ft.links) == 1 {
+		l := ft.links[0]
+		fields := append([]doclient.Field{{Name: "GET", Value: l.Endpoint}}, l.Params...)
+		s.keepRecord(c.Response(), r, &flowRecord{Steps: []flowStep{newStep(kindLink, start, time.Since(began), "redirected to DigitalOcean", fields)}})
+	}
+	return c.Redirect(http.StatusFound, link)
 }
 
 // requestedScopes returns the scopes for access=read|write; by default the
@@ -119,10 +142,12 @@ func parseCallback(raw string) (url.Values, error) {
 // and start a new session.
 func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	w, r := c.Response(), c.Request()
+	arrived, began := s.now(), time.Now()
 	state := q.Get("state")
 	// Read and delete the login cookie before anything else: whatever
 	// happens next, this state is spent.
 	login, started := s.sessions.takeLogin(w, r)
+	rec := s.sessions.loadRecord(r)
 
 	// A callback this browser has already completed (a reload, or Back)
 	// is answered without DigitalOcean: a second exchange of the code
@@ -131,20 +156,31 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	// deduplicate.)
 	if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
-			Message: "You are already connected with it. Open your droplets, or disconnect and connect again."}
+			Message: "Step 3 check failed: this callback's one-time code was already traded for the tokens you are connected with (a reload or Back brought it here again). A code works once, so that a code copied from a browser history or a log is useless. Open your droplets, or disconnect and connect again."}
 	}
 	// The state check comes before any call to DigitalOcean: it is what
 	// stops an attacker from logging this browser into their account
 	// (login CSRF) with a code of their own.
 	if !started || !sameState(state, login.State) {
 		return &Problem{Status: http.StatusForbidden, Title: "Sign-in could not be verified",
-			Message: "This answer from DigitalOcean does not match a sign-in started in this browser in the last 10 minutes. Go back to the home page and connect again."}
+			Message: "Step 3 check failed: the state in this answer from DigitalOcean does not match the login cookie of a sign-in started in this browser in the last 10 minutes. The check exists so that nobody can finish a login in your browser with their own code (and land you in their account). Go back to the home page and connect again."}
+	}
+	var link flowStep
+	if rec != nil && len(rec.Steps) > 0 && rec.Steps[0].Kind == kindLink && fieldOf(rec.Steps[0], "state") == doclient.MaskState(login.State) {
+		link = rec.Steps[0]
+	} else {
+		rec = nil // the record is of another login
 	}
 
 	if e := q.Get("error"); e != "" {
 		// The user said no, or DigitalOcean refused the request. The
 		// description comes from the URL, so anyone could have written it:
 		// it is shown as escaped text, trimmed, and trusted for nothing.
+		if rec != nil {
+			decision := newStep(kindDecision, link.At, arrived.Sub(link.At), "denied", []doclient.Field{
+				{Name: "decision", Value: "Deny"}, {Name: "error", Value: trim(e, 60)}})
+			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}, StepUp: rec.StepUp})
+		}
 		if login.Action != nil && e == "access_denied" {
 			return s.stepUpDenied(c, login.Action)
 		}
@@ -161,17 +197,22 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link is not valid",
 			Message: "DigitalOcean's answer carried no authorization code. Go back to the home page and connect again."}
 	}
-	tok, acct, err := s.do.Exchange(r.Context(), code, login.Verifier)
+	checks := time.Since(began)
+	ctx, ft := traced(r.Context())
+	tok, acct, err := s.do.Exchange(ctx, code, login.Verifier)
+	if rec != nil && len(ft.tokens) == 1 { // steps 2 to 5, whatever the outcome
+		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0]), StepUp: rec.StepUp})
+	}
 	switch {
 	case errors.Is(err, doclient.ErrCodeUsed):
 		// Exchanged more than a double click ago (here or on another
 		// instance): a replay, perhaps by someone holding a copy of the
 		// login cookie. No session, no token request.
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
-			Message: "It can be used only once. Go back to the home page and connect again.", Err: err}
+			Message: "Step 4 check failed: this authorization code was already traded for tokens, more than a double click ago. A code works once, so that a callback someone captured cannot be replayed to get tokens. Go back to the home page and connect again.", Err: err}
 	case doclient.IsInvalidGrant(err):
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link has expired",
-			Message: "DigitalOcean no longer accepts this authorization code (it is used once and expires after a few minutes). Connect again.", Err: err}
+			Message: "Step 4 check failed: DigitalOcean no longer accepts this authorization code. A code works once and for a few minutes, so that a code that leaks (from a browser history, a log, a proxy) cannot be traded for tokens later. Connect again.", Err: err}
 	// No "Try again" link on these pages: this URL's state and code are
 	// spent, so only a new login can help.
 	case isRateLimited(err):
@@ -217,9 +258,17 @@ func (s *Server) handleLogout(c echo.Context) error {
 	// authenticated by itself, so an expired one is refreshed first.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
 	defer cancel()
+	ctx, ft := traced(ctx)
 	tok, err := s.do.TokenSource(ctx, sess.Token()).Token()
 	if err == nil {
 		err = s.do.Revoke(ctx, tok.AccessToken)
+	}
+	// The index shows what Disconnect did; the login steps, which name
+	// the account, are forgotten with it.
+	if rec := s.sessions.loadRecord(r); rec != nil {
+		done := &flowRecord{Viewed: true}
+		ft.record(done, -1, 0)
+		s.keepRecord(w, r, done)
 	}
 	switch {
 	case err == nil:

@@ -16,6 +16,8 @@ type dropletsPage struct {
 	Droplets []dropletRow
 	Access   string    // what the token may do, in words
 	Expiry   time.Time // when the current access token expires
+	Token    *tokenStatus
+	Flow     *flowPanel // "How this worked"; nil without a record
 }
 
 // dropletRow is one droplet as the page shows it.
@@ -42,12 +44,15 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 
-	ts := s.do.TokenSource(r.Context(), sess.Token())
+	ctx, ft := traced(r.Context()) // for the "How this worked" panel
+	ts := s.do.TokenSource(ctx, sess.Token())
 	_, err := ts.Token() // refreshes now if needed, so its errors are told apart below
 	var droplets []godo.Droplet
+	listStart := time.Now()
 	if err == nil {
-		droplets, err = s.do.Droplets(r.Context(), ts)
+		droplets, err = s.do.Droplets(ctx, ts)
 	}
+	took := time.Since(listStart)
 	// Save a refreshed pair even if the listing failed afterwards.
 	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 		return serr
@@ -62,7 +67,8 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		return upstreamProblem(err)
 	}
 
-	data := dropletsPage{Access: accessLabel(sess.Scope), Expiry: sess.Expiry, Droplets: make([]dropletRow, len(droplets))}
+	data := dropletsPage{Access: accessLabel(sess.Scope), Expiry: sess.Expiry, Droplets: make([]dropletRow, len(droplets)),
+		Token: newTokenStatus(sess, s.now()), Flow: s.recordPage(w, r, ft, len(droplets), took)}
 	for i, d := range droplets {
 		data.Droplets[i] = newDropletRow(d)
 	}
@@ -86,7 +92,7 @@ func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *S
 		return nil
 	}
 	sess.SetToken(tok)
-	sess.LastSeen = s.now()
+	sess.LastSeen, sess.Refreshed = s.now(), s.now()
 	return s.sessions.save(w, r, sess)
 }
 

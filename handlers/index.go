@@ -16,6 +16,9 @@ type indexPage struct {
 	// OfferWrite shows the second link that asks for read & write access;
 	// the default asks for the least privilege that shows droplets.
 	OfferWrite bool
+	// Flow is what the last login did when it was denied, or what
+	// Disconnect did, when this browser has a record of it.
+	Flow *flowPanel
 }
 
 // handleIndex serves GET /: what the app does and a "Connect DigitalOcean"
@@ -30,10 +33,15 @@ func (s *Server) handleIndex(c echo.Context) error {
 	w, r := c.Response(), c.Request()
 	sess, connected := s.sessions.load(w, r)
 	if connected && refreshDueSoon(sess, s.now()) {
-		ts := s.do.TokenSource(r.Context(), sess.Token())
+		ctx, ft := traced(r.Context())
+		ts := s.do.TokenSource(ctx, sess.Token())
 		_, err := ts.Token()
 		if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 			return serr
+		}
+		if rec := s.sessions.loadRecord(r); rec != nil {
+			ft.record(rec, -1, 0)
+			s.keepRecord(w, r, rec)
 		}
 		switch {
 		case doclient.IsInvalidGrant(err):
@@ -45,6 +53,10 @@ func (s *Server) handleIndex(c echo.Context) error {
 	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
 	if connected {
 		data.Access = accessLabel(sess.Scope)
+	} else if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
+		// What a denial or Disconnect did. A login that completed is the
+		// droplet page's to show, and only while connected.
+		data.Flow = p
 	}
 	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
 }

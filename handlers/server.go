@@ -123,6 +123,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
+	e.POST("/refresh", s.handleRefresh)
 	// Droplet actions (handlers/actions.go): each GET only shows, each
 	// POST is same-origin only and redirects to a GET.
 	e.Match(getOrHead, "/droplets/:id", s.handleDroplet)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
@@ -38,6 +39,10 @@ type Session struct {
 	// replayed callback (Back, reload) is recognised and refused with 400
 	// instead of looking like a forgery.
 	LoginState string `json:"login"`
+
+	// Refreshed is when the app last refreshed the token pair (zero: not
+	// since login), for the token status and Refresh now.
+	Refreshed time.Time `json:"refreshed,omitzero"`
 }
 
 // Token returns the session's tokens in x/oauth2's form.
@@ -80,6 +85,7 @@ const (
 	sessionCookie = "do_session"
 	loginCookie   = "do_login"
 	flashCookie   = "do_flash"
+	flowCookie    = "do_flow"    // the flow record (handlers/flow.go)
 	confirmCookie = "do_confirm" // the one-time token of a confirmation form (handlers/actions.go)
 
 	// loginTTL bounds how long a started login may take: long enough to
@@ -101,6 +107,7 @@ type sessionStore struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
+	records recordCodec // compresses the flow record (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -139,7 +146,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		maxAge:  maxAge,
 		now:     now,
 	}
-	for _, n := range []string{sessionCookie, loginCookie, flashCookie, confirmCookie} {
+	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie} {
 		s.names[n] = n
 		if secure {
 			s.names[n] = "__Host-" + n
@@ -276,6 +283,22 @@ func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *session
 		return fmt.Errorf("saving cookie %s: %w", name, err)
 	}
 	return nil
+}
+
+// encode returns the value write would give cookie name, for a caller
+// that needs its size first (see writeEncoded).
+func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
+}
+
+// writeEncoded sets cookie name to a value from encode, as write would.
+func (s *sessionStore) writeEncoded(w http.ResponseWriter, st *sessions.CookieStore, name, encoded string) {
+	dropSetCookie(w.Header(), s.names[name])
+	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
 }
 
 // clear tells the browser to delete cookie name.

@@ -1,0 +1,393 @@
+package handlers
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"dosignin/doclient"
+)
+
+// The flow record: what the "How this worked" panel shows. doclient reports
+// each step through a doclient.Trace, with its secrets already masked; the
+// handlers keep the login steps and the last maxFlowEvents events after
+// them in a cookie of their own (flowCookie), encrypted like the others and
+// short-lived like the login cookie (10 minutes after its last write, and
+// every page view writes it). Nothing in it is a secret, so it could be
+// shown as it is; it is encrypted because it names the account.
+
+const (
+	// maxFlowEvents bounds the events kept after the login steps.
+	maxFlowEvents = 10
+	// maxFieldLen bounds any one recorded value (a path, a name), so the
+	// record fits its cookie whatever DigitalOcean answers.
+	maxFieldLen = 80
+)
+
+// Kinds of recorded steps and events.
+const (
+	kindLink          = "link"     // step 1
+	kindDecision      = "decision" // step 2
+	kindCallback      = "callback" // step 3
+	kindTokenRequest  = "token"    // step 4
+	kindTokenResponse = "tokens"   // step 5
+	kindAPI           = "api"
+	kindPages         = "pages"
+	kindRefresh       = "refresh"
+	kindRevoke        = "revoke"
+)
+
+// flowRecord is the record of one login and what followed.
+type flowRecord struct {
+	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped)
+	Events []flowStep `json:"e,omitempty"` // later events, oldest first, at most maxFlowEvents
+	Viewed bool       `json:"v,omitempty"` // the droplet page has shown the record once
+	// StepUp, for a login that stepped a read-only session up to read &
+	// write (handlers/actions.go), names the action it was for.
+	StepUp string `json:"u,omitempty"`
+}
+
+// flowStep is one recorded step or event. Short JSON names: it lives in a
+// cookie.
+type flowStep struct {
+	Kind   string      `json:"k"`
+	At     time.Time   `json:"t"`
+	Micros int64       `json:"d,omitempty"` // how long it took
+	Fields [][2]string `json:"f,omitempty"` // name, masked value
+	Note   string      `json:"n,omitempty"` // the outcome, in a few words
+}
+
+func (f flowStep) duration() time.Duration { return time.Duration(f.Micros) * time.Microsecond }
+
+func newStep(kind string, at time.Time, d time.Duration, note string, fields []doclient.Field) flowStep {
+	st := flowStep{Kind: kind, At: at.UTC().Truncate(time.Millisecond), Micros: d.Microseconds(), Note: trim(note, maxFieldLen)}
+	for _, f := range fields {
+		st.Fields = append(st.Fields, [2]string{f.Name, trim(f.Value, maxFieldLen)})
+	}
+	return st
+}
+
+// step returns the login step of kind, if recorded.
+func (r *flowRecord) step(kind string) (flowStep, bool) {
+	for _, st := range r.Steps {
+		if st.Kind == kind {
+			return st, true
+		}
+	}
+	return flowStep{}, false
+}
+
+// addEvent appends ev, keeping the last maxFlowEvents.
+func (r *flowRecord) addEvent(ev flowStep) {
+	r.Events = append(r.Events, ev)
+	if n := len(r.Events) - maxFlowEvents; n > 0 {
+		r.Events = append([]flowStep(nil), r.Events[n:]...)
+	}
+}
+
+// flowTrace collects what doclient reports during one request. API calls
+// arrive from several goroutines at once.
+type flowTrace struct {
+	mu     sync.Mutex
+	links  []doclient.AuthorizeLink
+	tokens []doclient.TokenRequest
+	revoke []doclient.RevokeRequest
+	calls  []doclient.APICall
+}
+
+// traced returns ctx carrying a Trace that collects into the returned
+// flowTrace.
+func traced(ctx context.Context) (context.Context, *flowTrace) {
+	ft := &flowTrace{}
+	add := func(f func()) { ft.mu.Lock(); defer ft.mu.Unlock(); f() }
+	return doclient.WithTrace(ctx, &doclient.Trace{
+		AuthorizeLink: func(l doclient.AuthorizeLink) { add(func() { ft.links = append(ft.links, l) }) },
+		TokenRequest:  func(t doclient.TokenRequest) { add(func() { ft.tokens = append(ft.tokens, t) }) },
+		Revoke:        func(rv doclient.RevokeRequest) { add(func() { ft.revoke = append(ft.revoke, rv) }) },
+		APICall:       func(c doclient.APICall) { add(func() { ft.calls = append(ft.calls, c) }) },
+	}), ft
+}
+
+// refreshes returns the refreshes the request made.
+func (ft *flowTrace) refreshes() []doclient.TokenRequest {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	var out []doclient.TokenRequest
+	for _, t := range ft.tokens {
+		if t.GrantType == doclient.GrantRefreshToken {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// record appends what the request did after the login (refreshes, API
+// calls with a "pages fetched" summary, a revoke) to rec, in that order.
+// listed is how many droplets the page shows (-1 when it listed none) and
+// took how long listing them took.
+func (ft *flowTrace) record(rec *flowRecord, listed int, took time.Duration) {
+	for _, t := range ft.refreshes() {
+		rec.addEvent(refreshEvent(t))
+	}
+	ft.mu.Lock()
+	calls, revokes := append([]doclient.APICall(nil), ft.calls...), append([]doclient.RevokeRequest(nil), ft.revoke...)
+	ft.mu.Unlock()
+	pages := 0
+	for _, c := range calls {
+		if strings.Contains(c.Path, "/v2/droplets") {
+			pages++
+		}
+		note := fmt.Sprintf("%d %s", c.Status, http.StatusText(c.Status))
+		if c.Status == 0 {
+			note = "no answer"
+		}
+		fields := []doclient.Field{{Name: "request", Value: c.Method + " " + c.Path}}
+		if c.RateLimitRemaining != "" {
+			fields = append(fields, doclient.Field{Name: "ratelimit-remaining", Value: c.RateLimitRemaining})
+		}
+		rec.addEvent(newStep(kindAPI, c.At, c.Duration, note, fields))
+	}
+	if listed >= 0 && len(calls) > 0 {
+		rec.addEvent(newStep(kindPages, calls[0].At, took, fmt.Sprintf("%d page%s fetched, %d droplet%s", pages, plural(pages), listed, plural(listed)), nil))
+	}
+	for _, rv := range revokes {
+		note := fmt.Sprintf("%d %s", rv.Status, http.StatusText(rv.Status))
+		if rv.Error != "" {
+			note = rv.Error
+		}
+		rec.addEvent(newStep(kindRevoke, rv.At, rv.Duration, note, []doclient.Field{
+			{Name: "request", Value: "POST " + pathOf(rv.Endpoint)},
+			{Name: "token", Value: rv.Token},
+			{Name: "sent in", Value: "the POST body (token=…) and the Authorization: Bearer header"},
+		}))
+	}
+}
+
+// refreshEvent is a refresh as the record keeps it: why, the result and
+// the new expiry. The request's shape is step 4's with grant_type
+// refresh_token; the panel says so.
+func refreshEvent(t doclient.TokenRequest) flowStep {
+	note := "why: " + string(t.Reason)
+	if t.Error != "" {
+		note += "; refused: " + t.Error
+	} else if t.Shared {
+		note += "; answered by the refresh another request had just made"
+	}
+	fields := []doclient.Field{{Name: "request", Value: "POST " + pathOf(t.Endpoint) + " grant_type=refresh_token"}}
+	for _, f := range t.Received {
+		if f.Name == "access_token" || f.Name == "refresh_token" {
+			fields = append(fields, doclient.Field{Name: "new " + f.Name, Value: f.Value})
+		}
+	}
+	if !t.Expiry.IsZero() {
+		fields = append(fields, doclient.Field{Name: "new expiry", Value: t.Expiry.UTC().Format("15:04:05 MST")})
+	}
+	return newStep(kindRefresh, t.At, t.Duration, note, fields)
+}
+
+// pathOf is the path of an absolute URL, for display.
+func pathOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[i+3+j:]
+		}
+	}
+	return u
+}
+
+// loginSteps turns what the callback learned into steps 2 to 5. link is
+// step 1, as recorded at /connect; arrived is when the callback came in;
+// checks is how long the callback's checks took before the token request.
+func loginSteps(link flowStep, arrived time.Time, checks time.Duration, tok doclient.TokenRequest) []flowStep {
+	code := sentField(tok, "code")
+	var scope string
+	for _, f := range tok.Received {
+		if f.Name == "scope" {
+			scope = f.Value
+		}
+	}
+	var inDO time.Duration
+	if !link.At.IsZero() {
+		inDO = arrived.Sub(link.At)
+	}
+	decision := newStep(kindDecision, link.At, inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
+	if scope != "" {
+		decision.Fields = append(decision.Fields, [2]string{"scope granted", scope})
+	}
+	callback := newStep(kindCallback, arrived, checks, "state matches the login cookie of this browser", []doclient.Field{
+		{Name: "code", Value: code},
+		{Name: "state", Value: fieldOf(link, "state")},
+		{Name: "state check", Value: "matches the login cookie of this browser"},
+	})
+	sent := append([]doclient.Field{{Name: "request", Value: "POST " + pathOf(tok.Endpoint)}}, tok.Sent...)
+	sent = append(sent, doclient.Field{Name: "credentials sent in", Value: "the POST body (application/x-www-form-urlencoded)"})
+	note := "200 OK"
+	if tok.Error != "" {
+		note = "refused: " + tok.Error
+	} else if tok.Shared {
+		note = "200 OK (shared with a callback sent twice)"
+	}
+	request := newStep(kindTokenRequest, tok.At, tok.Duration, note, sent)
+	steps := []flowStep{link, decision, callback, request}
+	if tok.Error == "" {
+		received := append([]doclient.Field(nil), tok.Received...)
+		received = append(received, doclient.Field{Name: "access token expires", Value: tok.Expiry.UTC().Format("15:04:05 MST")})
+		steps = append(steps, newStep(kindTokenResponse, tok.At.Add(tok.Duration), 0, "saved in a new encrypted session cookie", received))
+	}
+	return steps
+}
+
+// sentField is the value of a field of the token request.
+func sentField(t doclient.TokenRequest, name string) string {
+	for _, f := range t.Sent {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// fieldOf is the value of a recorded field.
+func fieldOf(st flowStep, name string) string {
+	for _, f := range st.Fields {
+		if f[0] == name {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// storedRecord is the cookie's content: the record as DEFLATE-compressed
+// JSON, which the record's repeated field names make about a third of its
+// size. (Compressing before encrypting can leak secrets through the
+// length; the record holds none, only masked values.)
+type storedRecord struct {
+	Z []byte `json:"z"`
+}
+
+// loadRecord returns the browser's flow record, or nil.
+func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
+	var st storedRecord
+	if found, err := s.read(r, s.short, flowCookie, &st); !found || err != nil {
+		return nil
+	}
+	raw, err := s.records.inflate(st.Z)
+	if err != nil {
+		return nil
+	}
+	var rec flowRecord
+	if json.Unmarshal(raw, &rec) != nil || len(rec.Steps)+len(rec.Events) == 0 {
+		return nil
+	}
+	return &rec
+}
+
+// saveRecord writes the flow record. If the encoded cookie would pass
+// maxRecordCookie (values at their longest), it drops the oldest events
+// until it fits, then shortens the login steps' values: the record is a
+// teaching aid, and losing its tail beats losing the cookie. Losing it
+// loses only the panel, so callers log an error and go on.
+func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) error {
+	cp := *rec
+	cp.Events = slices.Clone(rec.Events)
+	for shortened := false; ; {
+		raw, err := json.Marshal(&cp)
+		if err != nil {
+			return err
+		}
+		// securecookie refuses values over 4096 bytes: too big, like a
+		// value over maxRecordCookie.
+		encoded, err := s.encode(s.short, flowCookie, storedRecord{Z: s.records.deflate(raw)})
+		switch {
+		case err != nil && shortened:
+			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
+		case err == nil && (len(encoded) <= maxRecordCookie || shortened):
+			s.writeEncoded(w, s.short, flowCookie, encoded)
+			return nil
+		case len(cp.Events) > 0:
+			cp.Events = cp.Events[1:]
+		default:
+			cp.Steps = shorten(cp.Steps, 16)
+			shortened = true
+		}
+	}
+}
+
+// maxRecordCookie bounds the flow cookie's value: browsers keep cookies of
+// up to 4096 bytes, name and attributes included.
+const maxRecordCookie = 3800
+
+// recordCodec compresses records. A DEFLATE writer allocates about a
+// megabyte of tables, so writers and readers are reused.
+type recordCodec struct {
+	writers, readers sync.Pool
+}
+
+func (rc *recordCodec) deflate(raw []byte) []byte {
+	var z bytes.Buffer
+	fw, _ := rc.writers.Get().(*flate.Writer)
+	if fw == nil {
+		fw, _ = flate.NewWriter(&z, flate.DefaultCompression) // cannot fail with a valid level
+	} else {
+		fw.Reset(&z)
+	}
+	fw.Write(raw) // writes to a bytes.Buffer do not fail
+	fw.Close()
+	rc.writers.Put(fw)
+	return z.Bytes()
+}
+
+// inflate decompresses z, refusing more than 64 KB (a record is a few).
+func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
+	fr, _ := rc.readers.Get().(io.ReadCloser)
+	if fr == nil {
+		fr = flate.NewReader(bytes.NewReader(z))
+	} else if err := fr.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
+		return nil, err
+	}
+	defer rc.readers.Put(fr)
+	return io.ReadAll(io.LimitReader(fr, 64<<10))
+}
+
+// shorten returns steps with every value cut to n characters.
+func shorten(steps []flowStep, n int) []flowStep {
+	out := make([]flowStep, len(steps))
+	for i, st := range steps {
+		st.Fields = slices.Clone(st.Fields)
+		for j := range st.Fields {
+			st.Fields[j][1] = trim(st.Fields[j][1], n)
+		}
+		st.Note = trim(st.Note, n)
+		out[i] = st
+	}
+	return out
+}
+
+// keepRecord saves rec, logging a failure.
+func (s *Server) keepRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) {
+	if err := s.sessions.saveRecord(w, r, rec); err != nil {
+		s.log.Warn("saving the flow record failed", "error", err)
+	}
+}
+
+// recordPage adds what this droplet page view did to the browser's record
+// and returns the panel: open on the first view after a login.
+func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrace, listed int, took time.Duration) *flowPanel {
+	rec := s.sessions.loadRecord(r)
+	if rec == nil {
+		return nil
+	}
+	open := !rec.Viewed
+	rec.Viewed = true
+	ft.record(rec, listed, took)
+	s.keepRecord(w, r, rec)
+	return panel(rec, open, s.sandbox)
+}
