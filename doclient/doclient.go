@@ -2,8 +2,8 @@
 //
 // It wraps DigitalOcean's OAuth 2.0 authorization server
 // (https://cloud.digitalocean.com/v1/oauth) with golang.org/x/oauth2, and the
-// one API call this app makes (GET /v2/droplets) with the official client,
-// github.com/digitalocean/godo.
+// API calls this app makes (listing droplets, reading one, and its power
+// actions) with the official client, github.com/digitalocean/godo.
 //
 // The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), numbered
 // as in DigitalOcean's tutorial "How To Use OAuth Authentication with
@@ -19,22 +19,25 @@
 //  4. Request tokens: trade the code and the verifier with [Client.Exchange].
 //  5. Receive tokens: the answer also says who signed in ([Account]).
 //
-// Then: call the API with the access token ([Client.Droplets]); access
-// tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
+// Then: call the API with the access token ([Client.Droplets],
+// [Client.Droplet]; with write access, [Client.DropletAction] and
+// [Client.Action] to follow it); access tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
 // tells the app about the new pair so it can store it; on logout, revoke
 // the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
 // (the API said no), [ErrCodeUsed] (a code replayed after its exchange) or a
 // wrapped network error; [IsInvalidGrant], [IsUnauthorized], [IsTimeout],
-// [IsUnavailable] and [IsRateLimited] tell a handler which page to show. No
+// [IsUnavailable], [IsRateLimited], [IsForbidden], [IsNotFound] and
+// [IsActionRefused] tell a handler which page to show. No
 // error string contains a token, a code or the client secret.
 //
 // Each single-use credential (a code, a refresh token) reaches DigitalOcean
 // once however many requests present it: within the process by default,
 // and across instances with a [SharedStore] in Config.Shared. Token
-// requests are never retried; an API GET answered 429 with a short
-// retry-after ([MaxRateLimitWait]) is sent again once.
+// requests are never retried, and neither are droplet actions (POSTs); an
+// API GET answered 429 with a short retry-after ([MaxRateLimitWait]) is
+// sent again once.
 //
 // A [Trace] attached to a context ([WithTrace]) learns what each step
 // sent and received, with every secret already masked, so that an app can

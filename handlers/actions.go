@@ -92,7 +92,8 @@ func actionFor(t string) (actionInfo, bool) {
 func actionsFor(status string) []actionInfo {
 	var out []actionInfo
 	for _, a := range actionInfos {
-		if (status == "active") != (a.Type == doclient.ActionPowerOn) && (status == "active" || status == "off") {
+		on := a.Type == doclient.ActionPowerOn
+		if (status == "active" && !on) || (status == "off" && on) {
 			out = append(out, a)
 		}
 	}
@@ -284,9 +285,9 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	if canWrite(sess.Scope) {
-		return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(id)+"/confirm?type="+act.Type)
-	}
+	// No shortcut for a session whose scope already says write: this page
+	// is also where DigitalOcean's 403 leads, when the token may not act
+	// whatever the session believes, and only a new consent can help.
 	login := pendingLogin{State: randomState(), Started: s.now(),
 		Action: &pendingAction{Droplet: id, Type: act.Type, Account: sess.Account.UUID, TeamUUID: sess.Account.TeamUUID, Session: sess.LoginState}}
 	if s.pkce {
