@@ -468,6 +468,13 @@ func TestActionFailurePages(t *testing.T) {
 			if a.session(c) == nil {
 				t.Error("the failure ended the session")
 			}
+			if tc.status == 403 {
+				// The offer works, though the session's scope said write.
+				a.SetUpstream(a.Sandbox)
+				if p := a.stepUp(c, p, d.ID, "approve", ""); p.URL.Path != fmt.Sprintf("/droplets/%d/confirm", d.ID) {
+					t.Errorf("the step-up after a 403 led to %s (%d)", p.URL, p.Status)
+				}
+			}
 		})
 	}
 }
