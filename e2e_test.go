@@ -304,7 +304,7 @@ func TestE2E(t *testing.T) {
 
 		tab.navigate(fmt.Sprintf("%s/droplets/%d", env.AppURL, id))
 		tab.expectText(".facts", "active")
-		tab.click(`form input[value="reboot"] ~ button`)
+		tab.click(`button[name="type"][value="reboot"]`)
 		tab.expectText("h1", "This needs read & write access")
 		tab.screenshotViewport("step-up.png")
 		tab.click(`form[action$="/step-up"] button`)
