@@ -70,6 +70,7 @@ M = [
  ("25", "action forms not same-origin checked", "handlers/middleware.go", "if err := s.crossOrigin.Check(c.Request()); err != nil {", "if err := s.crossOrigin.Check(c.Request()); err != nil && c.Path() == \"/logout\" {"),
  ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActions)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActions)'),
  ("27", "step-up started by a GET link", "handlers/server.go", 'e.POST("/droplets/:id/step-up", s.handleStepUp)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/step-up", s.handleStepUp)'),
+ ("27", "step-up's action read from the query", "handlers/actions.go", 'actionType(c.Request().PostFormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again', 'actionType(c.FormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again'),
  ("27", "step-up not bound to the session that asked", "handlers/actions.go", "if sess, ok := s.sessions.load(w, r); !ok || p.Session == \"\" || sess.LoginState != p.Session {", "if false {"),
  ("27", "step-up accepted from another account", "handlers/actions.go", "if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {", "if false {"),
  ("28", "confirmation token not checked", "handlers/actions.go", "!sameState(token, conf.Token) || ", ""),

@@ -174,7 +174,8 @@ func (s *Server) handleDroplet(c echo.Context) error {
 	return s.render(c, http.StatusOK, "droplet", d.Name, sess, data)
 }
 
-// handleActions serves POST /droplets/{id}/actions. Without a confirm field
+// handleActions serves POST /droplets/{id}/actions. Its fields are read
+// from the body only, never from the query. Without a confirm field
 // it is an action button: on to the confirmation (or the step-up). With
 // one, it is the confirmation: check and spend its one-time token, send
 // the action once, and show its progress.
@@ -183,7 +184,7 @@ func (s *Server) handleActions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	act, err := actionType(c.FormValue("type"))
+	act, err := actionType(c.Request().PostFormValue("type"))
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (s *Server) handleActions(c echo.Context) error {
 		return nil
 	}
 	confirmURL := "/droplets/" + strconv.Itoa(id) + "/confirm?type=" + act.Type
-	token := c.FormValue("confirm")
+	token := c.Request().PostFormValue("confirm")
 	if token == "" {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
 	}
@@ -276,7 +277,7 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	act, err := actionType(c.FormValue("type"))
+	act, err := actionType(c.Request().PostFormValue("type"))
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func (s *Server) handleStepUp(c echo.Context) error {
 // stepUpDenied answers a step-up the user declined at DigitalOcean: the
 // read-only session is untouched.
 func (s *Server) stepUpDenied(c echo.Context, p *pendingAction) error {
-	s.sessions.setFlash(c.Response(), c.Request(), "info", "You did not grant read & write access, so nothing was done. You are still connected with read access.")
+	s.sessions.setFlash(c.Response(), c.Request(), "info", "You did not grant read & write access, so nothing was done. You are still connected, with the access you had before.")
 	return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
 }
 

@@ -285,7 +285,7 @@ func TestDeniedStepUpKeepsTheReadOnlySession(t *testing.T) {
 	if p.Status != http.StatusOK || p.URL.Path != fmt.Sprintf("/droplets/%d", d.ID) {
 		t.Fatalf("after denying the step-up the browser is at %s (%d), want the droplet", p.URL, p.Status)
 	}
-	mustContain(t, p, "You did not grant read &amp; write access", "still connected with read access", d.Name)
+	mustContain(t, p, "You did not grant read &amp; write access", "still connected, with the access you had before", d.Name)
 	after := a.session(c)
 	if after == nil || after.AccessToken != before.AccessToken || after.Scope != before.Scope {
 		t.Errorf("the denial changed the session: %+v", after)

@@ -107,6 +107,10 @@ func TestSecurity27PendingActionCannotBePlanted(t *testing.T) {
 	if a.cookie(victim, loginCookie) != "" {
 		t.Error("a GET set a login cookie")
 	}
+	// Nor a POST whose action is only in the query.
+	if p := a.post(noFollow(victim), fmt.Sprintf("%s/droplets/%d/step-up?type=reboot", a.URL, d.ID), nil, a.same()); p.Status != http.StatusBadRequest || a.cookie(victim, loginCookie) != "" {
+		t.Errorf("a step-up with its action in the query: %d, login cookie set: %v", p.Status, a.cookie(victim, loginCookie) != "")
+	}
 	// Through /connect or the callback: extra parameters are ignored, and
 	// a plain login lands on the droplet list, never on a confirmation.
 	b := newBrowser(t)
