@@ -287,6 +287,9 @@ func TestE2E(t *testing.T) {
 		tab.signIn(env) // checks every page on the way for overflow
 		tab.expectText(".count", fmt.Sprintf("%d droplets", e2eDroplets))
 		tab.screenshotViewport("droplets-phone.png")
+		// The droplet's page and its buttons fit too (checkPage looks).
+		tab.navigate(fmt.Sprintf("%s/droplets/%d", env.AppURL, firstDropletID(t, env)))
+		tab.expectText(".action-buttons", "Power cycle")
 		tab.navigate(env.AppURL + "/")
 		tab.expectText(".facts", env.Sandbox.Account().Email)
 		tab.expectCleanConsole()
