@@ -54,6 +54,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,7 +126,9 @@ type Config struct {
 	Timeout time.Duration
 
 	// Transport carries all requests; nil means a clone of
-	// http.DefaultTransport. Tests pass the transport of an httptest server.
+	// http.DefaultTransport that keeps up to 8 idle connections to a host,
+	// one per page fetched at once. Tests pass the transport of an httptest
+	// server.
 	Transport http.RoundTripper
 
 	// UserAgent names the app in requests to DigitalOcean; "" means
@@ -164,6 +167,9 @@ type Client struct {
 	refreshes *sharedGrants
 	// One POST per confirmation of a droplet action (see DropletAction).
 	actions *onceActions
+
+	// bodies holds *bytes.Buffer for droplet pages, reused (dropletPage).
+	bodies sync.Pool
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
@@ -185,7 +191,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Keep a connection for every page fetched at once: the default
+		// (2) would close the others after each listing, and the next
+		// one would pay new TLS handshakes, a round trip or two each.
+		t.MaxIdleConnsPerHost = pageConcurrency
+		cfg.Transport = t
 	}
 
 	var problems []error

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ type dropletAPI struct {
 	noLinks  bool                 // omit links.pages (meta only)
 	metaLies int                  // if set, meta.total reports this instead
 	ids      func(page int) []int // if set, the droplet IDs of each page
+	pad      int                  // bytes of filler per droplet, as the real API's size and region catalogues
 
 	rec         recorder
 	inFlight    atomic.Int32
@@ -86,6 +89,7 @@ func (a *dropletAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"id": id, "name": fmt.Sprintf("droplet-%d", id), "memory": 1024, "vcpus": 1, "disk": 25,
 			"status": "active", "created_at": "2024-01-02T03:04:05Z",
 			"region": map[string]any{"slug": "nyc3", "name": "New York 3"},
+			"size":   map[string]any{"description": strings.Repeat("x", a.pad)},
 		})
 	}
 
@@ -139,6 +143,15 @@ func staticToken(access string) oauth2.TokenSource {
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access})
 }
 
+// listAll lists every droplet without options, as most tests need.
+func listAll(ctx context.Context, c *doclient.Client, ts oauth2.TokenSource) ([]godo.Droplet, error) {
+	list, err := c.Droplets(ctx, ts, doclient.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return list.Droplets, nil
+}
+
 func checkIDs(t *testing.T, droplets []godo.Droplet, n int) {
 	t.Helper()
 	if len(droplets) != n {
@@ -174,7 +187,7 @@ func TestDropletsPagination(t *testing.T) {
 			defer srv.Close()
 			c := newClient(t, srv.URL, srv.URL+tt.prefix)
 
-			droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+			droplets, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 			if err != nil {
 				t.Fatalf("Droplets: %v", err)
 			}
@@ -221,7 +234,7 @@ func TestDropletsPageCount(t *testing.T) {
 			defer srv.Close()
 			c := newClient(t, srv.URL, srv.URL)
 
-			droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+			droplets, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 			if err != nil {
 				t.Fatalf("Droplets: %v", err)
 			}
@@ -249,7 +262,7 @@ func TestDropletsRefusesAbsurdTotal(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, srv.URL)
 
-	droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+	droplets, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 	if err == nil || droplets != nil {
 		t.Fatalf("Droplets = %d droplets, %v; want an error", len(droplets), err)
 	}
@@ -265,14 +278,14 @@ func TestDropletsConcurrencyBound(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, srv.URL)
 
-	droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+	droplets, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 	if err != nil {
 		t.Fatalf("Droplets: %v", err)
 	}
 	checkIDs(t, droplets, 2000)
 	peak := api.maxInFlight.Load()
-	if peak > 4 {
-		t.Errorf("%d requests in flight at once, want at most 4", peak)
+	if peak > 8 {
+		t.Errorf("%d requests in flight at once, want at most 8", peak)
 	}
 	if peak < 2 {
 		t.Errorf("at most %d request in flight, want pages fetched concurrently", peak)
@@ -286,7 +299,7 @@ func TestDropletsErrorOnPage2(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, srv.URL)
 
-	droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+	droplets, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 	if droplets != nil {
 		t.Errorf("got %d droplets with the error, want none", len(droplets))
 	}
@@ -312,7 +325,7 @@ func TestDropletsRefreshesOnceForAllPages(t *testing.T) {
 	src := c.TokenSource(context.Background(), &oauth2.Token{
 		AccessToken: "doo_v1_1", RefreshToken: "dor_v1_1", Expiry: time.Now().Add(-time.Hour),
 	})
-	droplets, err := c.Droplets(context.Background(), src)
+	droplets, err := listAll(context.Background(), c, src)
 	if err != nil {
 		t.Fatalf("Droplets: %v", err)
 	}
@@ -340,7 +353,7 @@ func TestDropletsRefreshFailure(t *testing.T) {
 	src := c.TokenSource(context.Background(), &oauth2.Token{
 		AccessToken: "doo_v1_1", RefreshToken: "dor_v1_1", Expiry: time.Now().Add(-time.Hour),
 	})
-	_, err := c.Droplets(context.Background(), src)
+	_, err := listAll(context.Background(), c, src)
 	var oe *doclient.OAuthError
 	if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.StatusCode != http.StatusBadRequest {
 		t.Fatalf("error = %v, want an OAuthError invalid_grant", err)
@@ -360,9 +373,187 @@ func BenchmarkDroplets450(b *testing.B) {
 	ts := staticToken("doo_v1_access")
 	ctx := context.Background()
 	for b.Loop() {
-		droplets, err := c.Droplets(ctx, ts)
+		droplets, err := listAll(ctx, c, ts)
 		if err != nil || len(droplets) != 450 {
 			b.Fatalf("Droplets = %d, %v", len(droplets), err)
 		}
+	}
+}
+
+// roundsAPI holds the requests to a dropletAPI back and answers them in
+// rounds of the given sizes: a round is answered once all its requests have
+// arrived. A client that waits for an answer before sending a request the
+// round expects makes the round time out, which the test reports. This
+// counts round trips without depending on timing.
+type roundsAPI struct {
+	api    *dropletAPI
+	rounds []int
+
+	mu      sync.Mutex
+	round   int
+	pending int
+	release chan struct{}
+	stalled []string
+}
+
+func (a *roundsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	if a.release == nil {
+		a.release = make(chan struct{})
+	}
+	release, round := a.release, a.round
+	a.pending++
+	if round < len(a.rounds) && a.pending == a.rounds[round] {
+		close(release)
+		a.round++
+		a.pending = 0
+		a.release = make(chan struct{})
+	}
+	a.mu.Unlock()
+
+	select {
+	case <-release:
+	case <-time.After(3 * time.Second):
+		a.mu.Lock()
+		a.stalled = append(a.stalled, fmt.Sprintf("round %d: waited for %d requests sent together, the client sent page %s alone", round+1, a.rounds[min(round, len(a.rounds)-1)], r.URL.Query().Get("page")))
+		a.mu.Unlock()
+	}
+	w.Header().Set("Ratelimit-Limit", "5000")
+	w.Header().Set("Ratelimit-Remaining", "4321")
+	w.Header().Set("Ratelimit-Reset", "1767225600")
+	a.api.ServeHTTP(w, r)
+}
+
+func (a *roundsAPI) check(t *testing.T) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.stalled {
+		t.Error(s)
+	}
+	if a.round != len(a.rounds) {
+		t.Errorf("%d rounds of requests, want %d (%v)", a.round, len(a.rounds), a.rounds)
+	}
+}
+
+func TestDropletsRoundTrips(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		total     int
+		hint      int
+		rounds    []int // requests sent together, round after round
+		wantPages int
+		pad       int // filler bytes per droplet: large enough, page 1's count is read before its droplets are decoded
+	}{
+		{"first view of 1,000 droplets: page 1, then the other 4 together", 1000, 0, []int{1, 4}, 5, 0},
+		{"later view of 1,000 droplets: all 5 pages at once", 1000, 5, []int{5}, 5, 0},
+		{"the account grew: the pages beyond the hint follow page 1", 1000, 2, []int{2, 3}, 5, 0},
+		{"the account shrank: extra pages cost requests, not droplets", 300, 5, []int{5}, 2, 0},
+		{"10,000 droplets remembered: 50 pages, 8 at a time", 10000, 50, []int{8, 8, 8, 8, 8, 8, 2}, 50, 0},
+		{"first view of 1,000 droplets as large as DigitalOcean's", 1000, 0, []int{1, 4}, 5, 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := &roundsAPI{api: &dropletAPI{total: tt.total, pad: tt.pad}, rounds: tt.rounds}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			c := newClient(t, srv.URL, srv.URL)
+
+			list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: tt.hint})
+			if err != nil {
+				t.Fatalf("Droplets: %v", err)
+			}
+			api.check(t)
+			checkIDs(t, list.Droplets, tt.total)
+			wantRequests := 0
+			for _, n := range tt.rounds {
+				wantRequests += n
+			}
+			if list.Total != tt.total || list.Pages != tt.wantPages || list.Requests != wantRequests {
+				t.Errorf("Total, Pages, Requests = %d, %d, %d, want %d, %d, %d", list.Total, list.Pages, list.Requests, tt.total, tt.wantPages, wantRequests)
+			}
+			if list.Rate.Limit != 5000 || list.Rate.Remaining != 4321 || list.Rate.Reset.Unix() != 1767225600 {
+				t.Errorf("Rate = %+v, want the last response's rate-limit headers", list.Rate)
+			}
+		})
+	}
+}
+
+func TestDropletsByTagAsksTheAPI(t *testing.T) {
+	t.Parallel()
+	api := &dropletAPI{total: 3}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL)
+
+	if _, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{Tag: "env:prod"}); err != nil {
+		t.Fatalf("Droplets: %v", err)
+	}
+	reqs := api.rec.all()
+	if len(reqs) != 1 || reqs[0].Query.Get("tag_name") != "env:prod" {
+		t.Fatalf("requests %+v, want one with tag_name=env:prod", reqs)
+	}
+}
+
+func TestDropletsHintDoesNotHideAFailure(t *testing.T) {
+	t.Parallel()
+	api := &dropletAPI{total: 1000, fail: map[int]int{4: http.StatusInternalServerError}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL)
+
+	list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: 5})
+	var ae *doclient.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusInternalServerError || list != nil {
+		t.Fatalf("Droplets = %v, %v; want no list and the API's 500", list, err)
+	}
+}
+
+// BenchmarkDropletsListAll lists 1,000 droplets (5 pages) from a local fake
+// API, without and with the page-count hint.
+func BenchmarkDropletsListAll(b *testing.B) {
+	api := &dropletAPI{total: 1000}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := newClient(b, srv.URL, srv.URL)
+	for _, hint := range []int{0, 5} {
+		b.Run("hint="+strconv.Itoa(hint), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: hint})
+				if err != nil || len(list.Droplets) != 1000 {
+					b.Fatalf("%v, %v", list, err)
+				}
+			}
+		})
+	}
+}
+
+// The default transport keeps a connection for every page fetched at once:
+// a second listing of 1,000 droplets (5 pages at once) opens none.
+func TestDropletsReuseConnections(t *testing.T) {
+	t.Parallel()
+	api := &roundsAPI{api: &dropletAPI{total: 1000}, rounds: []int{5, 5}}
+	srv := httptest.NewUnstartedServer(api)
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL, func(cfg *doclient.Config) { cfg.Transport = nil })
+
+	for i := range 2 {
+		if _, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: 5}); err != nil {
+			t.Fatalf("listing %d: %v", i+1, err)
+		}
+	}
+	api.check(t)
+	if n := conns.Load(); n != 5 {
+		t.Errorf("two listings of 5 pages at once opened %d connections, want 5", n)
 	}
 }

@@ -80,7 +80,7 @@ func TestAPIErrors(t *testing.T) {
 			defer srv.Close()
 			c := newClient(t, srv.URL, srv.URL)
 
-			_, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+			_, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 			var ae *doclient.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("error = %v (%T), want an *APIError", err, err)
@@ -236,7 +236,7 @@ func TestUnreachable(t *testing.T) {
 	srv.Close() // nothing listens there any more
 	c := newClient(t, url, url)
 
-	_, err := c.Droplets(context.Background(), staticToken("doo_v1_access"))
+	_, err := listAll(context.Background(), c, staticToken("doo_v1_access"))
 	if !doclient.IsUnavailable(err) {
 		t.Errorf("Droplets against a closed port: IsUnavailable(%v) = false", err)
 	}
@@ -267,12 +267,12 @@ func TestTimeouts(t *testing.T) {
 			return c.Revoke(ctx, "doo_v1_access")
 		}},
 		{"Droplets", func(ctx context.Context, c *doclient.Client) error {
-			_, err := c.Droplets(ctx, staticToken("doo_v1_access"))
+			_, err := listAll(ctx, c, staticToken("doo_v1_access"))
 			return err
 		}},
 		{"Droplets refreshing", func(ctx context.Context, c *doclient.Client) error {
 			ts := c.TokenSource(ctx, &oauth2.Token{AccessToken: "doo_v1_1", RefreshToken: "dor_v1_1", Expiry: time.Now()})
-			_, err := c.Droplets(ctx, ts)
+			_, err := listAll(ctx, c, ts)
 			return err
 		}},
 	}
@@ -355,12 +355,12 @@ func TestErrorsKeepSecrets(t *testing.T) {
 			return c.Revoke(context.Background(), access)
 		}},
 		{"Droplets 502", echo(http.StatusBadGateway, "text/html"), func(c *doclient.Client) error {
-			_, err := c.Droplets(context.Background(), staticToken(access))
+			_, err := listAll(context.Background(), c, staticToken(access))
 			return err
 		}},
 		{"Droplets refresh fails", echo(http.StatusBadGateway, "text/html"), func(c *doclient.Client) error {
 			ts := c.TokenSource(context.Background(), &oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: time.Now()})
-			_, err := c.Droplets(context.Background(), ts)
+			_, err := listAll(context.Background(), c, ts)
 			return err
 		}},
 	}

@@ -133,7 +133,9 @@ func ExampleClient_Droplets() {
 	session := &oauth2.Token{AccessToken: "doo_v1_…", RefreshToken: "dor_v1_…"} // from the cookie
 
 	ts := client.TokenSource(ctx, session)
-	droplets, err := client.Droplets(ctx, ts)
+	// PagesHint: the Pages of this account's previous listing, if the app
+	// remembered it (e.g. in the session), saves a round trip.
+	list, err := client.Droplets(ctx, ts, doclient.ListOptions{PagesHint: 0})
 	if tok, ok := ts.Refreshed(); ok {
 		_ = tok // save tok into the session cookie now, even if err != nil
 	}
@@ -145,7 +147,10 @@ func ExampleClient_Droplets() {
 	case err != nil:
 		log.Print(err)
 	}
-	for _, d := range droplets {
-		fmt.Println(d.Name, d.Status)
+	if err == nil {
+		for _, d := range list.Droplets {
+			fmt.Println(d.Name, d.Status)
+		}
+		fmt.Println(list.Rate.Remaining, "API requests left this hour")
 	}
 }

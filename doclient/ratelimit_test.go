@@ -47,7 +47,7 @@ func TestRateLimitsOnAPICalls(t *testing.T) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			c := newClient(t, srv.URL+"/v1/oauth", srv.URL)
-			droplets, err := c.Droplets(context.Background(), staticToken("doo_v1_x"))
+			droplets, err := listAll(context.Background(), c, staticToken("doo_v1_x"))
 			after, limited := doclient.IsRateLimited(err)
 			switch {
 			case tt.wantErr && (!limited || after != tt.wantAfter):

@@ -105,7 +105,7 @@ func TestTraceReportsEveryStepMasked(t *testing.T) {
 
 	clock.Advance(90 * time.Second) // 30 s left: about to expire
 	ts := c.TokenSource(ctx, tok)
-	if _, err := c.Droplets(ctx, ts); err != nil {
+	if _, err := c.Droplets(ctx, ts, doclient.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	refreshed, _ := ts.Refreshed()
@@ -240,7 +240,7 @@ func TestNoTraceNoCost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Droplets(ctx, c.TokenSource(ctx, tok)); err != nil {
+		if _, err := c.Droplets(ctx, c.TokenSource(ctx, tok), doclient.ListOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Revoke(ctx, tok.AccessToken); err != nil {

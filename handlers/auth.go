@@ -98,18 +98,25 @@ func (s *Server) requestedScopes(access string) ([]string, error) {
 
 // handleDigitalOcean serves GET /digitalocean: the OAuth callback when the
 // query carries code, state or error, the droplet page otherwise.
+//
+// A query that parses and has none of those is the droplet page's filters,
+// which handleDroplets checks with its own rules (and messages); any other
+// query, malformed ones included, gets the callback's strict parsing.
 func (s *Server) handleDigitalOcean(c echo.Context) error {
-	if c.Request().URL.RawQuery == "" {
+	raw := c.Request().URL.RawQuery
+	if loose, err := url.ParseQuery(raw); err == nil && !isCallback(loose) {
 		return s.handleDroplets(c)
 	}
-	q, err := parseCallback(c.Request().URL.RawQuery)
+	q, err := parseCallback(raw)
 	if err != nil {
 		return err
 	}
-	if !q.Has("code") && !q.Has("state") && !q.Has("error") {
-		return s.handleDroplets(c)
-	}
 	return s.handleCallback(c, q)
+}
+
+// isCallback reports whether q carries any of the callback's parameters.
+func isCallback(q url.Values) bool {
+	return q.Has("code") || q.Has("state") || q.Has("error")
 }
 
 // parseCallback parses the callback's query strictly: bad escapes, repeated

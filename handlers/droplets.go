@@ -13,11 +13,37 @@ import (
 
 // dropletsPage is the data of views/droplets.html.
 type dropletsPage struct {
-	Droplets []dropletRow
-	Access   string    // what the token may do, in words
-	Expiry   time.Time // when the current access token expires
-	Token    *tokenStatus
-	Flow     *flowPanel // "How this worked"; nil without a record
+	Droplets []*dropletRow // the rows of this page of the table
+	Query    dropletQuery  // the filters and sort in the URL, to refill the form
+	Total    int           // droplets listed (with the chosen tag, if any)
+	Matching int           // of those, how many pass the filters
+	First    int           // 1-based number of the first row shown
+	Statuses []statusCount
+	Regions  []option // the regions the listed droplets are in
+	Sorts    []option // the sort choices
+	Status   []option // the status choices
+	Tags     []string // the tags the listed droplets have
+	Page     int      // this page of the table, 1-based
+	Pages    int
+	PrevURL  string // "" on the first page
+	NextURL  string // "" on the last page
+
+	Access string    // what the token may do, in words
+	Expiry time.Time // when the current access token expires
+	Token  *tokenStatus
+	Flow   *flowPanel // "How this worked"; nil without a record
+	// RateLimited is true when the API said how many requests the token
+	// has left this hour (RateRemaining).
+	RateLimited   bool
+	RateRemaining int
+}
+
+// statusCount is how many of the listed droplets have a status, with a link
+// that filters on it.
+type statusCount struct {
+	Status string
+	Count  int
+	URL    string
 }
 
 // dropletRow is one droplet as the page shows it.
@@ -30,14 +56,32 @@ type dropletRow struct {
 	Image      string
 	Tags       []string
 	Created    time.Time
+	// CreatedISO and CreatedDate are Created for <time>, set for the rows
+	// shown only: formatting in Go spares the template two calls a row.
+	CreatedISO, CreatedDate string
+
+	regionSlug string
+	memory     int // MB, for sorting by size
+	vcpus      int
+	disk       int
 }
 
-// handleDroplets serves GET /digitalocean without callback parameters: every
-// droplet of the connected account. It refreshes the access token first when
-// it is expired or about to be, and saves the rotated pair into the cookie
-// before the page is written.
+// handleDroplets serves GET /digitalocean without callback parameters: the
+// droplets of the connected account, filtered, sorted and paged as the
+// query says (see parseDropletQuery). It refreshes the access token first
+// when it is expired or about to be, and saves the rotated pair into the
+// cookie before the page is written.
+//
+// The filters cover every droplet: the whole list is fetched (only the
+// chosen tag's droplets when there is one: the API filters by tag), and the
+// session remembers how many pages it had, so the next view asks for them
+// all at once.
 func (s *Server) handleDroplets(c echo.Context) error {
 	w, r := c.Response(), c.Request()
+	q, err := parseDropletQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	sess, ok := s.sessions.load(w, r)
 	if !ok {
 		s.sessions.setFlash(w, r, "info", "Connect your DigitalOcean account to see your droplets.")
@@ -46,16 +90,33 @@ func (s *Server) handleDroplets(c echo.Context) error {
 
 	ctx, ft := traced(r.Context()) // for the "How this worked" panel
 	ts := s.do.TokenSource(ctx, sess.Token())
-	_, err := ts.Token() // refreshes now if needed, so its errors are told apart below
-	var droplets []godo.Droplet
+	_, err = ts.Token() // refreshes now if needed, so its errors are told apart below
+	var list *doclient.DropletList
 	listStart := time.Now()
 	if err == nil {
-		droplets, err = s.do.Droplets(ctx, ts)
+		opts := doclient.ListOptions{Tag: q.Tag}
+		if q.Tag == "" {
+			opts.PagesHint = sess.Pages
+		}
+		list, err = s.do.Droplets(ctx, ts, opts)
+	}
+	// Worth a cookie write only when it changes what the next view asks
+	// for: no hint and a hint of one page both start with page 1 alone.
+	remember := err == nil && q.Tag == "" && max(list.Pages, 1) != max(sess.Pages, 1)
+	if remember {
+		sess.Pages = list.Pages
 	}
 	took := time.Since(listStart)
 	// Save a refreshed pair even if the listing failed afterwards.
 	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 		return serr
+	}
+	if _, refreshed := ts.Refreshed(); remember && !refreshed && !refreshDueSoon(sess, s.now()) {
+		// Not while a parallel request may be rotating the token (see
+		// load). A failure only costs the next view a round trip.
+		if serr := s.sessions.save(w, r, sess); serr != nil {
+			s.log.Warn("saving the page count in the session failed", "error", serr)
+		}
 	}
 
 	switch {
@@ -67,10 +128,14 @@ func (s *Server) handleDroplets(c echo.Context) error {
 		return upstreamProblem(err)
 	}
 
-	data := dropletsPage{Access: accessLabel(sess.Scope), Expiry: sess.Expiry, Droplets: make([]dropletRow, len(droplets)),
-		Token: newTokenStatus(sess, s.now()), Flow: s.recordPage(w, r, ft, len(droplets), took)}
-	for i, d := range droplets {
-		data.Droplets[i] = newDropletRow(d)
+	rows := make([]dropletRow, len(list.Droplets))
+	for i, d := range list.Droplets {
+		rows[i] = newDropletRow(d)
+	}
+	data := newDropletsPage(rows, q, accessLabel(sess.Scope), sess.Expiry)
+	data.Token, data.Flow = newTokenStatus(sess, s.now()), s.recordPage(w, r, ft, len(list.Droplets), took)
+	if list.Rate.Limit > 0 {
+		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
 }
@@ -97,8 +162,9 @@ func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *S
 }
 
 func newDropletRow(d godo.Droplet) dropletRow {
-	row := dropletRow{Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug}
+	row := dropletRow{Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug, memory: d.Memory, vcpus: d.Vcpus, disk: d.Disk}
 	if d.Region != nil {
+		row.regionSlug = d.Region.Slug
 		row.Region = d.Region.Name
 		if row.Region == "" {
 			row.Region = d.Region.Slug

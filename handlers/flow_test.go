@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -101,11 +103,34 @@ func TestEveryDropletOfALargeAccount(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 450 })
 	p := a.connect(a.Browser, "approve")
-	mustContain(t, p, "450 droplets")
-	if n := strings.Count(p.Body, `<th scope="row"`); n != 450 {
-		t.Errorf("the page lists %d droplets, want 450", n)
+	mustContain(t, p, "450 droplets", "Showing 1–100 of 450 of 450", "Page 1 of 5")
+	// Next, page after page, shows every droplet once.
+	names := map[string]bool{}
+	for page := 1; ; page++ {
+		for _, m := range rowNameRE.FindAllStringSubmatch(p.Body, -1) {
+			if names[m[1]] {
+				t.Errorf("page %d shows %s again", page, m[1])
+			}
+			names[m[1]] = true
+		}
+		next := nextRE.FindStringSubmatch(p.Body)
+		if next == nil {
+			break
+		}
+		p = a.get(a.Browser, a.URL+html.UnescapeString(next[1]))
+		if page > 5 {
+			t.Fatal("more than 5 pages of 100 for 450 droplets")
+		}
+	}
+	if len(names) != 450 {
+		t.Errorf("the pages list %d droplets, want 450", len(names))
 	}
 }
+
+var (
+	rowNameRE = regexp.MustCompile(`<th scope="row" data-label="Name">([^<]*)</th>`)
+	nextRE    = regexp.MustCompile(`<a href="([^"]*)" rel="next">`)
+)
 
 func TestEmptyAccountSaysNoDropletsYet(t *testing.T) {
 	t.Parallel()

@@ -29,8 +29,14 @@ type indexPage struct {
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
+//
+// A visitor who sends no cookie at all (most visitors, and every monitor)
+// gets the page rendered at start.
 func (s *Server) handleIndex(c echo.Context) error {
 	w, r := c.Response(), c.Request()
+	if len(r.Header["Cookie"]) == 0 {
+		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
+	}
 	sess, connected := s.sessions.load(w, r)
 	if connected && refreshDueSoon(sess, s.now()) {
 		ctx, ft := traced(r.Context())
@@ -50,15 +56,26 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
-	if connected {
+	return s.render(c, http.StatusOK, "index", indexTitle, sess, s.indexData(sess, r))
+}
+
+const indexTitle = "Sign in with DigitalOcean"
+
+// indexData is the index's data for sess (nil: not connected) and the
+// request r (nil: a visitor without cookies, so without a flow record).
+func (s *Server) indexData(sess *Session, r *http.Request) indexPage {
+	data := indexPage{Connected: sess != nil, OfferWrite: !slices.Contains(s.scopes, "write")}
+	switch {
+	case sess != nil:
 		data.Access = accessLabel(sess.Scope)
-	} else if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
-		// What a denial or Disconnect did. A login that completed is the
-		// droplet page's to show, and only while connected.
-		data.Flow = p
+	case r != nil:
+		if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
+			// What a denial or Disconnect did. A login that completed is
+			// the droplet page's to show, and only while connected.
+			data.Flow = p
+		}
 	}
-	return s.render(c, http.StatusOK, "index", "Sign in with DigitalOcean", sess, data)
+	return data
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

@@ -112,6 +112,15 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
+// renderOnce renders a page that is the same for every visitor, at start.
+func (r *renderer) renderOnce(page string, l layoutData) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := r.pages[page].ExecuteTemplate(&buf, "layout.html", l); err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", page, err)
+	}
+	return buf.Bytes(), nil
+}
+
 // handleStatic serves GET /static/*: the embedded stylesheet and images.
 func (s *Server) handleStatic(c echo.Context) error {
 	name := c.Param("*")
@@ -125,7 +134,12 @@ func (s *Server) handleStatic(c echo.Context) error {
 	if v := c.QueryParam("v"); v != "" && v == s.pages.versions[name] {
 		cache = "public, max-age=31536000, immutable"
 	}
-	c.Response().Header().Set("Cache-Control", cache)
+	h := c.Response().Header()
+	h.Set("Cache-Control", cache)
+	// embed.FS has no modification times, so no Last-Modified: the
+	// content hash is the validator, and http.ServeContent answers a
+	// matching If-None-Match with 304 Not Modified.
+	h.Set("ETag", `"`+s.pages.versions[name]+`"`)
 	r := c.Request().Clone(c.Request().Context())
 	r.URL.Path = "/" + path.Clean(name)
 	http.FileServerFS(s.static).ServeHTTP(c.Response(), r)

@@ -747,3 +747,78 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The droplet page's filters come from the URL, which anyone can craft: a
+// value the page does not expect is a clear 400 before DigitalOcean is
+// asked anything, the session survives it, and nothing of it is echoed
+// unescaped.
+func TestSecurity18DropletFiltersAreCheckedBeforeUse(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	for _, query := range []string{
+		"status=running",
+		"status=active&status=off",
+		"sort=password",
+		"dir=sideways",
+		"page=0",
+		"page=-3",
+		"page=1e9",
+		"tag=web%26per_page%3D1",
+		"tag=" + strings.Repeat("t", 256),
+		"region=NYC3",
+		"region=nyc3%3Cscript%3E",
+		"name=" + strings.Repeat("n", 256),
+		"name=a%00b",
+		"name=%3Cscript%3Ealert(1)%3C/script%3E&limit=5",
+		"tag_name=web",
+	} {
+		before := a.Sandbox.Stats().APIRequests
+		p := a.get(a.Browser, a.URL+"/digitalocean?"+query)
+		if p.Status != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", query, p.Status)
+			continue
+		}
+		mustContain(t, p, "These droplet filters are not valid")
+		mustNotContain(t, p, "<script>")
+		if n := a.Sandbox.Stats().APIRequests - before; n != 0 {
+			t.Errorf("?%s: %d API requests before the filters were checked", query, n)
+		}
+	}
+	// The session survived, and an HTML-ish filter is shown escaped.
+	p := a.get(a.Browser, a.URL+"/digitalocean?name=%3Cb%3Ex")
+	if p.Status != http.StatusOK {
+		t.Fatalf("after bad filters: status %d", p.Status)
+	}
+	mustContain(t, p, `value="&lt;b&gt;x"`)
+	mustNotContain(t, p, "<b>x")
+}
+
+// A query with code, state or error stays a callback, with its strict
+// parsing and state check, whatever filter parameters come with it: filters
+// are no way around either.
+func TestSecurity19CallbackParametersAreNeverFilters(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	for _, tt := range []struct {
+		query, want string
+		status      int
+	}{
+		{"name=web&code=forged&state=forged", "Sign-in could not be verified", http.StatusForbidden},
+		{"sort=name&state=x", "", http.StatusForbidden},
+		{"status=active&error=access_denied&error=access_denied", "This sign-in link is not valid", http.StatusBadRequest},
+		{"name=a&name=b&code=x", "This sign-in link is not valid", http.StatusBadRequest},
+		{"name=%zz&code=x", "This sign-in link is not valid", http.StatusBadRequest},
+	} {
+		p := a.get(a.Browser, a.URL+"/digitalocean?"+tt.query)
+		if p.Status != tt.status {
+			t.Errorf("?%s: status %d, want %d (a callback)", tt.query, p.Status, tt.status)
+		}
+		mustContain(t, p, tt.want)
+		mustNotContain(t, p, "Your droplets", "These droplet filters")
+	}
+	if n := a.Sandbox.Stats().CodeExchanges; n != 1 {
+		t.Errorf("%d code exchanges, want only the login's", n)
+	}
+}

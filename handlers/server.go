@@ -59,6 +59,9 @@ type Server struct {
 	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
+	// anonymousIndex is the index of a visitor who sends no cookie: the
+	// same bytes for everyone, so rendered once (see handleIndex).
+	anonymousIndex []byte
 }
 
 // New checks opts and builds the app.
@@ -81,7 +84,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		do:          opts.Client,
 		sessions:    sessions,
 		pages:       pages,
@@ -96,7 +99,12 @@ func New(opts Options) (*Server, error) {
 		csp:         contentSecurityPolicy(opts.Client.AuthorizeOrigin()),
 		storeState:  opts.StoreState,
 		now:         opts.Now,
-	}, nil
+	}
+	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil, nil)})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns the app as an http.Handler: an Echo router with every

@@ -40,6 +40,10 @@ type Session struct {
 	// instead of looking like a forgery.
 	LoginState string `json:"login"`
 
+	// Pages is how many pages (of 200) the account's droplet list had last
+	// time, so the droplet page can ask for all of them at once.
+	Pages int `json:"pages,omitempty"`
+
 	// Refreshed is when the app last refreshed the token pair (zero: not
 	// since login), for the token status and Refresh now.
 	Refreshed time.Time `json:"refreshed,omitzero"`
@@ -114,19 +118,9 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 	if len(secrets) == 0 {
 		return nil, errors.New("no session secret")
 	}
-	var pairs [][]byte
-	for _, secret := range secrets {
-		// Derive separate keys for signing and encrypting from each secret
-		// rather than using the secret itself for both.
-		auth, err := hkdf.Key(sha256.New, secret, nil, "dosignin cookie signing v1", 32)
-		if err != nil {
-			return nil, err
-		}
-		enc, err := hkdf.Key(sha256.New, secret, nil, "dosignin cookie encryption v1", 32)
-		if err != nil {
-			return nil, err
-		}
-		pairs = append(pairs, auth, enc)
+	pairs, err := cookieKeys(secrets)
+	if err != nil {
+		return nil, err
 	}
 	newStore := func(age time.Duration) *sessions.CookieStore {
 		st := sessions.NewCookieStore(pairs...)
@@ -136,6 +130,11 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		// with a cross-site top-level GET, which must carry the login cookie.
 		st.Options = &sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
 		st.MaxAge(int(age / time.Second)) // also makes the codec reject older cookies
+		for _, codec := range st.Codecs {
+			// The value is already JSON (see write): gob on top of it
+			// would double the cost of every request's cookie.
+			codec.(*securecookie.SecureCookie).SetSerializer(securecookie.NopEncoder{})
+		}
 		return st
 	}
 	s := &sessionStore{
@@ -153,6 +152,24 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		}
 	}
 	return s, nil
+}
+
+// cookieKeys derives a signing and an encryption key from each secret,
+// rather than using the secret itself for both.
+func cookieKeys(secrets [][]byte) ([][]byte, error) {
+	var pairs [][]byte
+	for _, secret := range secrets {
+		auth, err := hkdf.Key(sha256.New, secret, nil, "dosignin cookie signing v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := hkdf.Key(sha256.New, secret, nil, "dosignin cookie encryption v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, auth, enc)
+	}
+	return pairs, nil
 }
 
 // load returns the connected user's session, or ok=false when there is none.
@@ -254,34 +271,46 @@ func (s *sessionStore) takeFlash(w http.ResponseWriter, r *http.Request) *flash 
 // read decodes cookie name into v. found reports whether the browser sent
 // the cookie at all; err whether it was unusable.
 func (s *sessionStore) read(r *http.Request, st *sessions.CookieStore, name string, v any) (found bool, err error) {
-	if _, err := r.Cookie(s.names[name]); err != nil {
+	c, err := r.Cookie(s.names[name])
+	if err != nil {
 		return false, nil
 	}
-	sess, err := st.New(r, s.names[name])
-	if err != nil {
+	var raw []byte
+	if err := securecookie.DecodeMulti(s.names[name], c.Value, &raw, st.Codecs...); err != nil {
 		return true, err
 	}
-	raw, ok := sess.Values[valueKey].([]byte)
-	if !ok {
-		return true, errors.New("cookie holds no value")
+	if len(raw) > 0 && raw[0] != '{' {
+		if raw, err = legacyValue(raw); err != nil {
+			return true, err
+		}
 	}
 	return true, json.Unmarshal(raw, v)
 }
 
-// write encodes v (as JSON, so no gob.Register is needed) into cookie name.
-func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *sessions.CookieStore, name string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
+// legacyValue reads the value of a cookie written by earlier versions of
+// this app, which kept the JSON inside gorilla/sessions' gob-encoded map, so
+// that upgrading the app signs nobody out.
+func legacyValue(gob []byte) ([]byte, error) {
+	values := map[any]any{}
+	if err := (securecookie.GobEncoder{}).Deserialize(gob, &values); err != nil {
+		return nil, err
 	}
-	sess := sessions.NewSession(st, s.names[name])
-	opts := *st.Options
-	sess.Options = &opts
-	sess.Values[valueKey] = raw
+	raw, ok := values[valueKey].([]byte)
+	if !ok {
+		return nil, errors.New("cookie holds no value")
+	}
+	return raw, nil
+}
+
+// write encodes v as JSON (so no gob.Register is needed), signed and
+// encrypted by st's codecs, into cookie name.
+func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *sessions.CookieStore, name string, v any) error {
 	dropSetCookie(w.Header(), s.names[name])
-	if err := st.Save(r, w, sess); err != nil {
+	encoded, err := s.encode(st, name, v)
+	if err != nil {
 		return fmt.Errorf("saving cookie %s: %w", name, err)
 	}
+	s.writeEncoded(w, st, name, encoded)
 	return nil
 }
 
@@ -292,7 +321,7 @@ func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (str
 	if err != nil {
 		return "", err
 	}
-	return securecookie.EncodeMulti(s.names[name], map[any]any{valueKey: raw}, st.Codecs...)
+	return securecookie.EncodeMulti(s.names[name], raw, st.Codecs...)
 }
 
 // writeEncoded sets cookie name to a value from encode, as write would.
