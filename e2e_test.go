@@ -305,7 +305,7 @@ func TestE2E(t *testing.T) {
 		tab.signIn(env)
 		id := firstDropletID(t, env)
 
-		tab.navigate(fmt.Sprintf("%s/droplets/%d", env.AppURL, id))
+		tab.click(fmt.Sprintf(`.droplets a[href="/droplets/%d"]`, id)) // from the droplet list
 		tab.expectText(".facts", "active")
 		tab.click(`button[name="type"][value="reboot"]`)
 		tab.expectText("h1", "This needs read & write access")

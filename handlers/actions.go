@@ -106,11 +106,13 @@ func canWrite(scope string) bool {
 	return slices.Contains(fields, "write") || slices.Contains(fields, "droplet:update")
 }
 
+// Actions returns the power actions the row's status allows, for the
+// action buttons (views/partials/actions.html).
+func (r dropletRow) Actions() []actionInfo { return actionsFor(r.Status) }
+
 // dropletView is a droplet on the detail and confirmation pages.
 type dropletView struct {
-	ID int
 	dropletRow
-	Actions []actionInfo
 }
 
 type dropletPage struct {
@@ -537,5 +539,5 @@ func badAction() error {
 }
 
 func newDropletView(d *godo.Droplet) dropletView {
-	return dropletView{ID: d.ID, dropletRow: newDropletRow(*d), Actions: actionsFor(d.Status)}
+	return dropletView{dropletRow: newDropletRow(*d)}
 }

@@ -174,6 +174,10 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 		t.Fatalf("first droplet is %s", d.Status)
 	}
 	readToken := a.session(c).AccessToken
+	// The droplet list links each droplet to its page, beside its buttons.
+	list := a.get(c, a.URL+"/digitalocean")
+	mustContain(t, list, fmt.Sprintf(`<a href="/droplets/%d">%s</a>`, d.ID, d.Name), fmt.Sprintf(`action="/droplets/%d/actions"`, d.ID),
+		`<option value="reboot">Reboot</option>`, `<option value="shutdown">Shut down</option>`)
 
 	detail := a.get(c, fmt.Sprintf("%s/droplets/%d", a.URL, d.ID))
 	mustContain(t, detail, d.Name, "Read access", ">Reboot<", ">Shut down<", ">Power off<", ">Power cycle<", "need read &amp; write access")
@@ -220,6 +224,9 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	detail = a.get(c, fmt.Sprintf("%s/droplets/%d", a.URL, d.ID))
 	mustContain(t, detail, ">Power on<")
 	mustNotContain(t, detail, ">Reboot<")
+	row := a.get(c, a.URL+"/digitalocean?status=off")
+	mustContain(t, row, d.Name, `<option value="power_on">Power on</option>`)
+	mustNotContain(t, row, `<option value="reboot">`)
 
 	on := a.act(c, d.ID, "power_on")
 	a.Clock.Advance(actionDelay + time.Second)
@@ -232,7 +239,7 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	}
 	// The "How this worked" panel tells the step-up's story, and lists
 	// the actions' POSTs among what followed.
-	list := a.get(c, a.URL+"/digitalocean")
+	list = a.get(c, a.URL+"/digitalocean")
 	mustContain(t, list, "How this worked", "step-up to read &amp; write", "handleStepUp", "handlers/actions.go",
 		"<code>scope</code></th><td>read write</td>", fmt.Sprintf("POST /v2/droplets/%d/actions", d.ID))
 }
