@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,7 @@ type action struct {
 	id        int
 	typ       string
 	droplet   int // index in the account's catalog
+	dropletID int // the droplet's ID, its resource_id
 	region    *regionJSON
 	started   time.Time
 	completes time.Time
@@ -183,7 +185,7 @@ func (a *accountState) start(now time.Time, id int, typ, name string, delay time
 	case ch == nil && len(a.changed) >= maxChanged:
 		return actionJSON{}, errTooManyEdits
 	}
-	act := &action{typ: typ, droplet: i, region: d.Region, started: now, completes: now.Add(delay)}
+	act := &action{typ: typ, droplet: i, dropletID: id, region: d.Region, started: now, completes: now.Add(delay)}
 	if err := plan(act, d.Status, name); err != nil {
 		return actionJSON{}, err
 	}
@@ -199,7 +201,7 @@ func (a *accountState) start(now time.Time, id int, typ, name string, delay time
 	a.actions = append(a.actions, act)
 	a.byID[act.id] = act
 	a.pending = append(a.pending, act)
-	return act.json(a.catalog.firstID), nil
+	return act.json(), nil
 }
 
 // plan checks that the action makes sense for a droplet in status and sets
@@ -267,7 +269,7 @@ func (a *accountState) dropOldestCompletedLocked() bool {
 	for k, act := range a.actions {
 		if act.completed {
 			delete(a.byID, act.id)
-			a.actions = append(a.actions[:k], a.actions[k+1:]...)
+			a.actions = slices.Delete(a.actions, k, k+1)
 			return true
 		}
 	}
@@ -281,10 +283,10 @@ func (a *accountState) action(now time.Time, id, dropletID int) (actionJSON, boo
 	defer a.mu.Unlock()
 	a.settleLocked(now)
 	act := a.byID[id]
-	if act == nil || (dropletID >= 0 && a.catalog.firstID+37*act.droplet != dropletID) {
+	if act == nil || (dropletID >= 0 && act.dropletID != dropletID) {
 		return actionJSON{}, false
 	}
-	return act.json(a.catalog.firstID), true
+	return act.json(), true
 }
 
 // listActions returns a page of the account's actions, newest first; with
@@ -301,11 +303,11 @@ func (a *accountState) listActions(now time.Time, dropletID, page, perPage int) 
 	}
 	for k := len(a.actions) - 1; k >= 0; k-- {
 		act := a.actions[k]
-		if dropletID >= 0 && a.catalog.firstID+37*act.droplet != dropletID {
+		if dropletID >= 0 && act.dropletID != dropletID {
 			continue
 		}
 		if skip >= 0 && total >= skip && len(items) < perPage {
-			items = append(items, act.json(a.catalog.firstID))
+			items = append(items, act.json())
 		}
 		total++
 	}
@@ -325,13 +327,13 @@ type actionJSON struct {
 	RegionSlug   string      `json:"region_slug"`
 }
 
-func (act *action) json(firstID int) actionJSON {
+func (act *action) json() actionJSON {
 	j := actionJSON{
 		ID:           act.id,
 		Status:       "in-progress",
 		Type:         act.typ,
 		StartedAt:    act.started.UTC().Format(time.RFC3339),
-		ResourceID:   firstID + 37*act.droplet,
+		ResourceID:   act.dropletID,
 		ResourceType: "droplet",
 		Region:       act.region,
 		RegionSlug:   act.region.Slug,

@@ -433,3 +433,37 @@ func TestActionsAreBounded(t *testing.T) {
 	resp, raw := h.call(t, http.MethodGet, fmt.Sprintf("/v2/actions/%d", first), pat, nil, nil)
 	wantAPIError(t, "the oldest action", resp, raw, http.StatusNotFound, "not_found")
 }
+
+// When every kept action is still in progress, a new one is refused with a
+// 422 that says why, rather than growing the list or forgetting an action
+// that hasn't finished; once they complete, actions are accepted again.
+func TestInProgressActionsAreBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withDroplets(1400), withConfig(func(c *sandbox.Config) { c.ActionDelay = time.Hour; c.RateLimit = -1; c.BurstLimit = -1 }))
+	pat := h.sb.PersonalAccessToken()
+	var active []int
+	for page := 1; len(active) <= 1000; page++ {
+		var list listResponse
+		h.call(t, http.MethodGet, fmt.Sprintf("/v2/droplets?per_page=200&page=%d", page), pat, nil, &list)
+		if len(list.Droplets) == 0 {
+			t.Fatalf("only %d active droplets", len(active))
+		}
+		for _, d := range list.Droplets {
+			if d.Status == "active" {
+				active = append(active, d.ID)
+			}
+		}
+	}
+	for _, id := range active[:1000] {
+		if resp, raw, _ := h.act(t, pat, id, map[string]string{"type": "reboot"}); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("reboot %d: %d %s", id, resp.StatusCode, raw)
+		}
+	}
+	resp, raw, _ := h.act(t, pat, active[1000], map[string]string{"type": "reboot"})
+	wantAPIError(t, "the 1001st action in progress", resp, raw, http.StatusUnprocessableEntity, "unprocessable_entity")
+
+	h.clock.Advance(time.Hour)
+	if resp, raw, _ := h.act(t, pat, active[1000], map[string]string{"type": "reboot"}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("once the others completed: %d %s", resp.StatusCode, raw)
+	}
+}

@@ -57,7 +57,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	req, oerr := s.parseAuthRequest(params, c, redirectURI)
 	if oerr != nil {
-		s.redirectError(w, r, redirectURI, params.Get("state"), oerr)
+		s.requestError(w, r, c, redirectURI, params.Get("state"), oerr)
 		return
 	}
 	scopes, _ := parseScope(req.Scope) // already validated
@@ -108,7 +108,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	req, oerr := s.parseAuthRequest(form, c, redirectURI)
 	if oerr != nil {
-		s.redirectError(w, r, redirectURI, form.Get("state"), oerr)
+		s.requestError(w, r, c, redirectURI, form.Get("state"), oerr)
 		return
 	}
 	account, problem := s.chosenAccount(req, form)
@@ -227,6 +227,17 @@ func (s *Server) parseAuthRequest(params url.Values, c *client, redirectURI stri
 	if !ok {
 		return authRequest{}, &oauthError{code: "invalid_scope", description: descInvalidScope}
 	}
+	// A client that registered a scope (RFC 7591 §2) gets at most that
+	// scope, and gets it when it asks for none (RFC 6749 §3.3 lets the
+	// server choose the default).
+	if c.scope != "" {
+		switch {
+		case params.Get("scope") == "":
+			scopes = strings.Fields(c.scope)
+		case !scopeCovers(c.scope, scopes):
+			return authRequest{}, &oauthError{code: "invalid_scope", description: "The requested scope exceeds the scope the client registered: " + c.scope + "."}
+		}
+	}
 	req.Scope = joinScope(scopes)
 
 	// PKCE (RFC 7636). Only S256 is accepted: "plain" would protect nothing
@@ -281,6 +292,23 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, redirectURI st
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// requestError answers an authorization request that fails validation
+// once its client and redirect URI are known good. The app's own client,
+// which the sandbox's configuration vouches for, gets the error on its
+// redirect URI, as RFC 6749 §4.1.2.1 says. A client that registered itself
+// does not: anyone may register any https URI, so redirecting there without
+// the user's say would turn every malformed link to this endpoint into an
+// open redirector (RFC 9700 §4.11.2). Its error is shown here instead; only
+// the user's own decision on the consent page sends them back to it.
+func (s *Server) requestError(w http.ResponseWriter, r *http.Request, c *client, redirectURI, state string, e *oauthError) {
+	if c.registered {
+		s.renderError(w, http.StatusBadRequest, "Invalid authorization request",
+			e.description+" ("+e.code+": the sandbox shows this here rather than sending you to an application that registered itself.)")
+		return
+	}
+	s.redirectError(w, r, redirectURI, state, e)
 }
 
 // redirectError reports an error to the app as RFC 6749 §4.1.2.1 says: on

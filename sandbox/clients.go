@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The sandbox knows two kinds of OAuth clients: the app's own, from
@@ -50,7 +51,8 @@ type client struct {
 	public       bool
 	name         string
 	redirectURIs []string
-	registered   bool // through /v1/oauth/register, rather than Config
+	scope        string // registered scope: the most it may ask for; "" for no bound
+	registered   bool   // through /v1/oauth/register, rather than Config
 }
 
 func (c *client) allowsRedirect(uri string) bool {
@@ -172,8 +174,8 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 			return registrationResponse{}, invalidRedirect(problem)
 		}
 	}
-	if len(reg.ClientName) > maxClientName || strings.ContainsFunc(reg.ClientName, unicode.IsControl) {
-		return registrationResponse{}, invalidMetadata("client_name must be at most 100 characters, without control characters.")
+	if !displayableName(reg.ClientName) {
+		return registrationResponse{}, invalidMetadata("client_name must be at most 100 characters, without control or invisible formatting characters.")
 	}
 	method := reg.TokenEndpointAuthMethod
 	switch method {
@@ -219,6 +221,7 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 		public:       method == authNone,
 		name:         reg.ClientName,
 		redirectURIs: slices.Clone(reg.RedirectURIs),
+		scope:        scope,
 		registered:   true,
 	}
 	resp := registrationResponse{
@@ -242,6 +245,16 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 		return registrationResponse{}, &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: "The sandbox holds the most client registrations it keeps (1000); restart it to start over."}
 	}
 	return resp, nil
+}
+
+// displayableName reports whether a client name may be shown on the
+// consent page. The name is the client's own claim, so besides control
+// characters it may hold no format characters (Unicode category Cf: bidi
+// overrides, zero-width spaces), which would let it look like another
+// application's name.
+func displayableName(name string) bool {
+	return utf8.RuneCountInString(name) <= maxClientName &&
+		!strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 }
 
 // checkRegisteredRedirect applies RFC 6749 §3.1.2 and RFC 8252 §7.3 to a

@@ -237,10 +237,23 @@ func TestContractOfActions(t *testing.T) {
 	check(http.MethodGet, "/v2/actions/{action_id}", "/v2/actions/"+id, pat, nil, http.StatusOK)
 	check(http.MethodGet, "/v2/actions/{action_id}", "/v2/actions/7", pat, nil, http.StatusNotFound)
 
-	// The second account's droplets and account.
+	// The other refusals of an action request.
+	check(http.MethodPost, actions, dropletPath(web01)+"/actions", pat, "reboot", http.StatusBadRequest)
+	check(http.MethodPost, actions, dropletPath(devBox)+"/actions", pat, map[string]string{}, http.StatusUnprocessableEntity)
+	check(http.MethodPost, actions, dropletPath(devBox)+"/actions", pat, map[string]string{"type": "snapshot"}, http.StatusUnprocessableEntity)
+	check(http.MethodPost, actions, dropletPath(devBox)+"/actions", pat, map[string]string{"type": "rename", "name": "no spaces"}, http.StatusUnprocessableEntity)
+	check(http.MethodGet, "/v2/droplets", "/v2/droplets?tag_name=web&name=web-01", pat, nil, http.StatusBadRequest)
+	check(http.MethodGet, "/v2/droplets", "/v2/droplets?tag_name=web", pat, nil, http.StatusOK)
+	check(http.MethodGet, droplet, dropletPath(web01), h.login(t, "account:read").AccessToken, nil, http.StatusForbidden)
+
+	// The second account's droplets and account; the first one's are not
+	// found from it.
 	other := h.loginAs(t, 1)
 	check(http.MethodGet, "/v2/account", "/v2/account", other.AccessToken, nil, http.StatusOK)
 	check(http.MethodGet, "/v2/droplets", "/v2/droplets", other.AccessToken, nil, http.StatusOK)
+	check(http.MethodGet, droplet, dropletPath(web01), other.AccessToken, nil, http.StatusNotFound)
+	check(http.MethodGet, actions, dropletPath(web01)+"/actions", other.AccessToken, nil, http.StatusNotFound)
+	check(http.MethodGet, "/v2/actions/{action_id}", "/v2/actions/"+id, other.AccessToken, nil, http.StatusNotFound)
 
 	// Past the burst limit.
 	for {

@@ -54,15 +54,16 @@ func TestPublicClientSignsInWithPKCE(t *testing.T) {
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
 	}
-	// Without PKCE the sandbox refuses, on the redirect URI.
+	// Without PKCE the sandbox refuses, on its own page: the client
+	// registered itself, so errors don't redirect to it.
 	c := h.browser(t)
-	resp, _ = do(t, c, http.MethodGet, conf.AuthCodeURL("st"), nil, nil)
-	if q := redirectTarget(t, resp, callback); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "PKCE") {
-		t.Errorf("no PKCE: %v", q)
+	resp, page := do(t, c, http.MethodGet, conf.AuthCodeURL("st"), nil, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "must use PKCE") {
+		t.Errorf("no PKCE: %d %s", resp.StatusCode, page)
 	}
 
 	verifier := oauth2.GenerateVerifier()
-	_, page := do(t, c, http.MethodGet, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), nil, nil)
+	_, page = do(t, c, http.MethodGet, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), nil, nil)
 	for _, want := range []string{"My CLI wants to access", "registered itself", "http://127.0.0.1:8085"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("consent page lacks %q", want)
@@ -177,6 +178,8 @@ func TestRegistrationErrors(t *testing.T) {
 		{"token response", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "response_types": []string{"token"}}, "invalid_client_metadata"},
 		{"long name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": strings.Repeat("n", 101)}, "invalid_client_metadata"},
 		{"control character in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "a\nb"}, "invalid_client_metadata"},
+		{"bidi override in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "Sign in with \u202eGo"}, "invalid_client_metadata"},
+		{"zero-width space in name", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": "Digital\u200bOcean"}, "invalid_client_metadata"},
 		{"bad scope", map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "scope": "admin"}, "invalid_client_metadata"},
 		{"not an object", []string{"https://example.com/cb"}, "invalid_client_metadata"},
 	}
@@ -185,6 +188,10 @@ func TestRegistrationErrors(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || out["error"] != tt.want || out["error_description"] == "" {
 			t.Errorf("%s: %d %v, want 400 %s", tt.name, resp.StatusCode, out, tt.want)
 		}
+	}
+	// The name's limit is in characters: 100 of them, accented or not.
+	if resp, out := h.register(t, map[string]any{"redirect_uris": []string{"https://example.com/cb"}, "client_name": strings.Repeat("é", 100)}); resp.StatusCode != http.StatusCreated {
+		t.Errorf("a name of 100 accented letters: %d %v", resp.StatusCode, out)
 	}
 	for name, uri := range map[string]string{"localhost": "http://localhost:9000/cb", "IPv6 loopback": "http://[::1]:9000/cb", "https with query": "https://example.com/cb?x=1"} {
 		if resp, out := h.register(t, map[string]any{"redirect_uris": []string{uri}}); resp.StatusCode != http.StatusCreated {
@@ -264,5 +271,83 @@ func TestRegisteredNameIsEscaped(t *testing.T) {
 	_, page := do(t, h.browser(t), http.MethodGet, h.base+"/v1/oauth/authorize?"+q.Encode(), nil, nil)
 	if strings.Contains(page, "<img") || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt; &#34;Bank&#34;") {
 		t.Errorf("the registered name is not escaped:\n%s", page)
+	}
+}
+
+// A client that registered a scope (RFC 7591 §2) may ask for no more than
+// it; asking for nothing gets the registered scope, and asking for a part
+// of it gets that part.
+func TestRegisteredScopeBoundsRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const callback = "https://example.com/cb"
+	_, reg := h.register(t, map[string]any{"redirect_uris": []string{callback}, "scope": "read droplet:update"})
+	conf := &oauth2.Config{
+		ClientID: reg["client_id"].(string), ClientSecret: reg["client_secret"].(string), RedirectURL: callback,
+		Endpoint: oauth2.Endpoint{AuthURL: h.base + "/v1/oauth/authorize", TokenURL: h.base + "/v1/oauth/token", AuthStyle: oauth2.AuthStyleInParams},
+	}
+	c := h.browser(t)
+	for _, scope := range []string{"read write", "droplet:read", "read droplet:update droplet:delete"} {
+		resp, page := do(t, c, http.MethodGet, conf.AuthCodeURL("st", oauth2.SetAuthURLParam("scope", scope)), nil, nil)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "invalid_scope") || !strings.Contains(page, "exceeds the scope the client registered") {
+			t.Errorf("scope %q beyond the registered one: %d %s", scope, resp.StatusCode, page)
+		}
+	}
+	for scope, granted := range map[string]string{"": "read droplet:update", "droplet:update": "droplet:update", "droplet:update read": "droplet:update read"} {
+		_, form := openConsent(t, c, conf.AuthCodeURL("st", oauth2.SetAuthURLParam("scope", scope)))
+		resp, _ := form.submit(t, c, "approve")
+		tok, err := conf.Exchange(h.ctx(), redirectTarget(t, resp, callback).Get("code"))
+		if err != nil {
+			t.Fatalf("scope %q: %v", scope, err)
+		}
+		if got := tok.Extra("scope"); got != granted {
+			t.Errorf("scope %q: granted %q, want %q", scope, got, granted)
+		}
+	}
+}
+
+// Anyone may register a client with any https redirect URI, so the sandbox
+// must not send the browser there on its own: a link to the authorize
+// endpoint with a bad parameter would otherwise bounce its visitor to any
+// site the attacker registered (RFC 9700 §4.11.2). The error is shown on
+// the sandbox's page instead; only the user's own click (Deny, Authorize)
+// goes back to a registered client. The app's own client, which the
+// sandbox's configuration vouches for, still gets its errors on the
+// redirect URI, as RFC 6749 §4.1.2.1 says.
+func TestRegisteredClientErrorsDoNotRedirect(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const evil = "https://evil.example/landing"
+	_, reg := h.register(t, map[string]any{"redirect_uris": []string{evil}, "token_endpoint_auth_method": "none"})
+	c := h.browser(t)
+	for name, q := range map[string]url.Values{
+		"no PKCE":            {"response_type": {"code"}},
+		"implicit grant":     {"response_type": {"token"}},
+		"no response_type":   {},
+		"bad scope":          {"response_type": {"code"}, "scope": {"admin!"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}},
+		"unsupported prompt": {"response_type": {"code"}, "prompt": {"none"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}},
+	} {
+		q.Set("client_id", reg["client_id"].(string))
+		q.Set("redirect_uri", evil)
+		q.Set("state", "st")
+		resp, page := do(t, c, http.MethodGet, h.base+"/v1/oauth/authorize?"+q.Encode(), nil, nil)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(page, "Invalid authorization request") {
+			t.Errorf("%s: %d Location=%q, want the error page", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+
+	// The user's Deny still goes back to the client.
+	q := url.Values{"client_id": {reg["client_id"].(string)}, "redirect_uri": {evil}, "response_type": {"code"}, "state": {"st"},
+		"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+	_, form := openConsent(t, c, h.base+"/v1/oauth/authorize?"+q.Encode())
+	resp, _ := form.submit(t, c, "deny")
+	if got := redirectTarget(t, resp, evil); got.Get("error") != "access_denied" {
+		t.Errorf("deny: %v", got)
+	}
+
+	// The app's own client gets its errors on its redirect URI.
+	resp, _ = do(t, c, http.MethodGet, h.conf.AuthCodeURL("st", oauth2.SetAuthURLParam("response_type", "token")), nil, nil)
+	if got := redirectTarget(t, resp, testRedirectURI); got.Get("error") != "unsupported_response_type" {
+		t.Errorf("the app's client: %v", got)
 	}
 }
