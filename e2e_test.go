@@ -325,13 +325,36 @@ func TestE2E(t *testing.T) {
 		// The page reloads itself (meta refresh) until the action is done.
 		ctx, cancel := context.WithTimeout(tab.ctx, 15*time.Second)
 		defer cancel()
-		if _, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress .status-active")); err != nil {
+		if _, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress > p.status-active")); err != nil {
 			t.Fatalf("the progress page never showed the reboot completed: %v", err)
 		}
 		tab.checkPage()
 		tab.expectText(".progress", "was rebooted")
 		if n := tab.count(`meta[http-equiv="refresh"]`); n != 0 {
 			t.Error("the finished action's page still reloads itself")
+		}
+
+		// Then power it off, and on again: read & write is granted now, so
+		// each goes straight to its confirmation.
+		for _, step := range []struct{ button, done, status string }{
+			{"power_off", "was powered off", "off"},
+			{"power_on", "was powered on", "active"},
+		} {
+			tab.click(`a[href="/droplets/` + strconv.Itoa(id) + `"]`) // Back to the droplet
+			tab.click(`button[name="type"][value="` + step.button + `"]`)
+			tab.click(`form input[name="confirm"] ~ button`)
+			ctx, cancel := context.WithTimeout(tab.ctx, 15*time.Second)
+			_, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress > p.status-active")) // "Completed"
+			cancel()
+			if err != nil {
+				t.Fatalf("%s never completed: %v", step.button, err)
+			}
+			tab.checkPage()
+			tab.expectText(".progress", step.done)
+			tab.expectText(".progress span.status-"+step.status, step.status) // "It is now off"
+		}
+		if n := env.Sandbox.Stats().Actions; n != 3 {
+			t.Errorf("%d actions, want 3", n)
 		}
 		tab.expectCleanConsole()
 	})
