@@ -71,6 +71,7 @@ M = [
  ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
  ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
  ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
+ ("22", "a waiting instance presents the credential itself after a store error", "doclient/shared.go", "\t\t\tif !heldElsewhere {", "\t\t\tif !heldElsewhere || true {"),
  ("25", "action forms not same-origin checked", "handlers/middleware.go", "if err := s.crossOrigin.Check(c.Request()); err != nil {", "if err := s.crossOrigin.Check(c.Request()); err != nil && c.Path() == \"/logout\" {"),
  ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActions)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActions)'),
  ("27", "step-up started by a GET link", "handlers/server.go", 'e.POST("/droplets/:id/step-up", s.handleStepUp)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/step-up", s.handleStepUp)'),

@@ -226,8 +226,8 @@ func New(cfg Config) (*Client, error) {
 		base: cfg.Transport, now: cfg.Now,
 		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
 	// A shared lock outlives the request it guards (bounded by Timeout),
-	// and is renewed while it runs anyway; waiting for another instance's
-	// result is bounded likewise.
+	// so it needs no renewal (see callLocked); waiting for another
+	// instance's result is bounded likewise.
 	lease := cfg.Timeout + 2*time.Second
 	return &Client{
 		oauth: oauth2.Config{

@@ -162,7 +162,7 @@ func BenchmarkRenderDroplets(b *testing.B) {
 				rows[i] = dropletRow{Name: fmt.Sprintf("web-%05d", i), Status: "active", Region: "New York 3", Size: "1 vCPU · 2 GB · 50 GB disk",
 					PublicIPv4: "203.0.113.7", Image: "Ubuntu 24.04 (LTS) x64", Tags: []string{"web", "env:prod"}, Created: time.Now()}
 			}
-			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read", time.Now())
+			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
 			data.Token = newTokenStatus(&Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}, time.Now())
 			e := echo.New()
 			b.ReportAllocs()

@@ -28,10 +28,9 @@ type dropletsPage struct {
 	PrevURL  string // "" on the first page
 	NextURL  string // "" on the last page
 
-	Access string    // what the token may do, in words
-	Expiry time.Time // when the current access token expires
-	Token  *tokenStatus
-	Flow   *flowPanel // "How this worked"; nil without a record
+	Access string       // what the token may do, in words
+	Token  *tokenStatus // expiry, refreshes and Refresh now
+	Flow   *flowPanel   // "How this worked"; nil without a record
 	// RateLimited is true when the API said how many requests the token
 	// has left this hour (RateRemaining).
 	RateLimited   bool
@@ -133,7 +132,7 @@ func (s *Server) handleDroplets(c echo.Context) error {
 	for i, d := range list.Droplets {
 		rows[i] = newDropletRow(d)
 	}
-	data := newDropletsPage(rows, q, accessLabel(sess.Scope), sess.Expiry)
+	data := newDropletsPage(rows, q, accessLabel(sess.Scope))
 	data.Token, data.Flow = newTokenStatus(sess, s.now()), s.recordPage(w, r, ft, len(list.Droplets), took)
 	if list.Rate.Limit > 0 {
 		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining

@@ -115,6 +115,15 @@ func upstreamProblem(err error) *Problem {
 		// The browser went away; nobody will read this page.
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "Request cancelled", Message: "The request was cancelled.", Err: err}
 	}
+	if errors.Is(err, doclient.ErrWaitedForAnotherInstance) {
+		// 503, not 504: DigitalOcean is not to blame. Another instance of
+		// this app holds the lock on this refresh token and published no
+		// result in time (it hangs, or the shared store failed).
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "Your access is still being renewed",
+			Message:    "Another instance of this app is renewing your access to DigitalOcean and did not finish in time. Your session is kept: try again in a moment.",
+			Retry:      true,
+			RetryAfter: time.Second, Err: err}
+	}
 	if doclient.IsTimeout(err) {
 		// 504, not 502: an operator can tell a slow DigitalOcean (or
 		// network) from one that answered with an error.

@@ -216,8 +216,8 @@ func statusRank(status string) int {
 // newDropletsPage filters, counts, sorts and pages rows (every listed
 // droplet) for the template. A page number past the end shows the last page:
 // droplets may have been deleted since the link was made.
-func newDropletsPage(rows []dropletRow, q dropletQuery, access string, expiry time.Time) dropletsPage {
-	p := dropletsPage{Query: q, Total: len(rows), Access: access, Expiry: expiry}
+func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsPage {
+	p := dropletsPage{Query: q, Total: len(rows), Access: access}
 
 	counts := map[string]int{}
 	regions := map[string]string{}

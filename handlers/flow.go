@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/securecookie"
+
 	"dosignin/doclient"
 )
 
@@ -47,7 +49,7 @@ const (
 
 // flowRecord is the record of one login and what followed.
 type flowRecord struct {
-	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped)
+	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped), then its first droplet list
 	Events []flowStep `json:"e,omitempty"` // later events, oldest first, at most maxFlowEvents
 	Viewed bool       `json:"v,omitempty"` // the droplet page has shown the record once
 	// StepUp, for a login that stepped a read-only session up to read &
@@ -114,6 +116,14 @@ func traced(ctx context.Context) (context.Context, *flowTrace) {
 		Revoke:        func(rv doclient.RevokeRequest) { add(func() { ft.revoke = append(ft.revoke, rv) }) },
 		APICall:       func(c doclient.APICall) { add(func() { ft.calls = append(ft.calls, c) }) },
 	}), ft
+}
+
+// empty reports whether the request did nothing the record keeps, so that
+// the record's cookie need not be read or written again.
+func (ft *flowTrace) empty() bool {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return len(ft.tokens)+len(ft.revoke)+len(ft.calls) == 0
 }
 
 // refreshes returns the refreshes the request made.
@@ -214,11 +224,13 @@ func loginSteps(link flowStep, arrived time.Time, checks time.Duration, tok docl
 			scope = f.Value
 		}
 	}
+	// At DigitalOcean: from the end of step 1 to the callback, so that the
+	// timeline's bars lie end to end.
 	var inDO time.Duration
 	if !link.At.IsZero() {
-		inDO = arrived.Sub(link.At)
+		inDO = max(arrived.Sub(link.At)-link.duration(), 0)
 	}
-	decision := newStep(kindDecision, link.At, inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
+	decision := newStep(kindDecision, link.At.Add(link.duration()), inDO, "approved", []doclient.Field{{Name: "decision", Value: "Authorize"}})
 	if scope != "" {
 		decision.Fields = append(decision.Fields, [2]string{"scope granted", scope})
 	}
@@ -265,29 +277,17 @@ func fieldOf(st flowStep, name string) string {
 	return ""
 }
 
-// storedRecord is the cookie's content: the record as DEFLATE-compressed
-// JSON, which the record's repeated field names make about a third of its
-// size. (Compressing before encrypting can leak secrets through the
-// length; the record holds none, only masked values.)
-type storedRecord struct {
-	Z []byte `json:"z"`
-}
-
 // loadRecord returns the browser's flow record, or nil.
 func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
-	var st storedRecord
-	if found, err := s.read(r, s.short, flowCookie, &st); !found || err != nil {
-		return nil
-	}
-	raw, err := s.records.inflate(st.Z)
+	c, err := r.Cookie(s.names[flowCookie])
 	if err != nil {
 		return nil
 	}
-	var rec flowRecord
-	if json.Unmarshal(raw, &rec) != nil || len(rec.Steps)+len(rec.Events) == 0 {
+	rec, err := s.records.decode(s.names[flowCookie], c.Value)
+	if err != nil || len(rec.Steps)+len(rec.Events) == 0 {
 		return nil
 	}
-	return &rec
+	return rec
 }
 
 // saveRecord writes the flow record. If the encoded cookie would pass
@@ -296,16 +296,12 @@ func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
 // teaching aid, and losing its tail beats losing the cookie. Losing it
 // loses only the panel, so callers log an error and go on.
 func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) error {
+	name := s.names[flowCookie]
 	cp := *rec
-	cp.Events = slices.Clone(rec.Events)
 	for shortened := false; ; {
-		raw, err := json.Marshal(&cp)
-		if err != nil {
-			return err
-		}
 		// securecookie refuses values over 4096 bytes: too big, like a
 		// value over maxRecordCookie.
-		encoded, err := s.encode(s.short, flowCookie, storedRecord{Z: s.records.deflate(raw)})
+		encoded, err := s.records.encode(name, &cp)
 		switch {
 		case err != nil && shortened:
 			return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
@@ -313,7 +309,7 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 			s.writeEncoded(w, s.short, flowCookie, encoded)
 			return nil
 		case len(cp.Events) > 0:
-			cp.Events = cp.Events[1:]
+			cp.Events = cp.Events[1:] // a shorter view of rec's, which stays as it is
 		default:
 			cp.Steps = shorten(cp.Steps, 16)
 			shortened = true
@@ -325,28 +321,67 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 // up to 4096 bytes, name and attributes included.
 const maxRecordCookie = 3800
 
-// recordCodec compresses records. A DEFLATE writer allocates about a
-// megabyte of tables, so writers and readers are reused.
+// recordCodec turns a flow record into its cookie's value and back: JSON,
+// compressed with DEFLATE (the record's repeated names and values make it
+// about a third of its size), then signed and encrypted by securecookie
+// with the keys of the other cookies. The compressed bytes are the whole
+// payload (securecookie.NopEncoder): no gob or JSON wrapper around them.
+//
+// Every droplet page view reads and writes the record, so the codec is
+// built for speed: flate.BestSpeed (the default level compresses a few
+// bytes better for several times the work) and reused writers, readers and
+// buffers (a DEFLATE writer is about a megabyte of tables).
+//
+// (Compressing before encrypting can leak secrets through the length; the
+// record holds none, only masked values.)
 type recordCodec struct {
-	writers, readers sync.Pool
+	codecs                    []securecookie.Codec
+	writers, readers, buffers sync.Pool
 }
 
-func (rc *recordCodec) deflate(raw []byte) []byte {
-	var z bytes.Buffer
+// newRecordCodec returns a codec with the app's key pairs (signing,
+// encryption; newest first) whose cookies expire after maxAge.
+func newRecordCodec(keyPairs [][]byte, maxAge time.Duration) *recordCodec {
+	rc := &recordCodec{codecs: securecookie.CodecsFromPairs(keyPairs...)}
+	for _, c := range rc.codecs {
+		sc := c.(*securecookie.SecureCookie)
+		sc.MaxAge(int(maxAge / time.Second))
+		sc.SetSerializer(securecookie.NopEncoder{})
+	}
+	return rc
+}
+
+// encode returns the cookie value of rec for the cookie called name.
+func (rc *recordCodec) encode(name string, rec *flowRecord) (string, error) {
+	z, _ := rc.buffers.Get().(*bytes.Buffer)
+	if z == nil {
+		z = new(bytes.Buffer)
+	}
+	defer rc.buffers.Put(z)
+	z.Reset()
 	fw, _ := rc.writers.Get().(*flate.Writer)
 	if fw == nil {
-		fw, _ = flate.NewWriter(&z, flate.DefaultCompression) // cannot fail with a valid level
+		fw, _ = flate.NewWriter(z, flate.BestSpeed) // cannot fail with a valid level
 	} else {
-		fw.Reset(&z)
+		fw.Reset(z)
 	}
-	fw.Write(raw) // writes to a bytes.Buffer do not fail
-	fw.Close()
-	rc.writers.Put(fw)
-	return z.Bytes()
+	defer rc.writers.Put(fw)
+	enc := json.NewEncoder(fw)
+	enc.SetEscapeHTML(false) // "&" stays one byte; the template escapes what it shows
+	if err := enc.Encode(rec); err != nil {
+		return "", err
+	}
+	fw.Close()                                                     // writes to a bytes.Buffer do not fail
+	return securecookie.EncodeMulti(name, z.Bytes(), rc.codecs...) // encrypting copies z
 }
 
-// inflate decompresses z, refusing more than 64 KB (a record is a few).
-func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
+// decode returns the record in the cookie value, refusing more than 64 KB
+// of JSON (a record is a few).
+func (rc *recordCodec) decode(name, value string) (*flowRecord, error) {
+	var z []byte
+	if err := securecookie.DecodeMulti(name, value, &z, rc.codecs...); err != nil {
+		return nil, err
+	}
 	fr, _ := rc.readers.Get().(io.ReadCloser)
 	if fr == nil {
 		fr = flate.NewReader(bytes.NewReader(z))
@@ -354,7 +389,20 @@ func (rc *recordCodec) inflate(z []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.readers.Put(fr)
-	return io.ReadAll(io.LimitReader(fr, 64<<10))
+	raw, _ := rc.buffers.Get().(*bytes.Buffer)
+	if raw == nil {
+		raw = new(bytes.Buffer)
+	}
+	defer rc.buffers.Put(raw)
+	raw.Reset()
+	if _, err := raw.ReadFrom(io.LimitReader(fr, 64<<10)); err != nil {
+		return nil, err
+	}
+	var rec flowRecord
+	if err := json.Unmarshal(raw.Bytes(), &rec); err != nil { // copies what it keeps
+		return nil, err
+	}
+	return &rec, nil
 }
 
 // shorten returns steps with every value cut to n characters.
@@ -378,6 +426,19 @@ func (s *Server) keepRecord(w http.ResponseWriter, r *http.Request, rec *flowRec
 	}
 }
 
+// addToRecord adds what a request other than a droplet page view did (a
+// refresh) to the browser's record. A request that did nothing of the kind
+// leaves the cookie alone, unread.
+func (s *Server) addToRecord(w http.ResponseWriter, r *http.Request, ft *flowTrace) {
+	if ft.empty() {
+		return
+	}
+	if rec := s.sessions.loadRecord(r); rec != nil {
+		ft.record(rec, -1, 0)
+		s.keepRecord(w, r, rec)
+	}
+}
+
 // recordPage adds what this droplet page view did to the browser's record
 // and returns the panel: open on the first view after a login.
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrace, listed int, took time.Duration) *flowPanel {
@@ -388,6 +449,11 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	open := !rec.Viewed
 	rec.Viewed = true
 	ft.record(rec, listed, took)
+	if last := len(rec.Events) - 1; open && len(rec.Steps) > 0 && last >= 0 && rec.Events[last].Kind == kindPages {
+		// The login's first droplet list ends its timeline: kept with
+		// the login steps, as the events scroll on.
+		rec.Steps = append(rec.Steps, rec.Events[last])
+	}
 	s.keepRecord(w, r, rec)
 	return panel(rec, open, s.sandbox)
 }

@@ -45,10 +45,7 @@ func (s *Server) handleIndex(c echo.Context) error {
 		if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
 			return serr
 		}
-		if rec := s.sessions.loadRecord(r); rec != nil {
-			ft.record(rec, -1, 0)
-			s.keepRecord(w, r, rec)
-		}
+		s.addToRecord(w, r, ft)
 		switch {
 		case doclient.IsInvalidGrant(err):
 			return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")

@@ -35,8 +35,27 @@ type panelStep struct {
 	AtDigitalOcean bool
 	Done           bool // recorded in this login
 	Note           string
-	Fields         [][2]string
+	Fields         []panelField
 	Duration       string
+}
+
+// panelField is one recorded parameter: its name and its masked value.
+// (A struct, not the record's [2]string: a field is cheaper for a template
+// to read than an index call.)
+type panelField struct {
+	Name, Value string
+}
+
+// panelFields converts a record's fields for the template.
+func panelFields(fields [][2]string) []panelField {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]panelField, len(fields))
+	for i, f := range fields {
+		out[i] = panelField{f[0], f[1]}
+	}
+	return out
 }
 
 // timelineRow is one bar of the timeline: X and Width are in percent of the
@@ -52,7 +71,7 @@ type panelEvent struct {
 	When     string
 	Title    string
 	Note     string
-	Fields   [][2]string
+	Fields   []panelField
 	Duration string
 }
 
@@ -118,7 +137,7 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 		ps := panelStep{Number: i + 1, Name: info.name, Why: info.why, File: info.file, Func: info.fn,
 			AtDigitalOcean: info.kind == kindDecision && !sandbox}
 		if st, ok := rec.step(info.kind); ok {
-			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, st.Fields, formatDuration(st.duration())
+			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, panelFields(st.Fields), formatDuration(st.duration())
 		}
 		p.Steps = append(p.Steps, ps)
 	}
@@ -135,7 +154,7 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 		ev := rec.Events[i]
 		p.Events = append(p.Events, panelEvent{
 			When: ev.At.UTC().Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note,
-			Fields: ev.Fields, Duration: formatDuration(ev.duration()),
+			Fields: panelFields(ev.Fields), Duration: formatDuration(ev.duration()),
 		})
 	}
 	return p
@@ -158,11 +177,8 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 			segs = append(segs, seg{label, st.duration()})
 		}
 	}
-	for _, ev := range rec.Events {
-		if ev.Kind == kindPages {
-			segs = append(segs, seg{"Droplet list (API calls)", ev.duration()})
-			break
-		}
+	if st, ok := rec.step(kindPages); ok {
+		segs = append(segs, seg{"Droplet list (API calls)", st.duration()})
 	}
 	var total time.Duration
 	for _, s := range segs {

@@ -1,16 +1,17 @@
 package handlers
 
 import (
+	"compress/flate"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/gob"
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -292,16 +293,15 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 				t.Fatalf("the record cookie shows %q", plain)
 			}
 		}
-		// Unencrypted, a layer would be the gob-encoded values (and the
-		// compressed record in them readable by anyone).
-		var values map[any]any
-		if gob.NewDecoder(strings.NewReader(l)).Decode(&values) == nil {
-			t.Fatalf("a layer of the record cookie decodes without the keys: %v", values)
+		// Unencrypted, a layer would be the compressed record, readable by
+		// anyone who inflates it.
+		if plain, _ := io.ReadAll(flate.NewReader(strings.NewReader(l))); strings.Contains(string(plain), email) {
+			t.Fatalf("a layer of the record cookie inflates without the keys: %.80q", plain)
 		}
 	}
 	rec := a.Server.sessions.loadRecord(requestWith(flowCookie, raw))
-	if rec == nil || len(rec.Steps) != 5 || len(rec.Events) != maxFlowEvents {
-		t.Fatalf("record: %+v, want 5 login steps and the last %d events", rec, maxFlowEvents)
+	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) != maxFlowEvents {
+		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last %d events", rec, maxFlowEvents)
 	}
 	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > maxFlowEvents {
 		t.Error("the panel shows more than the last events")
@@ -343,8 +343,7 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	rec = &flowRecord{}
 	for {
 		rec.Steps = append(rec.Steps, newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: long()}}))
-		raw, _ := json.Marshal(rec)
-		if encoded, _ := st.encode(st.short, flowCookie, storedRecord{Z: st.records.deflate(raw)}); len(encoded) > maxRecordCookie-250 {
+		if encoded, _ := st.records.encode(flowCookie, rec); len(encoded) > maxRecordCookie-250 {
 			break
 		}
 	}
@@ -452,6 +451,73 @@ func BenchmarkFlowRecordRoundTrip(b *testing.B) {
 		got.addEvent(newStep(kindAPI, time.Now(), time.Millisecond, "200 OK", []doclient.Field{{Name: "request", Value: "GET /v2/droplets?page=1&per_page=200"}}))
 		if err := st.saveRecord(httptest.NewRecorder(), req, got); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestTimelineKeepsTheLoginsFirstListing: the timeline ends with the
+// droplet list that followed the login, however many views scrolled its
+// event out of the last ten.
+func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	// The first listing takes 60 ms; the later ones a fraction of that.
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/droplets") {
+			time.Sleep(60 * time.Millisecond)
+		}
+		a.Sandbox.ServeHTTP(w, r)
+	}))
+	first := a.connect(a.Browser, "approve")
+	a.SetUpstream(a.Sandbox)
+	listing := regexp.MustCompile(`(?s)Droplet list \(API calls\)</span>.*?<span class="timeline-duration">([^<]*)</span>`)
+	m := listing.FindStringSubmatch(first.Body)
+	if m == nil {
+		t.Fatal("the first view's timeline has no droplet list")
+	}
+	for range maxFlowEvents + 1 {
+		a.Clock.Advance(time.Second)
+		a.get(a.Browser, a.URL+"/digitalocean")
+	}
+	later := a.get(a.Browser, a.URL+"/digitalocean")
+	if got := listing.FindStringSubmatch(later.Body); got == nil || got[1] != m[1] {
+		t.Errorf("the timeline's droplet list: %q on the first view, %q later", m[1], got)
+	}
+}
+
+// TestTimelineStepsLieEndToEnd: the time at DigitalOcean starts where step
+// 1 ended, so the timeline counts step 1 once.
+func TestTimelineStepsLieEndToEnd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	link := newStep(kindLink, t0, 100*time.Millisecond, "", nil)
+	tok := doclient.TokenRequest{At: t0.Add(time.Second), Duration: 50 * time.Millisecond, Expiry: t0.Add(time.Hour)}
+	steps := loginSteps(link, t0.Add(time.Second), 0, tok)
+	if d := steps[1].duration(); d != 900*time.Millisecond {
+		t.Errorf("at DigitalOcean: %v, want 900ms (the callback came 1 s after /connect began, and step 1 took 100 ms)", d)
+	}
+	_, total := timeline(&flowRecord{Steps: steps})
+	if total != "1.1 s" {
+		t.Errorf("timeline total %s, want 1.1 s", total)
+	}
+}
+
+// TestIndexLeavesTheRecordAloneWithoutARefresh: an index view close to the
+// token's expiry, but not close enough to refresh, does not rewrite the
+// flow record's cookie.
+func TestIndexLeavesTheRecordAloneWithoutARefresh(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	sess := a.session(a.Browser)
+	// Within 2 × RefreshMargin of expiry (the index looks), not within 1.
+	a.Clock.Advance(sess.Expiry.Sub(a.Clock.Now()) - doclient.RefreshMargin - 20*time.Second)
+	p := a.get(a.Browser, a.URL+"/")
+	if n := a.Sandbox.Stats().Refreshes; n != 0 {
+		t.Fatalf("%d refreshes, want 0", n)
+	}
+	for _, c := range p.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, flowCookie+"=") {
+			t.Errorf("the index rewrote the flow record without adding to it: %.40s…", c)
 		}
 	}
 }

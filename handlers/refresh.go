@@ -51,10 +51,7 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if err := s.sessions.save(w, r, sess); err != nil {
 		return err
 	}
-	if rec := s.sessions.loadRecord(r); rec != nil {
-		ft.record(rec, -1, 0)
-		s.keepRecord(w, r, rec)
-	}
+	s.addToRecord(w, r, ft)
 	s.sessions.setFlash(w, r, "info", "Refreshed: DigitalOcean issued a new token pair; the access token is valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
 	return c.Redirect(http.StatusSeeOther, "/digitalocean")
 }

@@ -111,7 +111,7 @@ type sessionStore struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
-	records recordCodec // compresses the flow record (handlers/flow.go)
+	records *recordCodec // the flow record's cookie (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -144,6 +144,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		idle:    idle,
 		maxAge:  maxAge,
 		now:     now,
+		records: newRecordCodec(pairs, loginTTL),
 	}
 	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie} {
 		s.names[n] = n

@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"dosignin/doclient"
+)
+
+// flowBenchDroplets is a droplet list of three, as a fake API serves it.
+const flowBenchDroplets = `{"droplets":[` +
+	`{"id":1,"name":"web-1","memory":1024,"vcpus":1,"disk":25,"status":"active","created_at":"2024-01-01T00:00:00Z","size_slug":"s-1vcpu-1gb","region":{"slug":"nyc3","name":"New York 3"},"image":{"name":"24.04 (LTS) x64","distribution":"Ubuntu"},"networks":{"v4":[{"ip_address":"203.0.113.1","type":"public"}]},"tags":["web"]},` +
+	`{"id":2,"name":"web-2","memory":2048,"vcpus":2,"disk":50,"status":"off","created_at":"2024-01-02T00:00:00Z","size_slug":"s-2vcpu-2gb","region":{"slug":"ams3","name":"Amsterdam 3"},"image":{"name":"24.04 (LTS) x64","distribution":"Ubuntu"},"networks":{"v4":[{"ip_address":"203.0.113.2","type":"public"}]},"tags":["web"]},` +
+	`{"id":3,"name":"db-1","memory":4096,"vcpus":2,"disk":80,"status":"active","created_at":"2024-01-03T00:00:00Z","size_slug":"s-2vcpu-4gb","region":{"slug":"fra1","name":"Frankfurt 1"},"image":{"name":"24.04 (LTS) x64","distribution":"Ubuntu"},"networks":{"v4":[{"ip_address":"203.0.113.3","type":"public"}]},"tags":["db"]}` +
+	`],"links":{},"meta":{"total":3}}`
+
+// BenchmarkDropletPageFlowRecord is a droplet page view of a connected
+// user, without a flow record and with one at its usual size (the login's
+// steps and 10 events): the difference is what the record costs a view.
+func BenchmarkDropletPageFlowRecord(b *testing.B) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Ratelimit-Remaining", "4999")
+		_, _ = w.Write([]byte(flowBenchDroplets))
+	}))
+	b.Cleanup(api.Close)
+	redirect, _ := url.Parse("http://app.test/digitalocean")
+	client, err := doclient.New(doclient.Config{ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: redirect.String(),
+		OAuthURL: api.URL + "/v1/oauth", APIURL: api.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Client: client, RedirectURL: redirect, Scopes: []string{"read"}, PKCE: true,
+		SessionSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, IdleTimeout: time.Hour, MaxAge: 24 * time.Hour,
+		Views: os.DirFS("../views"), Static: os.DirFS("../static")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	sess := &Session{AccessToken: "doo_v1_bench_access", RefreshToken: "dor_v1_bench_refresh", Expiry: now.Add(30 * 24 * time.Hour),
+		Scope: "read", Account: doclient.Account{Name: "Sammy", Email: "sammy@example.com"}, Created: now, LastSeen: now}
+	w := httptest.NewRecorder()
+	if err := s.sessions.save(w, httptest.NewRequest(http.MethodGet, "/", nil), sess); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), benchRecord()); err != nil {
+		b.Fatal(err)
+	}
+	cookies := w.Result().Cookies()
+	for _, withRecord := range []bool{false, true} {
+		name := "without"
+		if withRecord {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			h := s.Handler()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/digitalocean", nil)
+				for _, c := range cookies {
+					if c.Name != flowCookie || withRecord {
+						req.AddCookie(c)
+					}
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// benchRecord is a record as a sandbox login leaves it, after ten events.
+func benchRecord() *flowRecord {
+	at := time.Now()
+	f := func(kv ...string) []doclient.Field {
+		var fs []doclient.Field
+		for i := 0; i < len(kv); i += 2 {
+			fs = append(fs, doclient.Field{Name: kv[i], Value: kv[i+1]})
+		}
+		return fs
+	}
+	rec := &flowRecord{Viewed: true, Steps: []flowStep{
+		newStep(kindLink, at, 176*time.Microsecond, "redirected to DigitalOcean", f("GET", "http://localhost:5000/sandbox/v1/oauth/authorize",
+			"client_id", "sandbox-client", "code_challenge", "PPVB44F9…", "code_challenge_method", "S256", "redirect_uri", "http://localhost:5000/digitalocean",
+			"response_type", "code", "scope", "read", "state", "GTXZQ5…")),
+		newStep(kindDecision, at, 3*time.Second, "approved", f("decision", "Authorize", "scope granted", "read")),
+		newStep(kindCallback, at, 211*time.Microsecond, "state matches the login cookie of this browser", f("code", "4f21bd… (64 characters)", "state", "GTXZQ5…", "state check", "matches the login cookie of this browser")),
+		newStep(kindTokenRequest, at, 610*time.Microsecond, "200 OK", f("request", "POST /sandbox/v1/oauth/token", "grant_type", "authorization_code", "code", "4f21bd… (64 characters)",
+			"redirect_uri", "http://localhost:5000/digitalocean", "code_verifier", "•••• (43 characters)", "client_id", "sandbox-client", "client_secret", "•••• (31 characters)",
+			"credentials sent in", "the POST body (application/x-www-form-urlencoded)")),
+		newStep(kindTokenResponse, at, 0, "saved in a new encrypted session cookie", f("access_token", "doo_v1_ecea…", "token_type", "bearer", "expires_in", "300",
+			"refresh_token", "dor_v1_1bb8…", "scope", "read", "info.name", "Sammy the Shark", "info.email", "sammy@example.com", "info.team_name", "My Team", "access token expires", "22:49:21 UTC")),
+	}}
+	for range maxFlowEvents {
+		rec.addEvent(newStep(kindAPI, at, 126*time.Microsecond, "200 OK", f("request", "GET /v2/droplets?page=1&per_page=200", "ratelimit-remaining", "4991")))
+	}
+	return rec
+}
+
+// BenchmarkRenderFlowPanel executes the droplet page's template for three
+// droplets, without and with the "How this worked" panel of benchRecord.
+func BenchmarkRenderFlowPanel(b *testing.B) {
+	s, err := New(Options{Client: &doclient.Client{}, RedirectURL: &url.URL{Scheme: "http", Host: "app.test"},
+		SessionSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, IdleTimeout: time.Hour, MaxAge: 24 * time.Hour,
+		Views: os.DirFS("../views"), Static: os.DirFS("../static")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := []dropletRow{{Name: "web-1", Status: "active", Region: "New York 3", Size: "1 vCPU · 1 GB · 25 GB disk", Created: time.Now()}}
+	sess := &Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}
+	for _, withPanel := range []bool{false, true} {
+		name := "without"
+		if withPanel {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
+			data.Token = newTokenStatus(sess, time.Now())
+			if withPanel {
+				data.Flow = panel(benchRecord(), false, true)
+			}
+			e := echo.New()
+			b.ReportAllocs()
+			for b.Loop() {
+				c := e.NewContext(httptest.NewRequest(http.MethodGet, "/digitalocean", nil), httptest.NewRecorder())
+				if err := s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
