@@ -186,7 +186,10 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		if rec != nil {
 			decision := newStep(kindDecision, link.At, arrived.Sub(link.At), "denied", []doclient.Field{
 				{Name: "decision", Value: "Deny"}, {Name: "error", Value: trim(e, 60)}})
-			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}})
+			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}, StepUp: rec.StepUp})
+		}
+		if login.Action != nil && e == "access_denied" {
+			return s.stepUpDenied(c, login.Action)
 		}
 		if e == "access_denied" {
 			s.sessions.setFlash(w, r, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
@@ -205,7 +208,7 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	ctx, ft := traced(r.Context())
 	tok, acct, err := s.do.Exchange(ctx, code, login.Verifier)
 	if rec != nil && len(ft.tokens) == 1 { // steps 2 to 5, whatever the outcome
-		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0])})
+		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0]), StepUp: rec.StepUp})
 	}
 	// No "Try again" link on these pages: this URL's state and code are
 	// spent, so only a new login can help.
@@ -239,6 +242,9 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case err != nil:
 		return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
 			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
+	}
+	if login.Action != nil {
+		return s.stepUpGranted(c, login.Action, tok, acct, state)
 	}
 	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
 		// A 500, logged, but without the generic page's "Try again":

@@ -47,6 +47,7 @@ type statusCount struct {
 
 // dropletRow is one droplet as the page shows it.
 type dropletRow struct {
+	ID         int // for the link to its page and its action buttons
 	Name       string
 	Status     string // active, off, new, archive: shown as text, colour only adds to it
 	Region     string
@@ -169,7 +170,7 @@ func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *S
 }
 
 func newDropletRow(d godo.Droplet) dropletRow {
-	row := dropletRow{Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug, memory: d.Memory, vcpus: d.Vcpus, disk: d.Disk}
+	row := dropletRow{ID: d.ID, Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug, memory: d.Memory, vcpus: d.Vcpus, disk: d.Disk}
 	if d.Region != nil {
 		row.regionSlug = d.Region.Slug
 		row.Region = d.Region.Name

@@ -128,7 +128,7 @@ func TestEveryDropletOfALargeAccount(t *testing.T) {
 }
 
 var (
-	rowNameRE = regexp.MustCompile(`<th scope="row" data-label="Name">([^<]*)</th>`)
+	rowNameRE = regexp.MustCompile(`<th scope="row" data-label="Name"><a href="/droplets/\d+">([^<]*)</a></th>`)
 	nextRE    = regexp.MustCompile(`<a href="([^"]*)" rel="next">`)
 )
 
