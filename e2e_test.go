@@ -13,10 +13,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -42,6 +44,28 @@ const screenshotDir = "docs/screenshots"
 
 // e2eDroplets is how many droplets the sandbox account has in these tests.
 const e2eDroplets = 8
+
+// e2eActionDelay is how long a sandbox droplet action runs in these tests:
+// long enough to see "in progress", short enough to wait for.
+const e2eActionDelay = 1500 * time.Millisecond
+
+// firstDropletID asks the sandbox's API, with its personal access token,
+// for the ID of the account's first droplet.
+func firstDropletID(t *testing.T, env *e2eApp) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, env.SandboxURL+"/v2/droplets", nil)
+	req.Header.Set("Authorization", "Bearer "+env.Sandbox.PersonalAccessToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Droplets []struct{ ID int } }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Droplets) == 0 {
+		t.Fatalf("listing the sandbox's droplets: %v", err)
+	}
+	return body.Droplets[0].ID
+}
 
 // Viewports the pages must fit: a small phone and a laptop.
 const (
@@ -263,8 +287,75 @@ func TestE2E(t *testing.T) {
 		tab.signIn(env) // checks every page on the way for overflow
 		tab.expectText(".count", fmt.Sprintf("%d droplets", e2eDroplets))
 		tab.screenshotViewport("droplets-phone.png")
+		// The droplet's page and its buttons fit too (checkPage looks).
+		tab.navigate(fmt.Sprintf("%s/droplets/%d", env.AppURL, firstDropletID(t, env)))
+		tab.expectText(".action-buttons", "Power cycle")
 		tab.navigate(env.AppURL + "/")
 		tab.expectText(".facts", env.Sandbox.Account().Email)
+		tab.expectCleanConsole()
+	})
+
+	// The issue's story: connect read-only, press Reboot, be asked for
+	// read & write, approve, confirm, and watch the page follow the reboot
+	// until it completes (the sandbox's actions take e2eActionDelay).
+	t.Run("RebootThroughTheStepUp", func(t *testing.T) {
+		t.Parallel()
+		env := startE2EApp(t, 0)
+		tab := newTab(t, browser, desktopWidth, desktopHeight)
+		tab.signIn(env)
+		id := firstDropletID(t, env)
+
+		tab.click(fmt.Sprintf(`.droplets a[href="/droplets/%d"]`, id)) // from the droplet list
+		tab.expectText(".facts", "active")
+		tab.click(`button[name="type"][value="reboot"]`)
+		tab.expectText("h1", "This needs read & write access")
+		tab.screenshotViewport("step-up.png")
+		tab.click(`form[action$="/step-up"] button`)
+		tab.expectText(".facts", "Read & write") // DigitalOcean's consent page asks for the wider access
+		tab.click(`button[value="approve"]`)
+		tab.expectText("h1", "Reboot ")
+		if n := env.Sandbox.Stats().Actions; n != 0 {
+			t.Fatalf("%d actions before the confirmation", n)
+		}
+		tab.click(`form input[name="confirm"] ~ button`)
+		tab.expectText(".progress", "In progress")
+		if n := env.Sandbox.Stats().Actions; n != 1 {
+			t.Fatalf("%d actions after the confirmation, want 1", n)
+		}
+		// The page reloads itself (meta refresh) until the action is done.
+		ctx, cancel := context.WithTimeout(tab.ctx, 15*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress > p.status-active")); err != nil {
+			t.Fatalf("the progress page never showed the reboot completed: %v", err)
+		}
+		tab.checkPage()
+		tab.expectText(".progress", "was rebooted")
+		if n := tab.count(`meta[http-equiv="refresh"]`); n != 0 {
+			t.Error("the finished action's page still reloads itself")
+		}
+
+		// Then power it off, and on again: read & write is granted now, so
+		// each goes straight to its confirmation.
+		for _, step := range []struct{ button, done, status string }{
+			{"power_off", "was powered off", "off"},
+			{"power_on", "was powered on", "active"},
+		} {
+			tab.click(`a[href="/droplets/` + strconv.Itoa(id) + `"]`) // Back to the droplet
+			tab.click(`button[name="type"][value="` + step.button + `"]`)
+			tab.click(`form input[name="confirm"] ~ button`)
+			ctx, cancel := context.WithTimeout(tab.ctx, 15*time.Second)
+			_, err := chromedp.Run(ctx, chromedp.WaitVisible(".progress > p.status-active")) // "Completed"
+			cancel()
+			if err != nil {
+				t.Fatalf("%s never completed: %v", step.button, err)
+			}
+			tab.checkPage()
+			tab.expectText(".progress", step.done)
+			tab.expectText(".progress span.status-"+step.status, step.status) // "It is now off"
+		}
+		if n := env.Sandbox.Stats().Actions; n != 3 {
+			t.Errorf("%d actions, want 3", n)
+		}
 		tab.expectCleanConsole()
 	})
 
@@ -340,6 +431,7 @@ func startE2EApp(t *testing.T, tokenTTL time.Duration) *e2eApp {
 		AppName:      "Sign in with DigitalOcean (Go)",
 		TokenTTL:     tokenTTL,
 		Droplets:     e2eDroplets,
+		ActionDelay:  e2eActionDelay,
 	})
 	if err != nil {
 		t.Fatal(err)

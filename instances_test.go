@@ -35,6 +35,10 @@ type strictDO struct {
 	codes     map[string]*strictGrant // code -> grant it gave
 	secrets   []string                // every token, code and verifier seen
 	n         int
+
+	// beforeRefresh, when set (before any request), runs as a refresh
+	// request arrives, before it is answered.
+	beforeRefresh func()
 }
 
 type strictGrant struct {
@@ -51,6 +55,9 @@ func (d *strictDO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/oauth/token":
 		time.Sleep(30 * time.Millisecond) // a real round trip, so that requests overlap
 		r.ParseForm()
+		if r.PostForm.Get("grant_type") == "refresh_token" && d.beforeRefresh != nil {
+			d.beforeRefresh()
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		switch r.PostForm.Get("grant_type") {
@@ -482,5 +489,60 @@ func TestInstanceWithHangingRedisStillServes(t *testing.T) {
 	}
 	if n := strings.Count(inst.logs.String(), "shared store unreachable"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once:\n%s", n, inst.logs)
+	}
+}
+
+// Security test 22, across instances (the rest is in handlers): a
+// single-use credential is never presented twice, even when Redis dies
+// while the instance that holds the refresh lock is asking DigitalOcean,
+// and comes back empty (the lock gone). The instances that saw the lock
+// held keep waiting instead of presenting the same refresh token (which a
+// strict DigitalOcean answers by revoking the grant), and get the holder's
+// result once Redis is back. Every page shows the droplets, and
+// DigitalOcean sees one refresh.
+func TestSecurity22RefreshNotRepeatedWhenRedisDiesMidRefresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and three instances")
+	}
+	t.Parallel()
+	sharedstore.QuietClientLog()
+	redis := redistest.Start(t)
+	do := newStrictDO()
+	refreshing, resume := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	do.beforeRefresh = func() {
+		first.Do(func() {
+			close(refreshing)
+			<-resume
+		})
+	}
+	up := httptest.NewServer(do)
+	defer up.Close()
+	insts := startInstances(t, 3, up.URL, redis.URL)
+	cb, lc := login(t, insts[0], "code-redis-dies")
+	resp, _ := visit(t, insts[1], cb, []*http.Cookie{lc})
+	session := cookieNamed(resp, "do_session")
+	if session == nil {
+		t.Fatalf("callback: %d, no session", resp.StatusCode)
+	}
+
+	shown := make(chan int, 1)
+	go func() { shown <- race(t, insts, session) }()
+	select {
+	case <-refreshing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh reached DigitalOcean")
+	}
+	time.Sleep(500 * time.Millisecond) // every instance has polled the held lock
+	redis.Stop()
+	time.Sleep(300 * time.Millisecond) // the waiting instances' calls fail
+	redis.Restart()                    // empty: the lock and any result are gone
+	close(resume)
+
+	n := <-shown
+	_, refreshes := do.counts()
+	t.Logf("Redis killed mid-refresh: %d refresh request(s) reached DigitalOcean, %d of 30 requests showed the droplets", refreshes, n)
+	if refreshes != 1 || n != 30 {
+		t.Errorf("%d refreshes and %d of 30 droplet lists, want 1 and 30", refreshes, n)
 	}
 }

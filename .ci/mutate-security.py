@@ -43,7 +43,7 @@ M = [
  ("10", "no cross-origin check", "handlers/middleware.go", "\te.Use(s.sameOriginWrites)\n", ""),
  ("10", "logout on any method", "handlers/server.go", 'e.POST("/logout", s.handleLogout)', 'e.Any("/logout", s.handleLogout)'),
  ("10", "logout does not revoke", "handlers/auth.go", "err = s.do.Revoke(ctx, tok.AccessToken)", "_ = tok"),
- ("11", "no CSP", "handlers/middleware.go", '\t\th.Set("Content-Security-Policy", contentSecurityPolicy)\n', ""),
+ ("11", "no CSP", "handlers/middleware.go", '\t\th.Set("Content-Security-Policy", s.csp)\n', ""),
  ("11", "CSP without frame-ancestors", "handlers/middleware.go", "frame-ancestors 'none'; ", ""),
  ("11", "no nosniff", "handlers/middleware.go", '\t\th.Set("X-Content-Type-Options", "nosniff")\n', ""),
  ("11", "no Referrer-Policy", "handlers/middleware.go", '\t\th.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward\n', ""),
@@ -71,6 +71,17 @@ M = [
  ("21", "values stored in the clear", "sharedstore/store.go", "return s.aead.Seal(nonce, nonce, value, []byte(key))", "return value"),
  ("21", "keys name the credential", "sharedstore/store.go", "return keyPrefix + hex.EncodeToString(m.Sum(nil))", "return keyPrefix + hex.EncodeToString([]byte(name))"),
  ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
+ ("22", "a waiting instance presents the credential itself after a store error", "doclient/shared.go", "\t\t\tif !heldElsewhere {", "\t\t\tif !heldElsewhere || true {"),
+ ("25", "action forms not same-origin checked", "handlers/middleware.go", "if err := s.crossOrigin.Check(c.Request()); err != nil {", "if err := s.crossOrigin.Check(c.Request()); err != nil && c.Path() == \"/logout\" {"),
+ ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActions)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActions)'),
+ ("27", "step-up started by a GET link", "handlers/server.go", 'e.POST("/droplets/:id/step-up", s.handleStepUp)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/step-up", s.handleStepUp)'),
+ ("27", "step-up's action read from the query", "handlers/actions.go", 'actionType(c.Request().PostFormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again', 'actionType(c.FormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again'),
+ ("27", "step-up not bound to the session that asked", "handlers/actions.go", "if sess, ok := s.sessions.load(w, r); !ok || p.Session == \"\" || sess.LoginState != p.Session {", "if false {"),
+ ("27", "step-up accepted from another account", "handlers/actions.go", "if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {", "if false {"),
+ ("28", "confirmation token not checked", "handlers/actions.go", "!sameState(token, conf.Token) || ", ""),
+ ("28", "confirmation not bound to its droplet and action", "handlers/actions.go", " || conf.Droplet != id || conf.Type != act.Type", ""),
+ ("28", "confirmation cookie kept after use", "handlers/actions.go", "\tif found {\n\t\ts.sessions.clear(w, confirmCookie)\n\t}", ""),
+ ("28", "confirmation never expires", "handlers/actions.go", " || s.now().Sub(conf.Issued) > confirmTTL", ""),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -2,8 +2,8 @@
 //
 // It wraps DigitalOcean's OAuth 2.0 authorization server
 // (https://cloud.digitalocean.com/v1/oauth) with golang.org/x/oauth2, and the
-// one API call this app makes (GET /v2/droplets) with the official client,
-// github.com/digitalocean/godo.
+// API calls this app makes (listing droplets, reading one, and its power
+// actions) with the official client, github.com/digitalocean/godo.
 //
 // The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), numbered
 // as in DigitalOcean's tutorial "How To Use OAuth Authentication with
@@ -19,22 +19,25 @@
 //  4. Request tokens: trade the code and the verifier with [Client.Exchange].
 //  5. Receive tokens: the answer also says who signed in ([Account]).
 //
-// Then: call the API with the access token ([Client.Droplets]); access
-// tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
+// Then: call the API with the access token ([Client.Droplets],
+// [Client.Droplet]; with write access, [Client.DropletAction] and
+// [Client.Action] to follow it); access tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
 // tells the app about the new pair so it can store it; on logout, revoke
 // the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
 // (the API said no), [ErrCodeUsed] (a code replayed after its exchange) or a
 // wrapped network error; [IsInvalidGrant], [IsUnauthorized], [IsTimeout],
-// [IsUnavailable] and [IsRateLimited] tell a handler which page to show. No
+// [IsUnavailable], [IsRateLimited], [IsForbidden], [IsNotFound] and
+// [IsActionRefused] tell a handler which page to show. No
 // error string contains a token, a code or the client secret.
 //
 // Each single-use credential (a code, a refresh token) reaches DigitalOcean
 // once however many requests present it: within the process by default,
 // and across instances with a [SharedStore] in Config.Shared. Token
-// requests are never retried; an API GET answered 429 with a short
-// retry-after ([MaxRateLimitWait]) is sent again once.
+// requests are never retried, and neither are droplet actions (POSTs); an
+// API GET answered 429 with a short retry-after ([MaxRateLimitWait]) is
+// sent again once.
 //
 // A [Trace] attached to a context ([WithTrace]) learns what each step
 // sent and received, with every secret already masked, so that an app can
@@ -162,6 +165,8 @@ type Client struct {
 	// token, however many requests of one browser present it.
 	exchanges *sharedGrants
 	refreshes *sharedGrants
+	// One POST per confirmation of a droplet action (see DropletAction).
+	actions *onceActions
 
 	// bodies holds *bytes.Buffer for droplet pages, reused (dropletPage).
 	bodies sync.Pool
@@ -221,8 +226,8 @@ func New(cfg Config) (*Client, error) {
 		base: cfg.Transport, now: cfg.Now,
 		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
 	// A shared lock outlives the request it guards (bounded by Timeout),
-	// and is renewed while it runs anyway; waiting for another instance's
-	// result is bounded likewise.
+	// so it needs no renewal (see callLocked); waiting for another
+	// instance's result is bounded likewise.
 	lease := cfg.Timeout + 2*time.Second
 	return &Client{
 		oauth: oauth2.Config{
@@ -241,6 +246,7 @@ func New(cfg Config) (*Client, error) {
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
 		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
 		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
+		actions:   &onceActions{},
 	}, nil
 }
 
@@ -491,4 +497,17 @@ func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error
 	req = req.Clone(req.Context()) // a RoundTripper must not modify its request
 	req.Header.Set("User-Agent", t.userAgent)
 	return t.base.RoundTrip(req)
+}
+
+// AuthorizeOrigin returns the scheme and host of the authorize endpoint
+// (e.g. "https://cloud.digitalocean.com"): the origin a page's
+// Content-Security-Policy form-action must allow for a form whose answer
+// redirects the browser there, since browsers apply form-action to a form
+// submission's redirects too.
+func (c *Client) AuthorizeOrigin() string {
+	u, err := url.Parse(c.oauth.Endpoint.AuthURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

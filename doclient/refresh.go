@@ -164,6 +164,35 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// Renew refreshes the token now, whatever its expiry, and reports the new
+// pair through Refreshed like Token does. Call it once when the API refused
+// the access token (401) although it had not expired: a parallel request of
+// the same browser (another tab, another instance) may have rotated the
+// pair after this request read the session, and DigitalOcean stops
+// accepting the old access token at once. Refresh then hands back that
+// rotation's result without a second refresh; a grant that has really
+// ended fails with an error for which [IsInvalidGrant] is true. A
+// TokenSource that already refreshed does not refresh again.
+func (ts *TokenSource) Renew() (*oauth2.Token, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	switch {
+	case ts.err != nil:
+		return nil, ts.err
+	case ts.tok == nil:
+		return nil, errors.New("doclient: TokenSource has no token")
+	case ts.refreshed:
+		return ts.tok, nil
+	}
+	tok, err := ts.c.refreshFor(ts.ctx, ts.tok.RefreshToken, RefreshRefused)
+	if err != nil {
+		ts.err = err
+		return nil, err
+	}
+	ts.tok, ts.refreshed = tok, true
+	return tok, nil
+}
+
 // expiresWithin reports whether the access token is missing, or expires
 // within d according to the Client's clock.
 func (ts *TokenSource) expiresWithin(d time.Duration) bool {

@@ -31,10 +31,19 @@ const (
 	// DigitalOcean keeps a code): past it, a replay fails the state check.
 	CodeSpentFor = 10 * time.Minute
 
-	failureShare = 5 * time.Second // a failure is shared with those waiting for it, then forgotten
+	failureShare = 5 * time.Second // a failure is handed to everyone who presents the credential, then forgotten
 	pollInterval = 20 * time.Millisecond
 	maxRecent    = 4096
 )
+
+// ErrWaitedForAnotherInstance is returned by [Client.Refresh] and
+// [Client.Exchange] when another instance of the app holds the shared lock
+// on the credential and published no result within the wait (it hangs, or
+// the shared store failed or lost the lock meanwhile). No request was made: the other
+// instance may still be presenting the credential, and presenting it a
+// second time is what makes DigitalOcean revoke a grant. Trying again in a
+// moment is safe; it is not DigitalOcean's failure.
+var ErrWaitedForAnotherInstance = errors.New("doclient: another instance of the app holds this credential's lock and published no result in time")
 
 // ErrCodeUsed is returned by [Client.Exchange] for a code exchanged more
 // than [CodeShareWindow] ago: no token request is made, and the caller
@@ -48,9 +57,11 @@ var ErrCodeUsed = errors.New("doclient: exchange code: the authorization code wa
 //
 // Names are hex hashes and hold no secret; values hold tokens, so an
 // implementation must encrypt and authenticate them. Every method must
-// return quickly (a short timeout): on any error the Client falls back to
-// in-process coordination for that request, so the store is never a single
-// point of failure.
+// return quickly (a short timeout). When the store fails before any other
+// instance was seen holding the credential's lock, the Client falls back
+// to in-process coordination for that request, so the store is never a
+// single point of failure; once another instance was seen holding it, the
+// Client only waits (see [ErrWaitedForAnotherInstance]).
 type SharedStore interface {
 	// Get returns the value stored under name; nil, nil when there is none.
 	Get(ctx context.Context, name string) ([]byte, error)
@@ -59,8 +70,6 @@ type SharedStore interface {
 	// Lock takes the lock called name for lease, marked with token; false
 	// when another holder has it.
 	Lock(ctx context.Context, name, token string, lease time.Duration) (bool, error)
-	// Extend renews the lease if token still holds the lock; false if not.
-	Extend(ctx context.Context, name, token string, lease time.Duration) (bool, error)
 	// Unlock releases the lock if token still holds it, and only then.
 	Unlock(ctx context.Context, name, token string) error
 }
@@ -76,10 +85,11 @@ type SharedStore interface {
 // refresh tokens have no spent period).
 //
 // With a SharedStore the same holds across instances: the first instance
-// takes a lock named after the credential's hash, renews it while its
-// request is in flight, and publishes the result; the others wait for the
-// result, within wait. The store is an optimisation: when it fails, the
-// instance coordinates in its own process.
+// takes a lock named after the credential's hash, makes the request, and
+// publishes the result; the others wait for the result, within wait. The
+// store is an optimisation: when it fails before anyone was seen holding
+// the lock, the instance coordinates in its own process; after, it waits
+// and never presents the credential itself.
 //
 // In memory it keeps at most maxRecent results, keyed by a SHA-256 hash of
 // the credential, so it never holds a credential itself, and it hands a
@@ -89,7 +99,7 @@ type sharedGrants struct {
 	share time.Duration // a result is handed out this long after the request
 	spent time.Duration // then the credential is refused this long (0: forgotten)
 	store SharedStore   // nil: this process only
-	lease time.Duration // the shared lock's lease, renewed every third of it
+	lease time.Duration // the shared lock's lease: longer than the request it guards
 	wait  time.Duration // how long to wait for another instance's result
 
 	group singleflight.Group
@@ -149,76 +159,68 @@ func (s *sharedGrants) do(ctx context.Context, key credentialHash, now func() ti
 }
 
 // coordinate calls fn once across instances when there is a store, and
-// just calls it otherwise (or when the store fails).
+// just calls it otherwise (or when the store fails before another instance
+// was seen holding the lock).
 func (s *sharedGrants) coordinate(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, time.Time, error) {
 	if s.store != nil {
 		name := s.op + ":" + hex.EncodeToString(key[:])
 		token := rand.Text() // marks our lock as ours
 		giveUp := time.Now().Add(s.wait)
+		heldElsewhere := false
 		for {
 			out, err := s.lookShared(ctx, name)
-			if err != nil {
-				break
-			}
-			if out != nil {
+			if err == nil && out != nil {
 				return out.result(s.op)
 			}
-			locked, err := s.store.Lock(ctx, name+":lock", token, s.lease)
-			if err != nil {
-				break
+			if !heldElsewhere {
+				locked := false
+				if err == nil {
+					locked, err = s.store.Lock(ctx, name+":lock", token, s.lease)
+				}
+				if err != nil {
+					break // the store failed (it logs that once) before anyone was seen asking: this process only
+				}
+				if locked {
+					return s.callLocked(ctx, name, token, now, fn)
+				}
+				heldElsewhere = true
 			}
-			if locked {
-				return s.callLocked(ctx, name, token, now, fn)
-			}
-			// Another instance is asking DigitalOcean: wait for its answer.
+			// Another instance is asking DigitalOcean: from now on only
+			// wait for its answer, through store errors, and even if the
+			// lock vanishes (Redis restarted empty): that instance may be
+			// presenting the credential right now, and presenting it again
+			// could revoke the grant. If no answer comes, the user's next
+			// request starts afresh.
 			if time.Now().After(giveUp) {
-				return nil, time.Time{}, fmt.Errorf("doclient: %s: %w", s.op, remoteFailure{timeout: true})
+				return nil, time.Time{}, fmt.Errorf("doclient: %s: %w", s.op, ErrWaitedForAnotherInstance)
 			}
 			time.Sleep(pollInterval)
 		}
-		// The shared store failed (it logs that once): this process only.
 	}
 	tok, err := fn(ctx)
 	return tok, now(), err
 }
 
-// callLocked calls fn while holding the shared lock, renewing its lease
-// until fn returns, and publishes the result before releasing the lock.
+// callLocked calls fn while holding the shared lock and publishes the
+// result before releasing the lock.
+//
+// The lock is not renewed: its lease (the client's timeout plus 2 s,
+// set in [New]) already outlives fn, whose request is bounded by that
+// timeout. A fixed lease shorter than the request is what signed
+// oauth2-proxy's users out (a 2-second refresh lock that expired
+// mid-refresh let a second instance present the same refresh token);
+// sizing it from the timeout removes that failure without a renewing
+// goroutine that could itself fail or leak.
 func (s *sharedGrants) callLocked(ctx context.Context, name, token string, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, time.Time, error) {
 	defer func() { _ = s.store.Unlock(ctx, name+":lock", token) }()
 	// Another instance may have published between our look and our lock.
 	if out, err := s.lookShared(ctx, name); err == nil && out != nil {
 		return out.result(s.op)
 	}
-	stop := s.keepLease(ctx, name+":lock", token)
 	tok, err := fn(ctx)
-	stop()
 	at := now()
 	s.publish(ctx, name, tok, at, err)
 	return tok, at, err
-}
-
-// keepLease renews the lock's lease every third of it until stop is
-// called, so the lock outlives a slow request. stop waits for the renewing
-// goroutine to end.
-func (s *sharedGrants) keepLease(ctx context.Context, lock, token string) (stop func()) {
-	done, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exited)
-		tick := time.NewTicker(s.lease / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				if ok, err := s.store.Extend(ctx, lock, token, s.lease); err != nil || !ok {
-					return // the store failed or the lock is gone: the request goes on regardless
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-exited }
 }
 
 // sharedOutcome is what an instance publishes about a credential it
@@ -286,8 +288,16 @@ func (s *sharedGrants) lookShared(ctx context.Context, name string) (*sharedOutc
 	return nil, nil
 }
 
-// publish tells other instances how presenting the credential went. A
-// failure is kept only for those already waiting.
+// publish tells other instances how presenting the credential went.
+//
+// A failure is kept for failureShare (5 s), and everyone who presents the
+// credential meanwhile, on any instance, a fresh request included, gets it
+// rather than a request of its own. That is on purpose: after a timeout
+// DigitalOcean may have consumed the credential, so presenting it again at
+// once could be the reuse that revokes the grant, and after a 5xx a few
+// seconds of "try again" spare a struggling server. A refusal
+// (invalid_grant) is final anyway. Without a store nothing of a failure is
+// remembered (see do): the next request asks again.
 func (s *sharedGrants) publish(ctx context.Context, name string, tok *oauth2.Token, at time.Time, err error) {
 	out, ttl := sharedOutcome{At: at}, failureShare
 	var refusal *OAuthError
@@ -311,8 +321,8 @@ func (s *sharedGrants) publish(ctx context.Context, name string, tok *oauth2.Tok
 }
 
 // remoteFailure is a network failure or timeout that another instance met
-// while presenting the credential (or our wait for it that ran out). It is
-// a net.Error, so [IsUnavailable] and [IsTimeout] recognise it.
+// while presenting the credential. It is a net.Error, so [IsUnavailable]
+// and [IsTimeout] recognise it.
 type remoteFailure struct{ timeout bool }
 
 func (e remoteFailure) Error() string {

@@ -68,9 +68,10 @@ type RefreshReason string
 
 // Why [TokenSource] or the app refreshed a token.
 const (
-	RefreshExpired     RefreshReason = "expired"         // the access token had expired
-	RefreshExpiresSoon RefreshReason = "about to expire" // it expires within RefreshMargin
-	RefreshAsked       RefreshReason = "asked for"       // the app (the user) asked for it
+	RefreshExpired     RefreshReason = "expired"            // the access token had expired
+	RefreshExpiresSoon RefreshReason = "about to expire"    // it expires within RefreshMargin
+	RefreshAsked       RefreshReason = "asked for"          // the app (the user) asked for it
+	RefreshRefused     RefreshReason = "refused by the API" // the API refused the access token (see TokenSource.Renew)
 )
 
 // TokenRequest is one trip to the token endpoint: what was sent (the

@@ -186,7 +186,10 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 		if rec != nil {
 			decision := newStep(kindDecision, link.at(), arrived.Sub(link.at()), "denied", []doclient.Field{
 				{Name: "decision", Value: "Deny"}, {Name: "error", Value: trim(e, 60)}})
-			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}})
+			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}, StepUp: rec.StepUp})
+		}
+		if login.Action != nil && e == "access_denied" {
+			return s.stepUpDenied(c, login.Action)
 		}
 		if e == "access_denied" {
 			s.sessions.setFlash(w, r, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
@@ -205,7 +208,14 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	ctx, ft := traced(r.Context())
 	tok, acct, err := s.do.Exchange(ctx, code, login.Verifier)
 	if rec != nil && len(ft.tokens) == 1 { // steps 2 to 5, whatever the outcome
-		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0])})
+		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0]), StepUp: rec.StepUp})
+	}
+	// No "Try again" link on these pages: this URL's state and code are
+	// spent, so only a new login can help.
+	if after, ok := doclient.IsRateLimited(err); ok {
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
+			Message:    "DigitalOcean is limiting how fast this app may sign people in. Go back to the home page and connect again in " + waitWords(after) + ".",
+			RetryAfter: max(after, time.Second), Err: err}
 	}
 	switch {
 	case errors.Is(err, doclient.ErrCodeUsed):
@@ -217,13 +227,12 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case doclient.IsInvalidGrant(err):
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link has expired",
 			Message: "Step 4 check failed: DigitalOcean no longer accepts this authorization code. A code works once and for a few minutes, so that a code that leaks (from a browser history, a log, a proxy) cannot be traded for tokens later. Connect again.", Err: err}
-	// No "Try again" link on these pages: this URL's state and code are
-	// spent, so only a new login can help.
-	case isRateLimited(err):
-		after, _ := doclient.IsRateLimited(err)
-		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
-			Message:    "DigitalOcean is limiting how fast this app may sign people in. Go back to the home page and connect again in " + waitWords(after) + ".",
-			RetryAfter: max(after, time.Second), Err: err}
+	case errors.Is(err, doclient.ErrWaitedForAnotherInstance):
+		// Not DigitalOcean's doing: another instance of this app holds
+		// the code's lock and did not finish (as in upstreamProblem).
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "Sign-in is taking too long",
+			Message:    "Another instance of this app is finishing this sign-in and did not finish in time. Go back to the home page and connect again in a moment.",
+			RetryAfter: time.Second, Err: err}
 	case doclient.IsTimeout(err):
 		return &Problem{Status: http.StatusGatewayTimeout, Title: "DigitalOcean took too long",
 			Message: "DigitalOcean did not answer in time while finishing your sign-in. Go back to the home page and connect again.", Err: err}
@@ -233,6 +242,9 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case err != nil:
 		return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
 			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
+	}
+	if login.Action != nil {
+		return s.stepUpGranted(c, login.Action, tok, acct, state)
 	}
 	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
 		// A 500, logged, but without the generic page's "Try again":
@@ -285,11 +297,6 @@ func (s *Server) handleLogout(c echo.Context) error {
 		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-func isRateLimited(err error) bool {
-	_, ok := doclient.IsRateLimited(err)
-	return ok
 }
 
 // randomState returns 256 bits from crypto/rand as 52 base32 characters:

@@ -47,6 +47,7 @@ type statusCount struct {
 
 // dropletRow is one droplet as the page shows it.
 type dropletRow struct {
+	ID         int // for the link to its page and its action buttons
 	Name       string
 	Status     string // active, off, new, archive: shown as text, colour only adds to it
 	Region     string
@@ -98,6 +99,14 @@ func (s *Server) handleDroplets(c echo.Context) error {
 			opts.PagesHint = sess.Pages
 		}
 		list, err = s.do.Droplets(ctx, ts, opts)
+		if _, refreshed := ts.Refreshed(); doclient.IsUnauthorized(err) && !refreshed && sess.RefreshToken != "" {
+			// A parallel request may have rotated the pair after this one
+			// read the cookie; see TokenSource.Renew. Once, and the
+			// renewed pair is saved below like any refresh.
+			if _, err = ts.Renew(); err == nil {
+				list, err = s.do.Droplets(ctx, ts, opts)
+			}
+		}
 	}
 	// Worth a cookie write only when it changes what the next view asks
 	// for: no hint and a hint of one page both start with page 1 alone.
@@ -161,7 +170,7 @@ func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *S
 }
 
 func newDropletRow(d godo.Droplet) dropletRow {
-	row := dropletRow{Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug, memory: d.Memory, vcpus: d.Vcpus, disk: d.Disk}
+	row := dropletRow{ID: d.ID, Name: d.Name, Status: d.Status, Tags: d.Tags, Size: d.SizeSlug, memory: d.Memory, vcpus: d.Vcpus, disk: d.Disk}
 	if d.Region != nil {
 		row.regionSlug = d.Region.Slug
 		row.Region = d.Region.Name

@@ -23,7 +23,10 @@ type Problem struct {
 	Message    string
 	Retry      bool          // offer a "Try again" link to the same page
 	RetryAfter time.Duration // sent as Retry-After when set
-	Err        error
+	// Link, when set, is a page of this app to go on to (LinkText names it),
+	// where "Try again" would be wrong (resending a POST).
+	Link, LinkText string
+	Err            error
 }
 
 func (p *Problem) Error() string {
@@ -37,9 +40,11 @@ func (p *Problem) Unwrap() error { return p.Err }
 
 // errorPage is the data of the error page.
 type errorPage struct {
-	Status  int
-	Message string
-	Retry   bool
+	Status   int
+	Message  string
+	Retry    bool
+	Link     string
+	LinkText string
 }
 
 // handleError is Echo's HTTPErrorHandler: the one place where an error
@@ -66,7 +71,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(p.Status)
 		return
 	}
-	data := errorPage{Status: p.Status, Message: p.Message, Retry: p.Retry}
+	data := errorPage{Status: p.Status, Message: p.Message, Retry: p.Retry, Link: p.Link, LinkText: p.LinkText}
 	if rerr := s.render(c, p.Status, "error", p.Title, nil, data); rerr != nil {
 		s.log.Error("rendering the error page", "error", rerr)
 		_ = c.String(http.StatusInternalServerError, "Internal Server Error")
@@ -109,6 +114,15 @@ func upstreamProblem(err error) *Problem {
 	if errors.Is(err, context.Canceled) {
 		// The browser went away; nobody will read this page.
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "Request cancelled", Message: "The request was cancelled.", Err: err}
+	}
+	if errors.Is(err, doclient.ErrWaitedForAnotherInstance) {
+		// 503, not 504: DigitalOcean is not to blame. Another instance of
+		// this app holds the lock on this refresh token and published no
+		// result in time (it hangs, or the shared store failed).
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "Your access is still being renewed",
+			Message:    "Another instance of this app is renewing your access to DigitalOcean and did not finish in time. Your session is kept: try again in a moment.",
+			Retry:      true,
+			RetryAfter: time.Second, Err: err}
 	}
 	if doclient.IsTimeout(err) {
 		// 504, not 502: an operator can tell a slow DigitalOcean (or

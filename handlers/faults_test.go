@@ -161,7 +161,7 @@ func TestFaultMatrix(t *testing.T) {
 			"503":              unreachable,
 			"429 short":        {status: 200, shows: "3 droplets", attempts: 2, session: true}, // waited out once
 			"429 long":         {status: 503, shows: "Try again in 60 seconds", retryAfter: "60", attempts: 1, session: true},
-			"401":              {status: 200, shows: "no longer accepts", attempts: 1}, // signed out, on the index
+			"401":              {status: 200, shows: "no longer accepts", attempts: 2}, // renewed once (a parallel rotation?), refused again: signed out, on the index
 			"connection reset": {status: 502, shows: "could not be reached", attempts: 1, orOneMore: true, session: true},
 			"malformed JSON":   refused,
 		},

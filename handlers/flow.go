@@ -52,6 +52,9 @@ type flowRecord struct {
 	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped), then its first droplet list
 	Events []flowStep `json:"e,omitempty"` // later events, oldest first, at most maxFlowEvents
 	Viewed bool       `json:"v,omitempty"` // the droplet page has shown the record once
+	// StepUp, for a login that stepped a read-only session up to read &
+	// write (handlers/actions.go), names the action it was for.
+	StepUp string `json:"u,omitempty"`
 }
 
 // flowStep is one recorded step or event. Short JSON names: it lives in a

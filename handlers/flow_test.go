@@ -128,7 +128,7 @@ func TestEveryDropletOfALargeAccount(t *testing.T) {
 }
 
 var (
-	rowNameRE = regexp.MustCompile(`<th scope="row" data-label="Name">([^<]*)</th>`)
+	rowNameRE = regexp.MustCompile(`<th scope="row" data-label="Name"><a href="/droplets/\d+">([^<]*)</a></th>`)
 	nextRE    = regexp.MustCompile(`<a href="([^"]*)" rel="next">`)
 )
 
@@ -232,7 +232,9 @@ func TestRevokedAccessTokenAsksToConnectAgain(t *testing.T) {
 	if p.URL.Path != "/" {
 		t.Fatalf("ended at %s (%d), want the index", p.URL, p.Status)
 	}
-	mustContain(t, p, "no longer accepts", ">Connect DigitalOcean<")
+	// The page first renews the token once (another tab may have rotated
+	// it); the revoked grant refuses the refresh too.
+	mustContain(t, p, "session has ended", ">Connect DigitalOcean<")
 	if a.cookie(a.Browser, sessionCookie) != "" {
 		t.Error("the session was not cleared after a 401")
 	}
@@ -574,4 +576,36 @@ func TestIndexRenewsATokenAboutToExpire(t *testing.T) {
 			t.Errorf("index during an outage: %d, connected %v", p.Status, strings.Contains(p.Body, `action="/logout"`))
 		}
 	})
+}
+
+// A tab that read the cookie just before another tab rotated the token
+// pair presents an access token DigitalOcean no longer accepts, though it
+// has not expired. The page renews it through the shared refresh result
+// instead of signing the user out, and no second refresh reaches
+// DigitalOcean.
+func TestPageAfterAParallelRotationStillShowsTheDroplets(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	stale := a.cookie(a.Browser, sessionCookie)
+	if p := a.post(a.Browser, a.URL+"/refresh", nil, http.Header{"Origin": {a.URL}}); p.Status != http.StatusOK {
+		t.Fatalf("Refresh now: %d", p.Status)
+	}
+	if n := a.Sandbox.Stats().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes after Refresh now, want 1", n)
+	}
+
+	other := newBrowser(t) // the tab that still holds the cookie from before
+	other.Jar.SetCookies(mustParse(t, a.URL), []*http.Cookie{{Name: sessionCookie, Value: stale}})
+	p := a.get(other, a.URL+"/digitalocean")
+	if p.URL.Path != "/digitalocean" || !strings.Contains(p.Body, "3 droplets") {
+		t.Fatalf("the other tab got %d at %s, want the droplet list", p.Status, p.URL.Path)
+	}
+	if n := a.Sandbox.Stats().Refreshes; n != 1 {
+		t.Errorf("%d refreshes, want still 1: the rotation's result is shared", n)
+	}
+	// Both tabs now hold the rotated pair.
+	if a.session(other).RefreshToken != a.session(a.Browser).RefreshToken {
+		t.Error("the other tab was not given the rotated pair")
+	}
 }

@@ -10,8 +10,18 @@ import (
 
 // contentSecurityPolicy allows nothing but this site's own stylesheet and
 // images: no inline script or style, no framing (clickjacking), no plugins,
-// no <base> rewriting, and forms that post only back to this site.
-const contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+// no <base> rewriting, and forms that post only back to this site. Browsers
+// apply form-action to the redirects that answer a form as well, so it also
+// names the OAuth server's origin (authorizeOrigin): the step-up to read &
+// write is a POST form whose answer redirects to DigitalOcean's authorize
+// page.
+func contentSecurityPolicy(authorizeOrigin string) string {
+	formAction := "'self'"
+	if authorizeOrigin != "" {
+		formAction += " " + authorizeOrigin
+	}
+	return "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action " + formAction
+}
 
 // middleware installs what runs around every handler, outermost first.
 func (s *Server) middleware(e *echo.Echo) {
@@ -74,7 +84,7 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", s.csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")

@@ -18,6 +18,9 @@ type flowPanel struct {
 	Stopped string
 	// Disconnected: the record holds only what Disconnect did.
 	Disconnected bool
+	// StepUp names the action a step-up to read & write was for, when this
+	// login was one.
+	StepUp string
 }
 
 // panelStep is one of the five steps, as DigitalOcean's tutorial names them.
@@ -151,6 +154,11 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 			ps.Outcome += " · not part of this record"
 		}
 		p.Steps = append(p.Steps, ps)
+	}
+	if rec.StepUp != "" {
+		// Step 1 of a step-up starts at the action's button, not at Connect.
+		p.StepUp = rec.StepUp
+		p.Steps[0].File, p.Steps[0].Func = "handlers/actions.go", "handleStepUp"
 	}
 	if st, ok := rec.step(kindDecision); ok && st.Note == "denied" {
 		p.Stopped = "Step 2: you chose Deny; DigitalOcean sent back error=" + fieldOf(st, "error") + ". The app got no code, so it asked for no token: steps 3 to 5 did not happen."

@@ -25,6 +25,7 @@ type layoutData struct {
 	Sandbox bool              // the "this is a sandbox" banner
 	Account *doclient.Account // who is connected, nil when nobody is
 	Flash   *flash            // a one-time message
+	Refresh int               // seconds before the page reloads itself; 0: never
 	Page    any
 }
 
@@ -109,6 +110,9 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	l := layoutData{Title: title, Sandbox: s.sandbox, Flash: s.sessions.takeFlash(c.Response(), c.Request()), Page: data}
 	if sess != nil {
 		l.Account = &sess.Account
+	}
+	if p, ok := data.(interface{ refreshEvery() int }); ok {
+		l.Refresh = p.refreshEvery()
 	}
 	buf, _ := s.pages.buffers.Get().(*bytes.Buffer)
 	if buf == nil {

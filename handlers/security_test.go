@@ -583,7 +583,9 @@ func TestSecurity11HeadersOnEveryPage(t *testing.T) {
 	for name, p := range pages {
 		h := p.Header
 		csp := h.Get("Content-Security-Policy")
-		for _, d := range []string{"default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self'"} {
+		// form-action: this site, and the OAuth server's origin only (the
+		// step-up form's answer redirects there).
+		for _, d := range []string{"default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self' " + a.SBURL} {
 			if !strings.Contains(csp, d) {
 				t.Errorf("%s: CSP %q lacks %s", name, csp, d)
 			}

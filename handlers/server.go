@@ -56,6 +56,7 @@ type Server struct {
 	sandbox     bool
 	secure      bool // served over https: Secure cookies, __Host- names, HSTS
 	crossOrigin *http.CrossOriginProtection
+	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
 	// anonymousIndex is the index of a visitor who sends no cookie: the
@@ -95,6 +96,7 @@ func New(opts Options) (*Server, error) {
 		sandbox:     opts.Sandbox,
 		secure:      secure,
 		crossOrigin: http.NewCrossOriginProtection(),
+		csp:         contentSecurityPolicy(opts.Client.AuthorizeOrigin()),
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
@@ -130,6 +132,13 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/digitalocean", s.handleDigitalOcean)
 	e.POST("/logout", s.handleLogout)
 	e.POST("/refresh", s.handleRefresh)
+	// Droplet actions (handlers/actions.go): each GET only shows, each
+	// POST is same-origin only and redirects to a GET.
+	e.Match(getOrHead, "/droplets/:id", s.handleDroplet)
+	e.GET("/droplets/:id/confirm", s.handleConfirm)
+	e.POST("/droplets/:id/actions", s.handleActions)
+	e.POST("/droplets/:id/step-up", s.handleStepUp)
+	e.GET("/droplets/:id/actions/:action", s.handleProgress)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }

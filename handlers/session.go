@@ -72,6 +72,9 @@ type pendingLogin struct {
 	State    string    `json:"state"`
 	Verifier string    `json:"verifier"`
 	Started  time.Time `json:"started"`
+	// Action is set when this login is a step-up to read & write for a
+	// droplet action (handlers/actions.go): where the callback goes next.
+	Action *pendingAction `json:"action,omitempty"`
 }
 
 // flash is a one-time message shown on the next page.
@@ -86,7 +89,8 @@ const (
 	sessionCookie = "do_session"
 	loginCookie   = "do_login"
 	flashCookie   = "do_flash"
-	flowCookie    = "do_flow" // the flow record (handlers/flow.go)
+	flowCookie    = "do_flow"    // the flow record (handlers/flow.go)
+	confirmCookie = "do_confirm" // the one-time token of a confirmation form (handlers/actions.go)
 
 	// loginTTL bounds how long a started login may take: long enough to
 	// sign in at DigitalOcean, short enough that a leaked state is useless.
@@ -142,7 +146,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		now:     now,
 		records: newRecordCodec(pairs, loginTTL),
 	}
-	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie} {
+	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie} {
 		s.names[n] = n
 		if secure {
 			s.names[n] = "__Host-" + n

@@ -5,8 +5,16 @@
 # (32 on each instance). Prints requests/s, p50/p99 latency, errors (must
 # be 0) and each instance's RSS. A script that prints figures, not a test.
 #
+# The load goes through Redis, not around it: SESSIONS browsers (one per
+# wrk thread, each hitting both instances) hold tokens that last TOKEN_TTL,
+# so each session's token comes due for a refresh every TOKEN_TTL - 60 s
+# (the app refreshes a minute early) while both instances serve it. The
+# script prints the refreshes that reached the sandbox against the number
+# expected (one per session per period): more would be a refresh token
+# presented twice.
+#
 #   scripts/load.sh                 # 60 s
-#   DURATION=10s scripts/load.sh    # a quick look
+#   DURATION=10s scripts/load.sh    # a quick look (too short for a refresh)
 #
 # Needs redis-server and wrk (installed with apt-get when missing) and Go.
 set -euo pipefail
@@ -14,6 +22,8 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-60s}
 CONNECTIONS=${CONNECTIONS:-64}
+SESSIONS=${SESSIONS:-4}     # wrk threads per instance, one session each
+TOKEN_TTL=${TOKEN_TTL:-85}  # seconds: a refresh every 25 s
 
 need() {
   command -v "$1" >/dev/null 2>&1 && return
@@ -51,7 +61,7 @@ redirect="http://localhost:$app1/digitalocean"
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no --loglevel warning >"$work/redis.log" 2>&1 &
 pids+=($!)
-"$work/loadrig" upstream -addr "127.0.0.1:$up_port" -redirect "$redirect" &
+"$work/loadrig" upstream -addr "127.0.0.1:$up_port" -redirect "$redirect" -ttl "${TOKEN_TTL}s" &
 pids+=($!)
 wait_http "http://127.0.0.1:$up_port/static/sandbox.css"
 
@@ -72,34 +82,61 @@ wait_http "http://127.0.0.1:$app1/healthz"
 wait_http "http://127.0.0.1:$app2/healthz"
 echo "instance 1 /healthz: $(curl -fsS "http://127.0.0.1:$app1/healthz")"
 
-cookie=$("$work/loadrig" login -app "http://localhost:$app1")
-for port in "$app1" "$app2"; do
-  status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/digitalocean")
-  [ "$status" = 200 ] || { echo "droplet page on :$port answers $status before the run" >&2; exit 1; }
-done
+login_start=$(date +%s.%N)
+"$work/loadrig" login -app "http://localhost:$app1" -n "$SESSIONS" >"$work/cookies.txt"
+login_end=$(date +%s.%N)
+while read -r cookie; do
+  for port in "$app1" "$app2"; do
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/digitalocean")
+    [ "$status" = 200 ] || { echo "droplet page on :$port answers $status before the run" >&2; exit 1; }
+  done
+done <"$work/cookies.txt"
+stats() { curl -fsS "http://127.0.0.1:$up_port/loadrig/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+refreshes_before=$(stats Refreshes)
 
-# Counts every answer that is not the droplet page (a 303 to / would be a
-# signed-out user, which wrk alone counts as a success).
-cat >"$work/count.lua" <<'LUA'
+# Thread k of each wrk uses session k and keeps its cookie up to date from
+# Set-Cookie, as a browser would after a refresh. Counts every answer that
+# is not the droplet page (a 303 to / would be a signed-out user, which
+# wrk alone counts as a success).
+cat >"$work/count.lua" <<LUA
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
-function response(status, headers, body) if status ~= 200 then bad = bad + 1 end end
+local cookies = {}
+for line in io.lines("$work/cookies.txt") do table.insert(cookies, (line:gsub("^do_session=", ""))) end
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("cookie", cookies[(#threads - 1) % #cookies + 1])
+end
+function init(args) bad = 0; codes = "" end
+function request()
+  local h = {}
+  for k, v in pairs(wrk.headers) do h[k] = v end
+  h["Cookie"] = "do_session=" .. cookie
+  return wrk.format(nil, nil, h)
+end
+function response(status, headers, body)
+  if status ~= 200 then bad = bad + 1; codes = codes .. " " .. status end
+  local set = headers["Set-Cookie"]
+  local new = set and set:match("do_session=([^;]+)")
+  if new then cookie = new end
+end
 function done(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
+  local n, codes = 0, ""
+  for _, t in ipairs(threads) do n = n + t:get("bad"); codes = codes .. t:get("codes") end
   io.write(string.format("not-200: %d\n", n))
+  if n > 0 then io.write("statuses:" .. codes:sub(1, 200) .. "\n") end
 end
 LUA
 
 per=$((CONNECTIONS / 2))
-echo "load: $CONNECTIONS connections ($per per instance) on /digitalocean for $DURATION"
+echo "load: $CONNECTIONS connections ($per per instance) on /digitalocean for $DURATION, $SESSIONS sessions on both instances, tokens lasting ${TOKEN_TTL}s"
 for port in "$app1" "$app2"; do
-  wrk -t1 -c"$per" -d"$DURATION" --latency -s "$work/count.lua" -H "Cookie: $cookie" \
+  wrk -t"$SESSIONS" -c"$per" -d"$DURATION" --latency -s "$work/count.lua" \
     "http://127.0.0.1:$port/digitalocean" >"$work/wrk-$port.txt" 2>&1 &
   wrk_pids+=($!)
 done
 wait "${wrk_pids[@]}"
+run_end=$(date +%s.%N)
+refreshes=$(( $(stats Refreshes) - refreshes_before ))
 
 # wrk drops its connections when the time is up: those requests end as
 # "Request cancelled" in the app's log and are no errors.
@@ -115,6 +152,7 @@ for port in "$app1" "$app2"; do
   p50=$(awk '$1 == "50%" {print $2}' "$f")
   p99=$(awk '$1 == "99%" {print $2}' "$f")
   not200=$(awk '/^not-200:/ {print $2}' "$f")
+  grep '^statuses:' "$f" || true
   sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$f")
   sock=${sock:-0}
   rss=$(ps -o rss= -p "$(cat "$work/app-$port.pid")" | awk '{printf "%.1f MB", $1 / 1024}')
@@ -124,4 +162,13 @@ for port in "$app1" "$app2"; do
   total_err=$((total_err + not200 + sock))
 done
 printf 'total:      %8s req/s  errors %d\n' "$total_rps" "$total_err"
-[ "$total_err" -eq 0 ]
+
+# Each session's token was issued at its login and comes due every
+# TOKEN_TTL - 60 s; a due token is refreshed by the next request.
+period=$((TOKEN_TTL - 60))
+expected() { awk -v a="$1" -v b="$run_end" -v p="$period" -v n="$SESSIONS" 'BEGIN {print n * int((b - a) / p)}'; }
+lo=$(expected "$login_end"); hi=$(expected "$login_start")
+[ "$lo" = "$hi" ] && want=$lo || want="$lo to $hi"
+printf 'shared store: %d sessions, %d refreshes seen upstream, %s expected (one per session every %ds)\n' \
+  "$SESSIONS" "$refreshes" "$want" "$period"
+[ "$total_err" -eq 0 ] && [ "$refreshes" -le "$hi" ] && [ "$refreshes" -ge "$lo" ]

@@ -12,14 +12,16 @@
 // token, code or verifier.
 //
 // It is never a single point of failure: every call has a short timeout,
-// and after a failure the store reports itself down (logged once, not once
-// per request) and answers at once with [ErrDown] for a second before it
-// tries again; doclient then coordinates in-process, as it does without a
-// shared store.
+// and once Redis is unreachable (a refused or broken connection, or a few
+// calls in a row that failed) the store reports itself down (logged once,
+// not once per request) and answers at once with [ErrDown] for a second
+// before it tries again; doclient then coordinates in-process, as it does
+// without a shared store. One slow call, or a caller that hung up, does
+// not count as an outage.
 //
 // The lock is bsm/redislock's design in a few lines: SET NX with a lease
-// and a random token, and a Lua script that extends or releases the lock
-// only when it still holds that token.
+// and a random token, and a Lua script that releases the lock only when it
+// still holds that token.
 package sharedstore
 
 import (
@@ -33,7 +35,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -49,6 +53,10 @@ const (
 	// call may try Redis again: meanwhile calls fail at once, so a dead
 	// Redis costs pages nothing.
 	retryDown = time.Second
+	// downAfter is how many calls in a row must fail (time out, or get an
+	// error reply) before the store counts as down; a refused or broken
+	// connection counts at once.
+	downAfter = 3
 	keyPrefix = "dosignin:"
 )
 
@@ -80,9 +88,10 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu      sync.Mutex
-	down    bool
-	retryAt time.Time
+	mu       sync.Mutex
+	down     bool
+	retryAt  time.Time
+	failures int // calls in a row that failed while up
 }
 
 // Open checks opts and returns a Store. It does not wait for Redis: an app
@@ -107,7 +116,11 @@ func Open(opts Options) (*Store, error) {
 	ropts.PoolTimeout = opts.Timeout
 	ropts.MaxRetries, ropts.DialerRetries = -1, 1
 	ropts.ContextTimeoutEnabled = true
-	ropts.DisableIdentity = true // no CLIENT SETINFO: Valkey and older Redis refuse it
+	// No CLIENT SETINFO on each new connection: one round trip less on
+	// the dial a page may wait for. (It is not needed for compatibility:
+	// Valkey supports it since 7.2, and go-redis ignores its error on
+	// older servers.)
+	ropts.DisableIdentity = true
 
 	sealKey, err := hkdf.Key(sha256.New, opts.Secret, nil, "dosignin shared store sealing v1", 32)
 	if err != nil {
@@ -192,25 +205,10 @@ func (s *Store) Lock(ctx context.Context, name, token string, lease time.Duratio
 	return ok && err == nil, err
 }
 
-// The lock's holder compares its token before touching the key, in one
+// The lock's holder compares its token before deleting the key, in one
 // atomic step: a lock that expired and was taken by another instance is
 // left alone.
-var (
-	extendScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) end return 0`)
-	unlockScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
-)
-
-// Extend renews the lease of the lock called name if token still holds it;
-// ok is false when the lock expired meanwhile.
-func (s *Store) Extend(ctx context.Context, name, token string, lease time.Duration) (ok bool, err error) {
-	key := s.key(name)
-	err = s.call(ctx, func(ctx context.Context) error {
-		n, err := extendScript.Run(ctx, s.rdb, []string{key}, token, lease.Milliseconds()).Int64()
-		ok = n == 1
-		return err
-	})
-	return ok && err == nil, err
-}
+var unlockScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
 
 // Unlock releases the lock called name if token still holds it, and
 // leaves anyone else's lock alone.
@@ -223,7 +221,8 @@ func (s *Store) Unlock(ctx context.Context, name, token string) error {
 
 // call runs one Redis command within the timeout, keeping track of the
 // store's health: it fails at once while the store is down, and logs only
-// the transitions.
+// the transitions. A call whose caller has gone (its context is done) says
+// nothing about Redis and is not counted.
 func (s *Store) call(ctx context.Context, fn func(context.Context) error) error {
 	s.mu.Lock()
 	if s.down && s.now().Before(s.retryAt) {
@@ -232,24 +231,42 @@ func (s *Store) call(ctx context.Context, fn func(context.Context) error) error 
 	}
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := fn(ctx)
+	err := fn(cctx)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("sharedstore: %w", ctx.Err())
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		if !s.down {
-			s.log.Warn("shared store unreachable: coordinating in-process until it is back (another instance may repeat a refresh meanwhile)", "error", err.Error())
+		s.failures++
+		if s.down || s.failures >= downAfter || unreachable(err) {
+			if !s.down {
+				s.log.Warn("shared store unreachable: coordinating in-process until it is back (another instance may repeat a refresh meanwhile)", "error", err.Error())
+			}
+			s.down, s.retryAt = true, s.now().Add(retryDown)
 		}
-		s.down, s.retryAt = true, s.now().Add(retryDown)
 		return fmt.Errorf("sharedstore: %w", err)
 	}
 	if s.down {
 		s.log.Info("shared store is back: coordinating across instances again")
 	}
-	s.down = false
+	s.down, s.failures = false, 0
 	return nil
+}
+
+// unreachable reports whether err shows that Redis cannot be reached at
+// all: a dial that failed, or a connection refused, reset or closed. A
+// timeout on a live connection may be one slow call, so it only counts
+// towards downAfter.
+func unreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Op == "dial" || !op.Timeout()
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // key is the Redis key for name: an HMAC, so the key reveals nothing of

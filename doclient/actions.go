@@ -1,0 +1,242 @@
+package doclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+)
+
+// The power actions the app offers, by DigitalOcean's names for them
+// (POST /v2/droplets/{id}/actions {"type": ...}). Each needs a token with
+// write access (the droplet:update scope).
+const (
+	ActionReboot     = "reboot"      // a graceful restart
+	ActionPowerCycle = "power_cycle" // a hard reset: off, then on
+	ActionShutdown   = "shutdown"    // a graceful shutdown (the OS powers off)
+	ActionPowerOff   = "power_off"   // a hard power off, like pulling the plug
+	ActionPowerOn    = "power_on"
+)
+
+// IsPowerAction reports whether t is one of the Action... constants.
+func IsPowerAction(t string) bool {
+	switch t {
+	case ActionReboot, ActionPowerCycle, ActionShutdown, ActionPowerOff, ActionPowerOn:
+		return true
+	}
+	return false
+}
+
+// Statuses of an action (godo.Action.Status).
+const (
+	ActionInProgress = "in-progress"
+	ActionCompleted  = "completed"
+	ActionErrored    = "errored"
+)
+
+// ActionOnceFor is how long [Client.DropletAction] remembers the action a
+// one-time key started: as long as the confirmation form that carries the
+// key may be used.
+const ActionOnceFor = 10 * time.Minute
+
+// Droplet returns one droplet (GET /v2/droplets/{id}). Another account's
+// droplet, or one that was destroyed, is an [*APIError] with StatusCode 404.
+func (c *Client) Droplet(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Droplet, error) {
+	api, err := c.api(ts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	d, _, err := api.Droplets.Get(ctx, id)
+	if err != nil {
+		return nil, wrapError(ctx, "get droplet", err)
+	}
+	return d, nil
+}
+
+// Action returns an action (GET /v2/actions/{id}), to follow its progress
+// from in-progress to completed or errored.
+func (c *Client) Action(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Action, error) {
+	api, err := c.api(ts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	a, _, err := api.Actions.Get(ctx, id)
+	if err != nil {
+		return nil, wrapError(ctx, "get action", err)
+	}
+	return a, nil
+}
+
+// DropletAction starts the power action t (one of the Action... constants)
+// on droplet id, through godo's DropletActions, and returns the action
+// DigitalOcean created, usually in-progress. Follow it with [Client.Action].
+//
+// The POST is sent once and never retried, not even after a short 429 (the
+// rate-limit retry is for GETs only): a second POST could act twice. A
+// timeout or 5xx therefore leaves the caller not knowing whether the action
+// started; [IsTimeout] and [IsUnavailable] say which it was.
+//
+// once is the one-time key of the user's confirmation (its hash is kept,
+// never the key). Calls with the same once share one POST: one arriving
+// while the POST is in flight waits for it, and one arriving later, within
+// [ActionOnceFor], gets the same result without a request. A
+// double-submitted form thus starts one action, and both answers show it.
+// This holds within the process; two instances that receive the same key
+// at the same moment each send their POST, and DigitalOcean refuses the
+// second with 422 (the droplet has an action in progress). An empty once
+// turns the sharing off.
+func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id int, t, once string) (*godo.Action, error) {
+	if !IsPowerAction(t) {
+		return nil, fmt.Errorf("doclient: droplet action: unknown type %q", t)
+	}
+	post := func(ctx context.Context) (*godo.Action, error) {
+		api, err := c.api(ts)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		a, _, err := powerAction(api.DropletActions, t)(ctx, id)
+		if err != nil {
+			return nil, wrapError(ctx, "droplet action "+t, err)
+		}
+		return a, nil
+	}
+	if once == "" {
+		return post(ctx)
+	}
+	return c.actions.do(ctx, hashOf("droplet action", once, fmt.Sprint(id), t), c.now, post)
+}
+
+// powerAction returns godo's method for action type t.
+func powerAction(s godo.DropletActionsService, t string) func(context.Context, int) (*godo.Action, *godo.Response, error) {
+	switch t {
+	case ActionReboot:
+		return s.Reboot
+	case ActionPowerCycle:
+		return s.PowerCycle
+	case ActionShutdown:
+		return s.Shutdown
+	case ActionPowerOff:
+		return s.PowerOff
+	}
+	return s.PowerOn
+}
+
+// onceActions shares one action POST among the calls that present the same
+// one-time key, and remembers its outcome for ActionOnceFor.
+type onceActions struct {
+	group singleflight.Group
+
+	mu     sync.Mutex
+	recent map[credentialHash]onceOutcome
+}
+
+type onceOutcome struct {
+	action *godo.Action
+	err    error
+	at     time.Time
+}
+
+func (o *onceActions) do(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*godo.Action, error)) (*godo.Action, error) {
+	if out, ok := o.get(key, now()); ok {
+		return copyAction(out.action), out.err
+	}
+	result := o.group.DoChan(string(key[:]), func() (any, error) {
+		if out, ok := o.get(key, now()); ok {
+			return out.action, out.err
+		}
+		// The POST runs to its end even if this caller goes away: once
+		// sent, it may have acted, and the next caller must learn that.
+		a, err := fn(context.WithoutCancel(ctx))
+		o.put(key, onceOutcome{action: a, err: err, at: now()})
+		return a, err
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("doclient: droplet action: %w", ctx.Err())
+	case r := <-result:
+		a, _ := r.Val.(*godo.Action)
+		return copyAction(a), r.Err
+	}
+}
+
+func (o *onceActions) get(key credentialHash, now time.Time) (onceOutcome, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out, ok := o.recent[key]
+	if !ok || now.Sub(out.at) > ActionOnceFor {
+		return onceOutcome{}, false
+	}
+	return out, true
+}
+
+func (o *onceActions) put(key credentialHash, out onceOutcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.recent == nil {
+		o.recent = map[credentialHash]onceOutcome{}
+	}
+	if len(o.recent) >= maxRecent {
+		// Drop what has expired; if everything is recent, the oldest.
+		var oldest credentialHash
+		first := true
+		for k, v := range o.recent {
+			if out.at.Sub(v.at) > ActionOnceFor {
+				delete(o.recent, k)
+				continue
+			}
+			if first || v.at.Before(o.recent[oldest].at) {
+				oldest, first = k, false
+			}
+		}
+		if len(o.recent) >= maxRecent {
+			delete(o.recent, oldest)
+		}
+	}
+	o.recent[key] = out
+}
+
+// copyAction gives each caller its own copy of a shared result.
+func copyAction(a *godo.Action) *godo.Action {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
+}
+
+// IsActionRefused reports whether DigitalOcean refused a droplet action as
+// impossible right now (422 unprocessable_entity): the droplet is already
+// in that state, or another action is in progress on it. Message says which.
+func IsActionRefused(err error) (*APIError, bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.StatusCode == 422 {
+		return ae, true
+	}
+	return nil, false
+}
+
+// IsForbidden reports whether the API refused the call because the token's
+// scope does not allow it (403 forbidden): a read-only token asking for an
+// action.
+func IsForbidden(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == 403
+}
+
+// IsNotFound reports whether the API answered 404: the droplet or action
+// does not exist, or belongs to another account.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == 404
+}
