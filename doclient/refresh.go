@@ -155,6 +155,11 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 	if ts.expiresWithin(0) {
 		reason = RefreshExpired
 	}
+	return ts.refreshLocked(reason)
+}
+
+// refreshLocked refreshes the token for reason, once; ts.mu is held.
+func (ts *TokenSource) refreshLocked(reason RefreshReason) (*oauth2.Token, error) {
 	tok, err := ts.c.refreshFor(ts.ctx, ts.tok.RefreshToken, reason)
 	if err != nil {
 		ts.err = err
@@ -184,13 +189,7 @@ func (ts *TokenSource) Renew() (*oauth2.Token, error) {
 	case ts.refreshed:
 		return ts.tok, nil
 	}
-	tok, err := ts.c.refreshFor(ts.ctx, ts.tok.RefreshToken, RefreshRefused)
-	if err != nil {
-		ts.err = err
-		return nil, err
-	}
-	ts.tok, ts.refreshed = tok, true
-	return tok, nil
+	return ts.refreshLocked(RefreshRefused)
 }
 
 // expiresWithin reports whether the access token is missing, or expires
