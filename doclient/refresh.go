@@ -138,7 +138,10 @@ func (c *Client) TokenSource(ctx context.Context, tok *oauth2.Token) *TokenSourc
 // failed refresh is returned again to later calls, and a new token is used
 // as is even if DigitalOcean issued it with a lifetime shorter than the
 // margin. A token without an expiry is used as is.
-func (ts *TokenSource) Token() (*oauth2.Token, error) {
+func (ts *TokenSource) Token() (*oauth2.Token, error) { return ts.token(false) }
+
+// token is Token, or Renew when renew is set.
+func (ts *TokenSource) token(renew bool) (*oauth2.Token, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	switch {
@@ -146,7 +149,11 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 		return nil, ts.err
 	case ts.tok == nil:
 		return nil, errors.New("doclient: TokenSource has no token")
-	case ts.refreshed || !ts.expiresWithin(RefreshMargin):
+	case ts.refreshed:
+		return ts.tok, nil
+	case renew:
+		return ts.refreshLocked(RefreshRefused)
+	case !ts.expiresWithin(RefreshMargin):
 		return ts.tok, nil
 	case ts.tok.RefreshToken == "" && !ts.expiresWithin(0):
 		return ts.tok, nil // still valid for a while, and nothing to renew it with
@@ -178,19 +185,7 @@ func (ts *TokenSource) refreshLocked(reason RefreshReason) (*oauth2.Token, error
 // rotation's result without a second refresh; a grant that has really
 // ended fails with an error for which [IsInvalidGrant] is true. A
 // TokenSource that already refreshed does not refresh again.
-func (ts *TokenSource) Renew() (*oauth2.Token, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	switch {
-	case ts.err != nil:
-		return nil, ts.err
-	case ts.tok == nil:
-		return nil, errors.New("doclient: TokenSource has no token")
-	case ts.refreshed:
-		return ts.tok, nil
-	}
-	return ts.refreshLocked(RefreshRefused)
-}
+func (ts *TokenSource) Renew() (*oauth2.Token, error) { return ts.token(true) }
 
 // expiresWithin reports whether the access token is missing, or expires
 // within d according to the Client's clock.
