@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"compress/gzip"
 	"log/slog"
 	"net/http"
 
@@ -38,8 +39,10 @@ func (s *Server) middleware(e *echo.Echo) {
 	// Pages and the stylesheet shrink to a tenth. No page holds a secret
 	// (no token, no CSRF token: see sameOriginWrites), so compressing
 	// next to reflected input leaks nothing (BREACH). Small answers
-	// (redirects, 304s) go as they are.
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024}))
+	// (redirects, 304s) go as they are. BestSpeed: on a 1,000-droplet
+	// page it takes a third of the default level's CPU (130 against 380
+	// µs) for 5.6% of the raw size instead of 4.6%.
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024}))
 	e.Use(s.securityHeaders())
 	e.Use(s.sameOriginWrites)
 	// Nothing here takes a body beyond the empty Disconnect form.
