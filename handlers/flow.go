@@ -16,9 +16,11 @@ import (
 // each step through a doclient.Trace, with its secrets already masked; the
 // handlers keep the login steps and the last maxFlowEvents events after
 // them in a cookie of their own (flowCookie), encrypted like the others and
-// short-lived like the login cookie (10 minutes after its last write, and
-// every page view writes it). Nothing in it is a secret, so it could be
-// shown as it is; it is encrypted because it names the account.
+// short-lived like the login cookie (10 minutes after its last write). A
+// droplet page view writes it when it adds something new; a reload that
+// only repeats the record's newest events is shown in their place instead
+// (see recordPage). Nothing in it is a secret, so it could be shown as it
+// is; it is encrypted because it names the account.
 
 const (
 	// maxFlowEvents bounds the events kept after the login steps.
@@ -377,12 +379,24 @@ func (s *Server) addToRecord(w http.ResponseWriter, r *http.Request, ft *flowTra
 
 // recordPage adds what this droplet page view did to the browser's record
 // and returns the panel: open on the first view after a login.
+//
+// A reload usually repeats what the view before it did (the same calls, the
+// same answers), and rewriting the cookie for it would cost every view an
+// encode and a Set-Cookie. Such a view is not saved: the panel shows it in
+// place of the record's newest events, with this view's times and remaining
+// quota, as if it had been. The cookie is still rewritten when its last
+// write is older than recordKeepAlive, so that it outlives the user's
+// reading.
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrace, listed int, took time.Duration) *flowPanel {
 	rec := s.sessions.loadRecord(r)
 	if rec == nil {
 		return nil
 	}
 	evs := ft.events(listed, took)
+	if rec.repeatedBy(evs, s.now()) {
+		copy(rec.Events[len(rec.Events)-len(evs):], evs) // shown, not saved
+		return panel(rec, false, s.sandbox)
+	}
 	open := !rec.Viewed
 	rec.Viewed = true
 	for _, ev := range evs {
@@ -395,4 +409,38 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	}
 	s.keepRecord(w, r, rec)
 	return panel(rec, open, s.sandbox)
+}
+
+// recordKeepAlive is how old the record's cookie may get before a view
+// that adds nothing new rewrites it anyway: half its lifetime (loginTTL).
+const recordKeepAlive = loginTTL / 2
+
+// repeatedBy reports whether a page view whose events are evs, at now,
+// can leave the record's cookie as it is: the record has been shown
+// before, was written less than recordKeepAlive ago, and ends with evs in
+// all but their times, durations and remaining quota.
+func (r *flowRecord) repeatedBy(evs []flowStep, now time.Time) bool {
+	age := now.Sub(r.Written)
+	if !r.Viewed || age < 0 || age >= recordKeepAlive || len(evs) == 0 || len(evs) > len(r.Events) {
+		return false
+	}
+	for i, ev := range evs {
+		if !sameShape(r.Events[len(r.Events)-len(evs)+i], ev) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameShape reports whether a and b are the same event at another time.
+func sameShape(a, b flowStep) bool {
+	if a.Kind != b.Kind || a.Note != b.Note || len(a.Fields) != len(b.Fields) {
+		return false
+	}
+	for i, f := range a.Fields {
+		if f[0] != b.Fields[i][0] || (f[1] != b.Fields[i][1] && f[0] != "ratelimit-remaining") {
+			return false
+		}
+	}
+	return true
 }
