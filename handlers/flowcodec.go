@@ -20,9 +20,8 @@ import (
 // holds are numbered in advance (recordWords). That needs no compressor: a
 // DEFLATE writer keeps about 600 KB of tables (klauspost/compress's
 // StatelessDeflate still takes a 256 KB token buffer from a pool), a reader
-// 40 KB, which was most of the app's memory at 64 connections. Decoding
-// allocates one string for the whole payload and cuts every value out of
-// it.
+// 40 KB, and under load the app made more of them. Decoding allocates one
+// string for the whole payload and cuts every value out of it.
 //
 // Layout, after the format byte: flags (1: viewed), the write time in Unix
 // seconds, StepUp, the login steps, the events. A list is its length then
@@ -42,10 +41,10 @@ type recordCodec struct {
 }
 
 // recordFormat is the payload's first byte; a change of layout or of
-// recordWords takes the next value, so that an older cookie reads as no
-// record instead of as nonsense. Its low three bits are 111: a DEFLATE
-// stream (the format before this one) never starts so, as that is a
-// reserved block type.
+// recordWords takes the next value with the same low three bits (0x17,
+// 0x1f, ...), so that an older cookie reads as no record instead of as
+// nonsense. Those bits are 111 because a DEFLATE stream (the format before
+// this one) never starts so: that is a reserved block type.
 const recordFormat = 0x0f
 
 // recordWords are the strings most records hold, most frequent first (the
