@@ -1,19 +1,13 @@
 package handlers
 
 import (
-	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/securecookie"
 
 	"dosignin/doclient"
 )
@@ -22,9 +16,11 @@ import (
 // each step through a doclient.Trace, with its secrets already masked; the
 // handlers keep the login steps and the last maxFlowEvents events after
 // them in a cookie of their own (flowCookie), encrypted like the others and
-// short-lived like the login cookie (10 minutes after its last write, and
-// every page view writes it). Nothing in it is a secret, so it could be
-// shown as it is; it is encrypted because it names the account.
+// short-lived like the login cookie (10 minutes after its last write). A
+// droplet page view writes it when it adds something new; a reload that
+// only repeats the record's newest events is shown in their place instead
+// (see recordPage). Nothing in it is a secret, so it could be shown as it
+// is; it is encrypted because it names the account.
 
 const (
 	// maxFlowEvents bounds the events kept after the login steps.
@@ -48,26 +44,27 @@ const (
 )
 
 // flowRecord is the record of one login and what followed.
+// Its cookie's value is written by recordCodec (handlers/flowcodec.go).
 type flowRecord struct {
-	Steps  []flowStep `json:"l"`           // the login's steps, in order (fewer if it stopped), then its first droplet list
-	Events []flowStep `json:"e,omitempty"` // later events, oldest first, at most maxFlowEvents
-	Viewed bool       `json:"v,omitempty"` // the droplet page has shown the record once
+	Steps  []flowStep // the login's steps, in order (fewer if it stopped), then its first droplet list
+	Events []flowStep // later events, oldest first, at most maxFlowEvents
+	Viewed bool       // the droplet page has shown the record once
 	// StepUp, for a login that stepped a read-only session up to read &
 	// write (handlers/actions.go), names the action it was for.
-	StepUp string `json:"u,omitempty"`
+	StepUp string
+	// Written is when saveRecord last wrote the cookie (to the second),
+	// which then lives loginTTL more.
+	Written time.Time
 }
 
-// flowStep is one recorded step or event. Short JSON names: it lives in a
-// cookie.
+// flowStep is one recorded step or event.
 type flowStep struct {
-	Kind string `json:"k"`
-	// Milli is when it happened, in Unix milliseconds (0: unknown): a
-	// number is a third of an RFC 3339 time's bytes, and much quicker to
-	// encode and decode on every page view.
-	Milli  int64       `json:"t,omitempty"`
-	Micros int64       `json:"d,omitempty"` // how long it took
-	Fields [][2]string `json:"f,omitempty"` // name, masked value
-	Note   string      `json:"n,omitempty"` // the outcome, in a few words
+	Kind string
+	// Milli is when it happened, in Unix milliseconds (0: unknown).
+	Milli  int64
+	Micros int64       // how long it took
+	Fields [][2]string // name, masked value
+	Note   string      // the outcome, in a few words
 }
 
 func (f flowStep) duration() time.Duration { return time.Duration(f.Micros) * time.Microsecond }
@@ -153,13 +150,22 @@ func (ft *flowTrace) refreshes() []doclient.TokenRequest {
 	return out
 }
 
-// record appends what the request did after the login (refreshes, API
-// calls with a "pages fetched" summary, a revoke) to rec, in that order.
-// listed is how many droplets the page shows (-1 when it listed none) and
-// took how long listing them took.
+// record appends what the request did after the login to rec (see
+// events).
 func (ft *flowTrace) record(rec *flowRecord, listed int, took time.Duration) {
+	for _, ev := range ft.events(listed, took) {
+		rec.addEvent(ev)
+	}
+}
+
+// events is what the request did after the login, as the record keeps it:
+// refreshes, API calls with a "pages fetched" summary, a revoke, in that
+// order. listed is how many droplets the page shows (-1 when it listed
+// none) and took how long listing them took.
+func (ft *flowTrace) events(listed int, took time.Duration) []flowStep {
+	var evs []flowStep
 	for _, t := range ft.refreshes() {
-		rec.addEvent(refreshEvent(t))
+		evs = append(evs, refreshEvent(t))
 	}
 	ft.mu.Lock()
 	calls, revokes := append([]doclient.APICall(nil), ft.calls...), append([]doclient.RevokeRequest(nil), ft.revoke...)
@@ -177,22 +183,23 @@ func (ft *flowTrace) record(rec *flowRecord, listed int, took time.Duration) {
 		if c.RateLimitRemaining != "" {
 			fields = append(fields, doclient.Field{Name: "ratelimit-remaining", Value: c.RateLimitRemaining})
 		}
-		rec.addEvent(newStep(kindAPI, c.At, c.Duration, note, fields))
+		evs = append(evs, newStep(kindAPI, c.At, c.Duration, note, fields))
 	}
 	if listed >= 0 && len(calls) > 0 {
-		rec.addEvent(newStep(kindPages, calls[0].At, took, fmt.Sprintf("%d page%s fetched, %d droplet%s", pages, plural(pages), listed, plural(listed)), nil))
+		evs = append(evs, newStep(kindPages, calls[0].At, took, fmt.Sprintf("%d page%s fetched, %d droplet%s", pages, plural(pages), listed, plural(listed)), nil))
 	}
 	for _, rv := range revokes {
 		note := fmt.Sprintf("%d %s", rv.Status, http.StatusText(rv.Status))
 		if rv.Error != "" {
 			note = rv.Error
 		}
-		rec.addEvent(newStep(kindRevoke, rv.At, rv.Duration, note, []doclient.Field{
+		evs = append(evs, newStep(kindRevoke, rv.At, rv.Duration, note, []doclient.Field{
 			{Name: "request", Value: "POST " + pathOf(rv.Endpoint)},
 			{Name: "token", Value: rv.Token},
 			{Name: "sent in", Value: "the POST body (token=…) and the Authorization: Bearer header"},
 		}))
 	}
+	return evs
 }
 
 // refreshEvent is a refresh as the record keeps it: why, the result and
@@ -312,6 +319,7 @@ func (s *sessionStore) loadRecord(r *http.Request) *flowRecord {
 func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *flowRecord) error {
 	name := s.names[flowCookie]
 	cp := *rec
+	cp.Written = s.now()
 	for shortened := false; ; {
 		// securecookie refuses values over 4096 bytes: too big, like a
 		// value over maxRecordCookie.
@@ -334,117 +342,6 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, r *http.Request, rec *f
 // maxRecordCookie bounds the flow cookie's value: browsers keep cookies of
 // up to 4096 bytes, name and attributes included.
 const maxRecordCookie = 3800
-
-// recordCodec turns a flow record into its cookie's value and back: JSON,
-// compressed with DEFLATE (the record's repeated names and values make it
-// about a third of its size), then signed and encrypted by securecookie
-// with the keys of the other cookies. The compressed bytes are the whole
-// payload (securecookie.NopEncoder): no gob or JSON wrapper around them.
-//
-// Every droplet page view reads and writes the record, so the codec is
-// built for speed: flate.BestSpeed (the default level compresses a few
-// bytes better for several times the work) and reused writers, readers and
-// buffers. A DEFLATE writer is about 600 KB of tables, so the writers and
-// readers live in small free lists (flateWriters), not in a sync.Pool: a
-// pool is emptied at every other garbage collection, and under load each
-// refill allocated those 600 KB again, which was most of the app's peak
-// memory at 64 connections.
-//
-// (Compressing before encrypting can leak secrets through the length; the
-// record holds none, only masked values.)
-type recordCodec struct {
-	codecs  []securecookie.Codec
-	writers chan *flate.Writer
-	readers chan io.ReadCloser
-	buffers sync.Pool
-}
-
-// flateWriters is how many DEFLATE writers and readers the codec keeps.
-// Encoding a record takes tens of microseconds without blocking, so more
-// are in use at once only when the scheduler preempts one mid-record; a
-// request that finds none free makes its own, and it is dropped after.
-const flateWriters = 4
-
-// newRecordCodec returns a codec with the app's key pairs (signing,
-// encryption; newest first) whose cookies expire after maxAge.
-func newRecordCodec(keyPairs [][]byte, maxAge time.Duration) *recordCodec {
-	rc := &recordCodec{codecs: securecookie.CodecsFromPairs(keyPairs...),
-		writers: make(chan *flate.Writer, flateWriters), readers: make(chan io.ReadCloser, flateWriters)}
-	for _, c := range rc.codecs {
-		sc := c.(*securecookie.SecureCookie)
-		sc.MaxAge(int(maxAge / time.Second))
-		sc.SetSerializer(securecookie.NopEncoder{})
-	}
-	return rc
-}
-
-// encode returns the cookie value of rec for the cookie called name.
-func (rc *recordCodec) encode(name string, rec *flowRecord) (string, error) {
-	z, _ := rc.buffers.Get().(*bytes.Buffer)
-	if z == nil {
-		z = new(bytes.Buffer)
-	}
-	defer rc.buffers.Put(z)
-	z.Reset()
-	var fw *flate.Writer
-	select {
-	case fw = <-rc.writers:
-		fw.Reset(z)
-	default:
-		fw, _ = flate.NewWriter(z, flate.BestSpeed) // cannot fail with a valid level
-	}
-	defer func() {
-		select {
-		case rc.writers <- fw:
-		default: // the list is full: this one goes
-		}
-	}()
-	enc := json.NewEncoder(fw)
-	enc.SetEscapeHTML(false) // "&" stays one byte; the template escapes what it shows
-	if err := enc.Encode(rec); err != nil {
-		return "", err
-	}
-	fw.Close()                                                     // writes to a bytes.Buffer do not fail
-	return securecookie.EncodeMulti(name, z.Bytes(), rc.codecs...) // encrypting copies z
-}
-
-// decode returns the record in the cookie value, refusing more than 64 KB
-// of JSON (a record is a few).
-func (rc *recordCodec) decode(name, value string) (*flowRecord, error) {
-	var z []byte
-	if err := securecookie.DecodeMulti(name, value, &z, rc.codecs...); err != nil {
-		return nil, err
-	}
-	var fr io.ReadCloser
-	select {
-	case fr = <-rc.readers:
-		if err := fr.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
-			return nil, err
-		}
-	default:
-		fr = flate.NewReader(bytes.NewReader(z))
-	}
-	defer func() {
-		select {
-		case rc.readers <- fr:
-		default:
-		}
-	}()
-	raw, _ := rc.buffers.Get().(*bytes.Buffer)
-	if raw == nil {
-		raw = new(bytes.Buffer)
-	}
-	defer rc.buffers.Put(raw)
-	raw.Reset()
-	if _, err := raw.ReadFrom(io.LimitReader(fr, 64<<10)); err != nil {
-		return nil, err
-	}
-	var rec flowRecord
-	if err := json.Unmarshal(raw.Bytes(), &rec); err != nil { // copies what it keeps
-		return nil, err
-	}
-	return &rec, nil
-}
 
 // shorten returns steps with every value cut to n characters.
 func shorten(steps []flowStep, n int) []flowStep {
@@ -482,14 +379,29 @@ func (s *Server) addToRecord(w http.ResponseWriter, r *http.Request, ft *flowTra
 
 // recordPage adds what this droplet page view did to the browser's record
 // and returns the panel: open on the first view after a login.
+//
+// A reload usually repeats what the view before it did (the same calls, the
+// same answers), and rewriting the cookie for it would cost every view an
+// encode and a Set-Cookie. Such a view is not saved: the panel shows it in
+// place of the record's newest events, with this view's times and remaining
+// quota, as if it had been. The cookie is still rewritten when its last
+// write is older than recordKeepAlive, so that it outlives the user's
+// reading.
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrace, listed int, took time.Duration) *flowPanel {
 	rec := s.sessions.loadRecord(r)
 	if rec == nil {
 		return nil
 	}
+	evs := ft.events(listed, took)
+	if rec.repeatedBy(evs, s.now()) {
+		copy(rec.Events[len(rec.Events)-len(evs):], evs) // shown, not saved
+		return panel(rec, false, s.sandbox)
+	}
 	open := !rec.Viewed
 	rec.Viewed = true
-	ft.record(rec, listed, took)
+	for _, ev := range evs {
+		rec.addEvent(ev)
+	}
 	if last := len(rec.Events) - 1; open && len(rec.Steps) > 0 && last >= 0 && rec.Events[last].Kind == kindPages {
 		// The login's first droplet list ends its timeline: kept with
 		// the login steps, as the events scroll on.
@@ -497,4 +409,38 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	}
 	s.keepRecord(w, r, rec)
 	return panel(rec, open, s.sandbox)
+}
+
+// recordKeepAlive is how old the record's cookie may get before a view
+// that adds nothing new rewrites it anyway: half its lifetime (loginTTL).
+const recordKeepAlive = loginTTL / 2
+
+// repeatedBy reports whether a page view whose events are evs, at now,
+// can leave the record's cookie as it is: the record has been shown
+// before, was written less than recordKeepAlive ago, and ends with evs in
+// all but their times, durations and remaining quota.
+func (r *flowRecord) repeatedBy(evs []flowStep, now time.Time) bool {
+	age := now.Sub(r.Written)
+	if !r.Viewed || age < 0 || age >= recordKeepAlive || len(evs) == 0 || len(evs) > len(r.Events) {
+		return false
+	}
+	for i, ev := range evs {
+		if !sameShape(r.Events[len(r.Events)-len(evs)+i], ev) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameShape reports whether a and b are the same event at another time.
+func sameShape(a, b flowStep) bool {
+	if a.Kind != b.Kind || a.Note != b.Note || len(a.Fields) != len(b.Fields) {
+		return false
+	}
+	for i, f := range a.Fields {
+		if f[0] != b.Fields[i][0] || (f[1] != b.Fields[i][1] && f[0] != "ratelimit-remaining") {
+			return false
+		}
+	}
+	return true
 }
