@@ -245,7 +245,7 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 		}
 		w = max(w, 0.5)
 		x = min(x, 100-w)
-		rows = append(rows, timelineRow{Label: s.label, X: fmt.Sprintf("%.2f", x), Width: fmt.Sprintf("%.2f", w), Duration: formatDuration(s.d)})
+		rows = append(rows, timelineRow{Label: s.label, X: strconv.FormatFloat(x, 'f', 2, 64), Width: strconv.FormatFloat(w, 'f', 2, 64), Duration: formatDuration(s.d)})
 		at += s.d
 	}
 	return rows, formatDuration(total)
@@ -288,7 +288,8 @@ func formatDuration(d time.Duration) string {
 	case d >= time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%d ms", d.Milliseconds())
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
 	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(d.Microseconds())/1000), ".0") + " ms"
+	// strconv, not fmt: the panel formats a dozen durations on every view.
+	return strings.TrimSuffix(strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64), ".0") + " ms"
 }
