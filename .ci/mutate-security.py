@@ -82,6 +82,10 @@ M = [
  ("28", "confirmation not bound to its droplet and action", "handlers/actions.go", " || conf.Droplet != id || conf.Type != act.Type", ""),
  ("28", "confirmation cookie kept after use", "handlers/actions.go", "\tif found {\n\t\ts.sessions.clear(w, confirmCookie)\n\t}", ""),
  ("28", "confirmation never expires", "handlers/actions.go", " || s.now().Sub(conf.Issued) > confirmTTL", ""),
+ ("29", "panel's field names not escaped", "handlers/panel.go", "b.WriteString(template.HTMLEscapeString(f[0]))", "b.WriteString(f[0])"),
+ ("29", "panel's field values not escaped", "handlers/panel.go", "b.WriteString(template.HTMLEscapeString(f[1]))", "b.WriteString(f[1])"),
+ ("29", "a step's note not escaped", "handlers/panel.go", 'h += " · " + template.HTMLEscapeString(note)', 'h += " · " + note'),
+ ("29", "an event's note not escaped", "handlers/panel.go", "`</strong> · ` + template.HTMLEscapeString(note)", "`</strong> · ` + note"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"time"
 
@@ -19,14 +20,15 @@ type dropletsPage struct {
 	Matching int           // of those, how many pass the filters
 	First    int           // 1-based number of the first row shown
 	Statuses []statusCount
-	Regions  []option // the regions the listed droplets are in
-	Sorts    []option // the sort choices
-	Status   []option // the status choices
-	Tags     []string // the tags the listed droplets have
-	Page     int      // this page of the table, 1-based
-	Pages    int
-	PrevURL  string // "" on the first page
-	NextURL  string // "" on the last page
+	// Regions, Sorts and Status are the <option>s of the form's menus (the
+	// regions the listed droplets are in, the sort and status choices),
+	// built by selectOptions.
+	Regions, Sorts, Status template.HTML
+	Tags                   []string // the tags the listed droplets have
+	Page                   int      // this page of the table, 1-based
+	Pages                  int
+	PrevURL                string // "" on the first page
+	NextURL                string // "" on the last page
 
 	Access string       // what the token may do, in words
 	Token  *tokenStatus // expiry, refreshes and Refresh now

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"cmp"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -168,6 +169,27 @@ type option struct {
 	Selected     bool
 }
 
+// selectOptions is the <option> list of one of the filter form's menus,
+// built here like the action menu's (menuOptions) rather than in the
+// template, where each option cost three actions, on every view. The value
+// attribute is left out where it would repeat the label (the browser then
+// sends the label). Region names come from DigitalOcean: everything is
+// escaped.
+func selectOptions(opts []option) template.HTML {
+	var b strings.Builder
+	for _, o := range opts {
+		b.WriteString("<option")
+		if o.Value != o.Label {
+			b.WriteString(` value="` + template.HTMLEscapeString(o.Value) + `"`)
+		}
+		if o.Selected {
+			b.WriteString(" selected")
+		}
+		b.WriteString(">" + template.HTMLEscapeString(o.Label) + "</option>")
+	}
+	return template.HTML(b.String()) // escaped above
+}
+
 // matches reports whether row passes q's filters other than the tag, which
 // the API applied already (and is checked again here, for safety).
 func (q dropletQuery) matches(row *dropletRow) bool {
@@ -246,17 +268,22 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	if q.Region != "" && regions[q.Region] == "" {
 		regions[q.Region] = q.Region // keep the chosen one selectable
 	}
+	var regionOpts []option
 	for slug, name := range regions {
-		p.Regions = append(p.Regions, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
+		regionOpts = append(regionOpts, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
 	}
-	for _, o := range dropletSorts() {
-		o.Selected = o.Value == cmp.Or(q.Sort, "name")
-		p.Sorts = append(p.Sorts, o)
+	slices.SortFunc(regionOpts, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	p.Regions = selectOptions(regionOpts)
+	sorts := dropletSorts()
+	for i := range sorts {
+		sorts[i].Selected = sorts[i].Value == cmp.Or(q.Sort, "name")
 	}
+	p.Sorts = selectOptions(sorts)
+	var statusOpts []option
 	for _, st := range dropletStatuses() {
-		p.Status = append(p.Status, option{Value: st, Label: st, Selected: st == q.Status})
+		statusOpts = append(statusOpts, option{Value: st, Label: st, Selected: st == q.Status})
 	}
-	slices.SortFunc(p.Regions, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	p.Status = selectOptions(statusOpts)
 	for t := range tags {
 		p.Tags = append(p.Tags, t)
 	}

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"fmt"
+	"html/template"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,43 +26,91 @@ type flowPanel struct {
 }
 
 // panelStep is one of the five steps, as DigitalOcean's tutorial names them.
+//
+// Most of a step is HTML built here, escaped with html/template's own
+// escaper (template.HTMLEscapeString): html/template pays about a
+// microsecond for each {{...}} it runs, the panel is on every droplet page
+// view, open or not, and a step written field by field in the template ran
+// a dozen actions, plus two for every row of its table.
 type panelStep struct {
-	Number int
-	Name   string
-	Why    string // one sentence: why the step exists
-	File   string // where it is implemented
-	Func   string
-	// AtDigitalOcean: the step happens on DigitalOcean's side, which
-	// File and Func emulate in sandbox mode only.
-	AtDigitalOcean bool
-	Done           bool // recorded in this login
-	Note           string
-	Fields         []panelField
-	Duration       string
-	// Class and Outcome are what the template shows, built here so the
-	// template runs a few actions per step instead of a dozen (the panel
-	// is on every droplet page view, open or not): the list item's class,
-	// and the hint's tail (" · " the note, " · not part of this record").
-	Class, Outcome string
+	Class   string        // the list item's class: "step", plus " step-skipped"
+	Heading template.HTML // the number, the name and the duration, for <h3>
+	Why     string        // one sentence: why the step exists
+	// Hint says where the step is implemented (at DigitalOcean, whose
+	// part the sandbox emulates, for step 2 against DigitalOcean) and how
+	// it ended.
+	Hint   template.HTML
+	Fields template.HTML // the recorded values, a <table class="fields">; "" if none
 }
 
-// panelField is one recorded parameter: its name and its masked value.
-// (A struct, not the record's [2]string: a field is cheaper for a template
-// to read than an index call.)
-type panelField struct {
-	Name, Value string
+// panelEvent is one event after the login.
+type panelEvent struct {
+	// Summary is its time, title, note and duration, for its <p>.
+	Summary template.HTML
+	Fields  template.HTML // as panelStep.Fields
 }
 
-// panelFields converts a record's fields for the template.
-func panelFields(fields [][2]string) []panelField {
+// fieldTable is the table of a step's or an event's recorded fields: name
+// and masked value. The names and values come from the flow record, and so
+// partly from DigitalOcean (the account's name, email and team, paths):
+// every one is escaped.
+func fieldTable(fields [][2]string) template.HTML {
 	if len(fields) == 0 {
-		return nil
+		return ""
 	}
-	out := make([]panelField, len(fields))
-	for i, f := range fields {
-		out[i] = panelField{f[0], f[1]}
+	const head, row, tail = "\n<table class=\"fields\">\n  <tbody>", "\n    <tr><th class=\"field\" scope=\"row\"><code></code></th><td></td></tr>", "\n  </tbody>\n</table>"
+	n := len(head) + len(tail)
+	for _, f := range fields {
+		n += len(row) + len(f[0]) + len(f[1]) // enough unless escaping lengthens them
 	}
-	return out
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(head)
+	for _, f := range fields {
+		b.WriteString("\n    <tr><th class=\"field\" scope=\"row\"><code>")
+		b.WriteString(template.HTMLEscapeString(f[0]))
+		b.WriteString("</code></th><td>")
+		b.WriteString(template.HTMLEscapeString(f[1]))
+		b.WriteString("</td></tr>")
+	}
+	b.WriteString(tail)
+	return template.HTML(b.String()) // escaped above
+}
+
+// stepHeading is a step's <h3> content: its number, its name and, if the
+// record has it, how long it took.
+func stepHeading(number int, name, duration string) template.HTML {
+	h := `<span class="step-number">` + strconv.Itoa(number) + `</span> ` + template.HTMLEscapeString(name)
+	if duration != "" {
+		h += ` <span class="step-duration">` + template.HTMLEscapeString(duration) + `</span>`
+	}
+	return template.HTML(h) // escaped above
+}
+
+// stepHint says where a step is implemented, then its outcome: the note,
+// and whether the record has the step at all.
+func stepHint(info stepDesc, atDigitalOcean, done bool, note string) template.HTML {
+	where := `<code>` + template.HTMLEscapeString(info.fn) + `</code> in <code>` + template.HTMLEscapeString(info.file) + `</code>`
+	h := "Implemented by " + where
+	if atDigitalOcean {
+		h = "On DigitalOcean's consent page, not in this app (the sandbox's stand-in is " + where + ")"
+	}
+	if note != "" {
+		h += " · " + template.HTMLEscapeString(note)
+	}
+	if !done {
+		h += " · not part of this record"
+	}
+	return template.HTML(h) // escaped above
+}
+
+// eventSummary is an event's line: when, what, and its note and duration.
+func eventSummary(when, title, note, duration string) template.HTML {
+	h := `<time>` + template.HTMLEscapeString(when) + `</time> <strong>` + template.HTMLEscapeString(title) + `</strong> · ` + template.HTMLEscapeString(note)
+	if duration != "" {
+		h += " · " + template.HTMLEscapeString(duration)
+	}
+	return template.HTML(h) // escaped above
 }
 
 // timelineRow is one bar of the timeline: X and Width are in percent of the
@@ -71,22 +121,13 @@ type timelineRow struct {
 	Duration string
 }
 
-// panelEvent is one event after the login.
-type panelEvent struct {
-	When     string
-	Title    string
-	Note     string
-	Fields   []panelField
-	Duration string
-	Detail   string // what the template shows after the title: the note, then the duration if any
-}
-
 // tokenStatus is the data of the token status box on the droplet page.
 type tokenStatus struct {
-	Access    string // in words
-	Scope     string // as sent by DigitalOcean
-	Expires   string // clock time
-	ExpiresIn string // "in 1 min 40 s", or "expired"
+	Access string // in words
+	Scope  string // as sent by DigitalOcean
+	// Expires is the clock time and how far off it is ("in 1 min 40 s",
+	// or "expired"), in one string: one template action, not three.
+	Expires   string
 	Refreshed string // "not since you connected", or a clock time and how long ago
 }
 
@@ -140,41 +181,33 @@ func panel(rec *flowRecord, open, sandbox bool) *flowPanel {
 	}
 	p := &flowPanel{Open: open, Disconnected: len(rec.Steps) == 0}
 	for i, info := range stepInfo() {
-		ps := panelStep{Number: i + 1, Name: info.name, Why: info.why, File: info.file, Func: info.fn,
-			AtDigitalOcean: info.kind == kindDecision && !sandbox}
-		if st, ok := rec.step(info.kind); ok {
-			ps.Done, ps.Note, ps.Fields, ps.Duration = true, st.Note, panelFields(st.Fields), formatDuration(st.duration())
+		if i == 0 && rec.StepUp != "" {
+			// Step 1 of a step-up starts at the action's button, not at Connect.
+			info.file, info.fn = "handlers/actions.go", "handleStepUp"
 		}
-		ps.Class = "step"
-		if ps.Note != "" {
-			ps.Outcome = " · " + ps.Note
-		}
-		if !ps.Done {
+		st, done := rec.step(info.kind)
+		ps := panelStep{Class: "step", Why: info.why}
+		duration := ""
+		if done {
+			duration, ps.Fields = formatDuration(st.duration()), fieldTable(st.Fields)
+		} else {
 			ps.Class += " step-skipped"
-			ps.Outcome += " · not part of this record"
 		}
+		ps.Heading = stepHeading(i+1, info.name, duration)
+		ps.Hint = stepHint(info, info.kind == kindDecision && !sandbox, done, st.Note)
 		p.Steps = append(p.Steps, ps)
 	}
-	if rec.StepUp != "" {
-		// Step 1 of a step-up starts at the action's button, not at Connect.
-		p.StepUp = rec.StepUp
-		p.Steps[0].File, p.Steps[0].Func = "handlers/actions.go", "handleStepUp"
-	}
+	p.StepUp = rec.StepUp
 	if st, ok := rec.step(kindDecision); ok && st.Note == "denied" {
 		p.Stopped = "Step 2: you chose Deny; DigitalOcean sent back error=" + fieldOf(st, "error") + ". The app got no code, so it asked for no token: steps 3 to 5 did not happen."
 	}
 	p.Timeline, p.Total = timeline(rec)
 	for i := len(rec.Events) - 1; i >= 0; i-- { // newest first
 		ev := rec.Events[i]
-		pe := panelEvent{
-			When: ev.at().Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note,
-			Fields: panelFields(ev.Fields), Duration: formatDuration(ev.duration()),
-		}
-		pe.Detail = pe.Note
-		if pe.Duration != "" {
-			pe.Detail += " · " + pe.Duration
-		}
-		p.Events = append(p.Events, pe)
+		p.Events = append(p.Events, panelEvent{
+			Summary: eventSummary(ev.at().Format("15:04:05"), eventTitle(ev.Kind), ev.Note, formatDuration(ev.duration())),
+			Fields:  fieldTable(ev.Fields),
+		})
 	}
 	return p
 }
@@ -212,7 +245,7 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 		}
 		w = max(w, 0.5)
 		x = min(x, 100-w)
-		rows = append(rows, timelineRow{Label: s.label, X: fmt.Sprintf("%.2f", x), Width: fmt.Sprintf("%.2f", w), Duration: formatDuration(s.d)})
+		rows = append(rows, timelineRow{Label: s.label, X: strconv.FormatFloat(x, 'f', 2, 64), Width: strconv.FormatFloat(w, 'f', 2, 64), Duration: formatDuration(s.d)})
 		at += s.d
 	}
 	return rows, formatDuration(total)
@@ -220,13 +253,13 @@ func timeline(rec *flowRecord) ([]timelineRow, string) {
 
 // newTokenStatus describes sess's token at now.
 func newTokenStatus(sess *Session, now time.Time) *tokenStatus {
-	ts := &tokenStatus{Access: accessLabel(sess.Scope), Scope: sess.Scope, Refreshed: "not since you connected"}
+	ts := &tokenStatus{Access: accessLabel(sess.Scope), Scope: sess.Scope, Expires: "no expiry given", Refreshed: "not since you connected"}
 	if !sess.Expiry.IsZero() {
-		ts.Expires = sess.Expiry.UTC().Format("15:04:05 MST")
+		ts.Expires = sess.Expiry.UTC().Format("15:04:05 MST") + ", "
 		if left := sess.Expiry.Sub(now); left > 0 {
-			ts.ExpiresIn = "in " + roughly(left)
+			ts.Expires += "in " + roughly(left)
 		} else {
-			ts.ExpiresIn = "expired; the next page view refreshes it"
+			ts.Expires += "expired; the next page view refreshes it"
 		}
 	}
 	if !sess.Refreshed.IsZero() {
@@ -255,7 +288,8 @@ func formatDuration(d time.Duration) string {
 	case d >= time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%d ms", d.Milliseconds())
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
 	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(d.Microseconds())/1000), ".0") + " ms"
+	// strconv, not fmt: the panel formats a dozen durations on every view.
+	return strings.TrimSuffix(strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64), ".0") + " ms"
 }

@@ -10,10 +10,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"dosignin/doclient"
 	"dosignin/sandbox"
@@ -542,4 +545,120 @@ func TestIndexLeavesTheRecordAloneWithoutARefresh(t *testing.T) {
 			t.Errorf("the index rewrote the flow record without adding to it: %.40s…", c)
 		}
 	}
+}
+
+// TestSecurity29PanelEscapesRecordedValues: the panel's field tables, step
+// hints and event lines are HTML built in Go (handlers/panel.go), out of
+// html/template's reach, from recorded values, some of them sent by
+// DigitalOcean (the account's name, email and team, paths). Markup in any of
+// them must reach the browser as text, in its own cell.
+func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+
+	const evil = `<script>alert(1)</script>"'&</td></tr></table><b>`
+	name, value, note := "info.name"+evil, "Sammy"+evil, "saved"+evil
+	at := a.Clock.Now()
+	f := []doclient.Field{{Name: name, Value: value}, {Name: "info.team_name", Value: "Team " + evil}}
+	rec := &flowRecord{Viewed: true, StepUp: "Reboot " + evil}
+	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
+		rec.Steps = append(rec.Steps, newStep(kind, at, time.Millisecond, note, f))
+	}
+	rec.addEvent(newStep(kindRefresh, at, time.Millisecond, note, f))
+	w := httptest.NewRecorder()
+	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(a.URL)
+	a.Browser.Jar.SetCookies(u, w.Result().Cookies())
+
+	p := a.get(a.Browser, a.URL+"/digitalocean")
+	if p.Status != http.StatusOK {
+		t.Fatalf("droplet page: %d", p.Status)
+	}
+	// What the browser receives: the characters escaped, nothing raw.
+	mustNotContain(t, p, "<script", "<b>", `"'&`, "</td></tr></table><b>")
+	mustContain(t, p, "<code>info.name&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;b&gt;</code></th>"+
+		"<td>Sammy&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;b&gt;</td>")
+
+	// What the browser makes of it: no script element, and each value is
+	// the text of its own cell, the note the text of its hint.
+	doc, err := html.Parse(strings.NewReader(p.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cells, hints, lines []string
+	scripts, bold := 0, 0
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		switch {
+		case n.Data == "script":
+			scripts++
+		case n.Data == "b":
+			bold++
+		case n.Data == "tr" && hasClassAncestor(n, "fields"):
+			var row []string
+			for c := range n.ChildNodes() {
+				if c.Type == html.ElementNode {
+					row = append(row, textOf(c))
+				}
+			}
+			cells = append(cells, strings.Join(row, " | "))
+		case n.Data == "p" && attr(n, "class") == "hint" && hasClassAncestor(n, "steps"):
+			hints = append(hints, textOf(n))
+		case n.Data == "p" && hasClassAncestor(n, "events"):
+			lines = append(lines, textOf(n))
+		}
+	}
+	if scripts != 0 || bold != 0 {
+		t.Errorf("the page has %d script and %d b elements, want none", scripts, bold)
+	}
+	if n := strings.Count(strings.Join(cells, "\n"), name+" | "+value); n != 6 { // five steps and the event
+		t.Errorf("%d rows show the name and the value as text, want 6; rows:\n%s", n, strings.Join(cells, "\n"))
+	}
+	if len(hints) != 5 || !strings.HasSuffix(hints[2], " · "+note) {
+		t.Errorf("step hints: %q, want 5 ending with the note", hints)
+	}
+	found := false
+	for _, l := range lines {
+		found = found || strings.Contains(l, "Token refreshed · "+note+" · ")
+	}
+	if !found {
+		t.Errorf("no event line shows the note as text: %q", lines)
+	}
+	if !strings.Contains(textOf(doc), "for: Reboot "+evil+".") {
+		t.Error("the step-up's action is not shown as text")
+	}
+}
+
+// textOf is the text of n and its descendants, as a browser shows it.
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode {
+			b.WriteString(d.Data)
+		}
+	}
+	return b.String()
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasClassAncestor(n *html.Node, class string) bool {
+	for p := n.Parent; p != nil; p = p.Parent {
+		if slices.Contains(strings.Fields(attr(p, "class")), class) {
+			return true
+		}
+	}
+	return false
 }
