@@ -58,6 +58,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digitalocean/godo"
 	"golang.org/x/oauth2"
 )
 
@@ -157,9 +158,12 @@ type Client struct {
 	timeout   time.Duration
 	now       func() time.Time
 
-	// transport sends every request; oauthHTTP wraps it for the OAuth server.
+	// transport sends every request; oauthHTTP wraps it for the OAuth
+	// server, api for the API (built once: godo.New allocates every
+	// service godo has, about 2 KB, which a page view need not pay).
 	transport http.RoundTripper
 	oauthHTTP *http.Client
+	api       *godo.Client
 
 	// One request to DigitalOcean per authorization code, and per refresh
 	// token, however many requests of one browser present it.
@@ -225,6 +229,10 @@ func New(cfg Config) (*Client, error) {
 	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: &traceTransport{
 		base: cfg.Transport, now: cfg.Now,
 		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
+	api, err := newAPI(transport, strings.TrimRight(cfg.APIURL, "/")+"/", cfg.UserAgent)
+	if err != nil {
+		return nil, fmt.Errorf("doclient: APIURL: %w", err)
+	}
 	// A shared lock outlives the request it guards (bounded by Timeout),
 	// so it needs no renewal (see callLocked); waiting for another
 	// instance's result is bounded likewise.
@@ -244,6 +252,7 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		transport: transport,
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
+		api:       api,
 		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
 		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
 		actions:   &onceActions{},

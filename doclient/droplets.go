@@ -92,11 +92,8 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 	if ts == nil {
 		return nil, errors.New("doclient: list droplets: no token source")
 	}
-	api, err := c.api(ts)
-	if err != nil {
-		return nil, err
-	}
-	l := &lister{c: c, api: api, tag: opts.Tag, pages: map[int][]godo.Droplet{}}
+	ctx = withTokenSource(ctx, ts)
+	l := &lister{c: c, tag: opts.Tag, pages: map[int][]godo.Droplet{}}
 	hint := min(max(opts.PagesHint, 1), maxDropletPages)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -136,7 +133,6 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 // lister collects the pages of one listing, fetched concurrently.
 type lister struct {
 	c   *Client
-	api *godo.Client
 	tag string
 
 	mu           sync.Mutex
@@ -156,7 +152,7 @@ type pageHead struct {
 // fetch gets one page and keeps it. head, if not nil, is told the page's
 // head as soon as its body is in.
 func (l *lister) fetch(ctx context.Context, page int, head func(*pageHead)) error {
-	droplets, resp, err := l.c.dropletPage(ctx, l.api, l.tag, page, head)
+	droplets, resp, err := l.c.dropletPage(ctx, l.tag, page, head)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if resp != nil {
@@ -196,26 +192,42 @@ func metaTotal(resp *godo.Response) int {
 	return resp.Meta.Total
 }
 
-// api returns a godo client that authenticates with ts. godo is given an
-// http.Client whose oauth2.Transport adds "Authorization: Bearer <token>" to
-// every request, asking ts for the token each time.
-func (c *Client) api(ts oauth2.TokenSource) (*godo.Client, error) {
+// newAPI returns the godo client of all API calls. One client serves
+// every user: each call brings its token source in its context
+// (withTokenSource), and bearerTransport asks it for the token.
+func newAPI(transport http.RoundTripper, apiURL, userAgent string) (*godo.Client, error) {
 	hc := &http.Client{
-		Transport: &oauth2.Transport{
-			Source: ts,
-			Base:   errorBodyTransport{base: rateLimitRetry{base: c.transport}},
-		},
+		Transport:     bearerTransport{base: errorBodyTransport{base: rateLimitRetry{base: transport}}},
 		CheckRedirect: refuseRedirects,
 	}
 	// godo resolves "v2/droplets" against the base URL, so the base keeps
 	// its path prefix (e.g. /sandbox/) thanks to the trailing slash.
 	// godo's retries stay off (its default with godo.New): a user is
 	// waiting, and a failure shows a "try again" page.
-	api, err := godo.New(hc, godo.SetBaseURL(c.apiURL), godo.SetUserAgent(c.userAgent))
-	if err != nil {
-		return nil, fmt.Errorf("doclient: list droplets: %w", err)
-	}
-	return api, nil
+	return godo.New(hc, godo.SetBaseURL(apiURL), godo.SetUserAgent(userAgent))
+}
+
+// tokenSourceKey is the context key of the token source an API call
+// authenticates with.
+type tokenSourceKey struct{}
+
+// withTokenSource returns ctx carrying ts, for the API calls made with it.
+func withTokenSource(ctx context.Context, ts oauth2.TokenSource) context.Context {
+	return context.WithValue(ctx, tokenSourceKey{}, ts)
+}
+
+// bearerTransport adds "Authorization: Bearer <token>" to every API
+// request, asking the token source in the request's context for the token
+// each time, through an oauth2.Transport: so a [*TokenSource] refreshes an
+// expired token once for all the pages of a listing. Without a token
+// source the request fails unsent, with oauth2.Transport's error.
+type bearerTransport struct {
+	base http.RoundTripper
+}
+
+func (t bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ts, _ := req.Context().Value(tokenSourceKey{}).(oauth2.TokenSource)
+	return (&oauth2.Transport{Source: ts, Base: t.base}).RoundTrip(req)
 }
 
 // dropletPage fetches one page of droplets (with tag, if not ""), within
@@ -227,7 +239,7 @@ func (c *Client) api(ts oauth2.TokenSource) (*godo.Client, error) {
 // of the cost of the decoding), so that the caller can send the next
 // requests meanwhile; for a small one, after the decoding, which is quicker
 // than scanning twice.
-func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, page int, head func(*pageHead)) ([]godo.Droplet, *godo.Response, error) {
+func (c *Client) dropletPage(ctx context.Context, tag string, page int, head func(*pageHead)) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(dropletsPerPage)}}
@@ -235,7 +247,7 @@ func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, 
 		q.Set("tag_name", tag)
 	}
 	op := fmt.Sprintf("list droplets (page %d)", page)
-	req, err := api.NewRequest(ctx, http.MethodGet, "v2/droplets?"+q.Encode(), nil)
+	req, err := c.api.NewRequest(ctx, http.MethodGet, "v2/droplets?"+q.Encode(), nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("doclient: %s: %w", op, err)
 	}
@@ -252,7 +264,7 @@ func (c *Client) dropletPage(ctx context.Context, api *godo.Client, tag string, 
 			c.bodies.Put(body)
 		}
 	}()
-	resp, err := api.Do(ctx, req, body)
+	resp, err := c.api.Do(ctx, req, body)
 	if err != nil {
 		return nil, resp, wrapError(ctx, op, err)
 	}
