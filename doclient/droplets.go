@@ -115,11 +115,11 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 		g.Go(func() error { return l.fetch(gctx, page, nil) })
 	}
 	if h := <-first; h != nil {
-		pages, err := pageCount(h.droplets, h.resp)
+		pages, err := pageCount(h)
 		if err != nil {
 			g.Go(func() error { return err })
 		}
-		l.total, l.count = metaTotal(h.resp), pages
+		l.total, l.count = h.Meta.Total, pages
 		for page := hint + 1; page <= pages; page++ {
 			g.Go(func() error { return l.fetch(gctx, page, nil) })
 		}
@@ -143,10 +143,10 @@ type lister struct {
 }
 
 // pageHead is what a page's body says before its droplets are decoded:
-// how many it holds, and the response with its links and meta.
+// how many it holds, and what it says of the whole list.
 type pageHead struct {
 	droplets int
-	resp     *godo.Response
+	listInfo
 }
 
 // fetch gets one page and keeps it. head, if not nil, is told the page's
@@ -183,13 +183,6 @@ func (l *lister) result(last int) *DropletList {
 		}
 	}
 	return &DropletList{Droplets: all, Total: l.total, Pages: l.count, Requests: l.requests, Rate: l.rate}
-}
-
-func metaTotal(resp *godo.Response) int {
-	if resp.Meta == nil {
-		return 0
-	}
-	return resp.Meta.Total
 }
 
 // newAPI returns the godo client of all API calls. One client serves
@@ -232,13 +225,13 @@ func (t bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // dropletPage fetches one page of droplets (with tag, if not ""), within
 // c.timeout. It goes through godo's request and error handling, but decodes
-// the body into dropletFields: the fields the app shows.
+// the body itself (decodePage).
 //
 // head, if not nil, is told the page's head as soon as it is known: for a
-// large body, by a first scan that allocates next to nothing (about a third
-// of the cost of the decoding), so that the caller can send the next
-// requests meanwhile; for a small one, after the decoding, which is quicker
-// than scanning twice.
+// large body, by a first scan that allocates next to nothing
+// (decodePageHead), so that the caller can send the next requests
+// meanwhile; for a small one, after the decoding, which is quicker than
+// scanning twice.
 func (c *Client) dropletPage(ctx context.Context, tag string, page int, head func(*pageHead)) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -269,43 +262,73 @@ func (c *Client) dropletPage(ctx context.Context, tag string, page int, head fun
 		return nil, resp, wrapError(ctx, op, err)
 	}
 	if head != nil && body.Len() > earlyHeadSize {
-		var h struct {
-			Droplets []struct{}  `json:"droplets"` // counted, not decoded
-			Links    *godo.Links `json:"links"`
-			Meta     *godo.Meta  `json:"meta"`
-		}
-		if err := json.Unmarshal(body.Bytes(), &h); err != nil {
+		h, err := decodePageHead(body.Bytes())
+		if err != nil {
 			return nil, resp, fmt.Errorf("doclient: %s: decoding the response: %w", op, err)
 		}
-		r := *resp // the caller's copy: resp is still written below
-		r.Links, r.Meta = h.Links, h.Meta
-		head(&pageHead{droplets: len(h.Droplets), resp: &r})
+		head(h)
 		head = nil
 	}
-	var root dropletsRoot
-	if err := json.Unmarshal(body.Bytes(), &root); err != nil {
+	droplets, h, err := decodePage(body.Bytes())
+	if err != nil {
 		return nil, resp, fmt.Errorf("doclient: %s: decoding the response: %w", op, err)
 	}
-	resp.Links, resp.Meta = root.Links, root.Meta
 	if head != nil {
-		r := *resp
-		head(&pageHead{droplets: len(root.Droplets), resp: &r})
+		head(h)
+	}
+	return droplets, resp, nil
+}
+
+// decodePage decodes a body of GET /v2/droplets into the droplets' shown
+// fields (dropletFields), and its head.
+func decodePage(data []byte) ([]godo.Droplet, *pageHead, error) {
+	var root struct {
+		Droplets []dropletFields `json:"droplets"`
+		listInfo
+	}
+	if err := unmarshal(data, &root); err != nil {
+		return nil, nil, err
 	}
 	droplets := make([]godo.Droplet, len(root.Droplets))
 	for i, d := range root.Droplets {
 		droplets[i] = d.droplet()
 	}
-	return droplets, resp, nil
+	return droplets, &pageHead{droplets: len(root.Droplets), listInfo: root.listInfo}, nil
 }
 
-// dropletsRoot is the body of GET /v2/droplets.
-type dropletsRoot struct {
-	Droplets []dropletFields `json:"droplets"`
-	Links    *godo.Links     `json:"links"`
-	Meta     *godo.Meta      `json:"meta"`
+// decodePageHead decodes the head of a body of GET /v2/droplets: its
+// droplets are counted, not decoded.
+func decodePageHead(data []byte) (*pageHead, error) {
+	var h struct {
+		Droplets []struct{} `json:"droplets"`
+		listInfo
+	}
+	if err := unmarshal(data, &h); err != nil {
+		return nil, err
+	}
+	return &pageHead{droplets: len(h.Droplets), listInfo: h.listInfo}, nil
 }
 
-// dropletFields is the part of a droplet the app shows; encoding/json skips
+// unmarshal decodes JSON data into v.
+func unmarshal(data []byte, v any) error {
+	return json.Unmarshal(data, v)
+}
+
+// listInfo is what a page of droplets says of the whole list: the
+// pagination links and meta.total, the part of godo's Links and Meta
+// that pageCount reads.
+type listInfo struct {
+	Links struct {
+		Pages struct {
+			Last string `json:"last"`
+		} `json:"pages"`
+	} `json:"links"`
+	Meta struct {
+		Total int `json:"total"`
+	} `json:"meta"`
+}
+
+// dropletFields is the part of a droplet the app shows; the decoder skips
 // the rest without allocating it.
 type dropletFields struct {
 	ID       int      `json:"id"`
@@ -353,22 +376,23 @@ func (f *dropletFields) droplet() godo.Droplet {
 	return d
 }
 
-// pageCount returns how many pages to fetch, given the first page's size and
-// its meta and links. It takes the larger of the two estimates: an extra page
-// costs one request that returns nothing, a missing one loses droplets. The
-// page size is the first page's, which is the one the server really used if
-// it returned fewer than the 200 asked for.
-func pageCount(firstLen int, resp *godo.Response) (int, error) {
+// pageCount returns how many pages to fetch, given the first page's head.
+// It takes the larger of the two estimates, from meta.total and
+// links.pages.last: an extra page costs one request that returns nothing,
+// a missing one loses droplets. The page size is the first page's, which is
+// the one the server really used if it returned fewer than the 200 asked
+// for.
+func pageCount(h *pageHead) (int, error) {
 	pages := 1
-	if resp.Meta != nil && firstLen > 0 && resp.Meta.Total > firstLen {
-		total := resp.Meta.Total
-		pages = total / firstLen
-		if total%firstLen != 0 {
+	if h.droplets > 0 && h.Meta.Total > h.droplets {
+		total := h.Meta.Total
+		pages = total / h.droplets
+		if total%h.droplets != 0 {
 			pages++
 		}
 	}
-	if resp.Links != nil && resp.Links.Pages != nil && resp.Links.Pages.Last != "" {
-		if last, err := pageInURL(resp.Links.Pages.Last); err == nil && last > pages {
+	if h.Links.Pages.Last != "" {
+		if last, err := pageInURL(h.Links.Pages.Last); err == nil && last > pages {
 			pages = last
 		}
 	}
