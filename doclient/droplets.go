@@ -3,7 +3,6 @@ package doclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"sync"
 
 	"github.com/digitalocean/godo"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/errgroup"
 )
@@ -309,9 +311,18 @@ func decodePageHead(data []byte) (*pageHead, error) {
 	return &pageHead{droplets: len(h.Droplets), listInfo: h.listInfo}, nil
 }
 
-// unmarshal decodes JSON data into v.
+// unmarshal decodes JSON data into v with github.com/go-json-experiment/json,
+// the prototype of encoding/json/v2 by members of the Go team: about 2.4
+// times as fast as encoding/json on a page of droplets, most of which it
+// skips (BenchmarkDecodePage). The options make it decode as encoding/json
+// did (TestDecodeAsEncodingJSON): names match regardless of case (but
+// "createdat" is not "created_at"); a repeated name is allowed and the last
+// one wins, merged into the earlier value; invalid UTF-8 becomes U+FFFD.
 func unmarshal(data []byte, v any) error {
-	return json.Unmarshal(data, v)
+	return json.Unmarshal(data, v,
+		json.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),
+		jsontext.AllowDuplicateNames(true), jsonv1.MergeWithLegacySemantics(true),
+		jsontext.AllowInvalidUTF8(true))
 }
 
 // listInfo is what a page of droplets says of the whole list: the
