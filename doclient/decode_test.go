@@ -12,7 +12,7 @@ import (
 
 // realisticPage returns a body of GET /v2/droplets with n droplets
 // described as DigitalOcean describes them (godo's full Droplet, with its
-// size, region and image catalogues): about 2 KB a droplet, nearly all of
+// size, region and image catalogues): about 1.5 KB a droplet, nearly all of
 // it fields the app does not show.
 func realisticPage(tb testing.TB, n, total int) []byte {
 	tb.Helper()
