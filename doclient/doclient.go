@@ -153,8 +153,6 @@ type Config struct {
 type Client struct {
 	oauth     oauth2.Config
 	revokeURL string
-	apiURL    string // with a trailing slash, as godo resolves paths against it
-	userAgent string
 	timeout   time.Duration
 	now       func() time.Time
 
@@ -226,10 +224,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.Join(problems...)
 	}
 
+	// With a trailing slash, as godo resolves paths against it.
+	apiURL := strings.TrimRight(cfg.APIURL, "/") + "/"
 	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: &traceTransport{
 		base: cfg.Transport, now: cfg.Now,
-		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
-	api, err := newAPI(transport, strings.TrimRight(cfg.APIURL, "/")+"/", cfg.UserAgent)
+		apiURL: apiURL, oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
+	api, err := newAPI(transport, apiURL, cfg.UserAgent)
 	if err != nil {
 		return nil, fmt.Errorf("doclient: APIURL: %w", err)
 	}
@@ -246,8 +246,6 @@ func New(cfg Config) (*Client, error) {
 			Scopes:       slices.Clone(cfg.Scopes),
 		},
 		revokeURL: strings.TrimRight(cfg.OAuthURL, "/") + "/revoke",
-		apiURL:    strings.TrimRight(cfg.APIURL, "/") + "/",
-		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		now:       cfg.Now,
 		transport: transport,
