@@ -47,13 +47,9 @@ const ActionOnceFor = 10 * time.Minute
 // Droplet returns one droplet (GET /v2/droplets/{id}). Another account's
 // droplet, or one that was destroyed, is an [*APIError] with StatusCode 404.
 func (c *Client) Droplet(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Droplet, error) {
-	api, err := c.api(ts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 	defer cancel()
-	d, _, err := api.Droplets.Get(ctx, id)
+	d, _, err := c.api.Droplets.Get(ctx, id)
 	if err != nil {
 		return nil, wrapError(ctx, "get droplet", err)
 	}
@@ -63,13 +59,9 @@ func (c *Client) Droplet(ctx context.Context, ts oauth2.TokenSource, id int) (*g
 // Action returns an action (GET /v2/actions/{id}), to follow its progress
 // from in-progress to completed or errored.
 func (c *Client) Action(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Action, error) {
-	api, err := c.api(ts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 	defer cancel()
-	a, _, err := api.Actions.Get(ctx, id)
+	a, _, err := c.api.Actions.Get(ctx, id)
 	if err != nil {
 		return nil, wrapError(ctx, "get action", err)
 	}
@@ -99,13 +91,9 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 		return nil, fmt.Errorf("doclient: droplet action: unknown type %q", t)
 	}
 	post := func(ctx context.Context) (*godo.Action, error) {
-		api, err := c.api(ts)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 		defer cancel()
-		a, _, err := powerAction(api.DropletActions, t)(ctx, id)
+		a, _, err := powerAction(c.api.DropletActions, t)(ctx, id)
 		if err != nil {
 			return nil, wrapError(ctx, "droplet action "+t, err)
 		}

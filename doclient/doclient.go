@@ -58,6 +58,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digitalocean/godo"
 	"golang.org/x/oauth2"
 )
 
@@ -152,14 +153,15 @@ type Config struct {
 type Client struct {
 	oauth     oauth2.Config
 	revokeURL string
-	apiURL    string // with a trailing slash, as godo resolves paths against it
-	userAgent string
 	timeout   time.Duration
 	now       func() time.Time
 
-	// transport sends every request; oauthHTTP wraps it for the OAuth server.
+	// transport sends every request; oauthHTTP wraps it for the OAuth
+	// server, api for the API (built once: godo.New allocates every
+	// service godo has, about 2 KB, which a page view need not pay).
 	transport http.RoundTripper
 	oauthHTTP *http.Client
+	api       *godo.Client
 
 	// One request to DigitalOcean per authorization code, and per refresh
 	// token, however many requests of one browser present it.
@@ -222,9 +224,15 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.Join(problems...)
 	}
 
+	// With a trailing slash, as godo resolves paths against it.
+	apiURL := strings.TrimRight(cfg.APIURL, "/") + "/"
 	transport := &userAgentTransport{userAgent: cfg.UserAgent, base: &traceTransport{
 		base: cfg.Transport, now: cfg.Now,
-		apiURL: strings.TrimRight(cfg.APIURL, "/") + "/", oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
+		apiURL: apiURL, oauthURL: strings.TrimRight(cfg.OAuthURL, "/") + "/"}}
+	api, err := newAPI(transport, apiURL, cfg.UserAgent)
+	if err != nil {
+		return nil, fmt.Errorf("doclient: APIURL: %w", err)
+	}
 	// A shared lock outlives the request it guards (bounded by Timeout),
 	// so it needs no renewal (see callLocked); waiting for another
 	// instance's result is bounded likewise.
@@ -238,12 +246,11 @@ func New(cfg Config) (*Client, error) {
 			Scopes:       slices.Clone(cfg.Scopes),
 		},
 		revokeURL: strings.TrimRight(cfg.OAuthURL, "/") + "/revoke",
-		apiURL:    strings.TrimRight(cfg.APIURL, "/") + "/",
-		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		now:       cfg.Now,
 		transport: transport,
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
+		api:       api,
 		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
 		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
 		actions:   &onceActions{},

@@ -339,6 +339,56 @@ func TestDropletsRefreshesOnceForAllPages(t *testing.T) {
 	}
 }
 
+// One Client serves every user: listings of two accounts made at the same
+// time each get their own account's droplets, every page asked for with
+// their own token.
+func TestDropletsKeepUsersApart(t *testing.T) {
+	t.Parallel()
+	alice := &dropletAPI{total: 450, delay: 5 * time.Millisecond}
+	bob := &dropletAPI{total: 450, delay: 5 * time.Millisecond, ids: func(page int) []int {
+		var ids []int
+		for id := (page-1)*200 + 1; id <= min(page*200, 450); id++ {
+			ids = append(ids, 10000+id)
+		}
+		return ids
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer doo_v1_alice":
+			alice.ServeHTTP(w, r)
+		case "Bearer doo_v1_bob":
+			bob.ServeHTTP(w, r)
+		default:
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"id": "unauthorized", "message": "Unable to authenticate you."})
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL)
+
+	users := []struct {
+		token   string
+		firstID int
+	}{{"doo_v1_alice", 1}, {"doo_v1_bob", 10001}, {"doo_v1_alice", 1}, {"doo_v1_bob", 10001}}
+	lists := make([][]godo.Droplet, len(users))
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() { lists[i], errs[i] = listAll(context.Background(), c, staticToken(u.token)) })
+	}
+	wg.Wait()
+	for i, u := range users {
+		if errs[i] != nil {
+			t.Errorf("listing %d (%s): %v", i, u.token, errs[i])
+			continue
+		}
+		if got := lists[i]; len(got) != 450 || got[0].ID != u.firstID || got[449].ID != u.firstID+449 {
+			t.Errorf("listing %d (%s): %d droplets, want 450 with IDs %d to %d", i, u.token, len(got), u.firstID, u.firstID+449)
+		}
+	}
+	alice.pagesSeen(t, "doo_v1_alice")
+	bob.pagesSeen(t, "doo_v1_bob")
+}
+
 func TestDropletsRefreshFailure(t *testing.T) {
 	t.Parallel()
 	oauthSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
