@@ -822,3 +822,29 @@ func TestSecurity19CallbackParametersAreNeverFilters(t *testing.T) {
 		t.Errorf("%d code exchanges, want only the login's", n)
 	}
 }
+
+// TestSecurity30DropletValuesAreEscapedInTheFilterMenus: the filter form's
+// menus are HTML built in Go (selectOptions), and their regions come from
+// DigitalOcean's answer. A region whose slug and name hold markup reaches
+// the browser as text in its <option>, and a chosen region is still
+// recognised.
+func TestSecurity30DropletValuesAreEscapedInTheFilterMenus(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	const evil = `x"><script>alert(1)</script><option value="`
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/v2/droplets") {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"droplets":[{"id":7,"name":"web-7","status":"active","region":{"slug":%q,"name":%q}}],"links":{},"meta":{"total":1}}`, evil, "Name "+evil)
+			return
+		}
+		a.Sandbox.ServeHTTP(w, r)
+	}))
+	p := a.get(a.Browser, a.URL+"/digitalocean")
+	if p.Status != http.StatusOK {
+		t.Fatalf("status %d", p.Status)
+	}
+	mustNotContain(t, p, "<script>")
+	mustContain(t, p, `<option value="x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;option value=&#34;">Name x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;option value=&#34;</option>`)
+}
