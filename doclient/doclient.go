@@ -127,8 +127,8 @@ type Config struct {
 	Timeout time.Duration
 
 	// Transport carries all requests; nil means a clone of
-	// http.DefaultTransport that keeps up to 8 idle connections to a host,
-	// one per page fetched at once. Tests pass the transport of an httptest
+	// http.DefaultTransport that keeps up to 64 idle connections to a
+	// host (the API's). Tests pass the transport of an httptest
 	// server.
 	Transport http.RoundTripper
 
@@ -193,11 +193,16 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Transport == nil {
+		const maxIdlePerHost = 64
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Keep a connection for every page fetched at once: the default
-		// (2) would close the others after each listing, and the next
-		// one would pay new TLS handshakes, a round trip or two each.
-		t.MaxIdleConnsPerHost = pageConcurrency
+		// Every user's calls go to the same host, so keep a connection
+		// for each call in flight at a busy moment: with the default (2),
+		// or one per page of a listing (8), every burst of views closed
+		// the extra connections and the next one opened them again (a
+		// new TCP and TLS handshake, a round trip or two each, and two
+		// goroutines and 8 KB of buffers per connection).
+		t.MaxIdleConns = max(t.MaxIdleConns, maxIdlePerHost)
+		t.MaxIdleConnsPerHost = maxIdlePerHost
 		cfg.Transport = t
 	}
 
