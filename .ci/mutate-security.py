@@ -86,7 +86,7 @@ M = [
  ("29", "panel's field values not escaped", "handlers/panel.go", "b.WriteString(template.HTMLEscapeString(f[1]))", "b.WriteString(f[1])"),
  ("29", "a step's note not escaped", "handlers/panel.go", 'h += " · " + template.HTMLEscapeString(note)', 'h += " · " + note'),
  ("29", "an event's note not escaped", "handlers/panel.go", "`</strong> · ` + template.HTMLEscapeString(note)", "`</strong> · ` + note"),
- ("30", "a menu option's value not escaped", "handlers/filter.go", "` value=\"` + template.HTMLEscapeString(o.Value) + `\"`", "` value=\"` + o.Value + `\"`"),
+ ("30", "a menu option's value not escaped", "handlers/filter.go", "`<option value=\"` + template.HTMLEscapeString(o.Value) + `\"`", "`<option value=\"` + o.Value + `\"`"),
  ("30", "a menu option's label not escaped", "handlers/filter.go", "\">\" + template.HTMLEscapeString(o.Label) + \"</option>\"", "\">\" + o.Label + \"</option>\""),
 ]
 

@@ -318,6 +318,13 @@ func decodePageHead(data []byte) (*pageHead, error) {
 // did (TestDecodeAsEncodingJSON): names match regardless of case (but
 // "createdat" is not "created_at"); a repeated name is allowed and the last
 // one wins, merged into the earlier value; invalid UTF-8 becomes U+FFFD.
+//
+// The module says of itself that its API is unstable and that not every
+// breaking change breaks the build. It is an app's dependency here, pinned
+// in go.mod, used in this one function, and checked by
+// TestDecodeAsEncodingJSON and FuzzDecodeAsEncodingJSON: read its changes
+// before raising the version, and move to encoding/json/v2 when the
+// standard library has it (an import change).
 func unmarshal(data []byte, v any) error {
 	return json.Unmarshal(data, v,
 		json.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),

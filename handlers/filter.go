@@ -171,17 +171,15 @@ type option struct {
 
 // selectOptions is the <option> list of one of the filter form's menus,
 // built here like the action menu's (menuOptions) rather than in the
-// template, where each option cost three actions, on every view. The value
-// attribute is left out where it would repeat the label (the browser then
-// sends the label). Region names come from DigitalOcean: everything is
-// escaped.
+// template, where each option cost three actions, on every view. Every
+// option has its value attribute, even where it repeats the label: a label
+// is sent with its spaces trimmed. Region slugs and names come from
+// DigitalOcean: everything is escaped (template.HTMLEscapeString, in text
+// and a double-quoted attribute only).
 func selectOptions(opts []option) template.HTML {
 	var b strings.Builder
 	for _, o := range opts {
-		b.WriteString("<option")
-		if o.Value != o.Label {
-			b.WriteString(` value="` + template.HTMLEscapeString(o.Value) + `"`)
-		}
+		b.WriteString(`<option value="` + template.HTMLEscapeString(o.Value) + `"`)
 		if o.Selected {
 			b.WriteString(" selected")
 		}

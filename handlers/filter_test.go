@@ -64,7 +64,7 @@ func TestDropletFiltersAndSort(t *testing.T) {
 				t.Errorf("status=%s shows a droplet that is %s", st, got)
 			}
 		}
-		mustContain(t, p, `<option selected>`+st+`</option>`) // the form shows the choice
+		mustContain(t, p, `<option value="`+st+`" selected>`+st+`</option>`) // the form shows the choice
 	}
 	if sum != 60 {
 		t.Errorf("status counts add up to %d, want 60", sum)

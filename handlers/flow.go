@@ -384,9 +384,10 @@ func (s *Server) addToRecord(w http.ResponseWriter, r *http.Request, ft *flowTra
 // same answers), and rewriting the cookie for it would cost every view an
 // encode and a Set-Cookie. Such a view is not saved: the panel shows it in
 // place of the record's newest events, with this view's times and remaining
-// quota, as if it had been. The cookie is still rewritten when its last
-// write is older than recordKeepAlive, so that it outlives the user's
-// reading.
+// quota. (Only this panel shows them: the next saved view, and a droplet's
+// own page, show the stored times of the events it replaced.) The cookie is
+// still rewritten when its last write is older than recordKeepAlive, so
+// that it outlives the user's reading.
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrace, listed int, took time.Duration) *flowPanel {
 	rec := s.sessions.loadRecord(r)
 	if rec == nil {
@@ -412,8 +413,10 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 }
 
 // recordKeepAlive is how old the record's cookie may get before a view
-// that adds nothing new rewrites it anyway: half its lifetime (loginTTL).
-const recordKeepAlive = loginTTL / 2
+// that adds nothing new rewrites it anyway. Its cookie lives loginTTL (10
+// minutes) after a write, so a reload always leaves it at least 9 minutes
+// of reading, for at most one write a minute.
+const recordKeepAlive = time.Minute
 
 // repeatedBy reports whether a page view whose events are evs, at now,
 // can leave the record's cookie as it is: the record has been shown

@@ -3,6 +3,8 @@ package handlers
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -119,7 +121,7 @@ func TestViewThatDiffersSavesTheRecord(t *testing.T) {
 
 // TestRecordIsRewrittenBeforeItExpires: the record's cookie lives 10
 // minutes after its last write, so reloads that repeat rewrite it once the
-// last write is 5 minutes old, then leave it again.
+// last write is a minute old, then leave it again.
 func TestRecordIsRewrittenBeforeItExpires(t *testing.T) {
 	t.Parallel()
 	// A token that outlives the test's clock, so no view refreshes it.
@@ -129,11 +131,11 @@ func TestRecordIsRewrittenBeforeItExpires(t *testing.T) {
 		advance time.Duration
 		writes  bool
 	}{
-		{4 * time.Minute, false},
-		{50 * time.Second, false}, // 4 min 50 s after the write
-		{15 * time.Second, true},  // 5 min 5 s
-		{4 * time.Minute, false},  // 4 min after that write
-		{70 * time.Second, true},  // 5 min 10 s
+		{40 * time.Second, false},
+		{15 * time.Second, false}, // 55 s after the write
+		{10 * time.Second, true},  // 65 s
+		{50 * time.Second, false}, // 50 s after that write
+		{20 * time.Second, true},  // 70 s
 		{time.Second, false},      // just written
 	} {
 		a.Clock.Advance(step.advance)
@@ -203,5 +205,25 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		if _, err := rc.unmarshal(bad); err == nil {
 			t.Errorf("%.40x… read as a record", bad)
 		}
+	}
+}
+
+// TestRecordWordsArePinned: the pre-numbered strings are part of the
+// cookie format, so a cookie written before a change to them would read
+// back as other strings. Each is there once, and any change must come with
+// a new recordFormat (and a new pin here).
+func TestRecordWordsArePinned(t *testing.T) {
+	words := recordWords()
+	seen := map[string]bool{}
+	for _, w := range words {
+		if seen[w] {
+			t.Errorf("recordWords holds %q twice", w)
+		}
+		seen[w] = true
+	}
+	sum := sha256.Sum256([]byte(strings.Join(words, "\x00")))
+	const format, pin = 0x0f, "f2b91177f8a518fb"
+	if got := hex.EncodeToString(sum[:8]); recordFormat != format || got != pin {
+		t.Errorf("recordWords or recordFormat changed (words hash %s, format %#x): give recordFormat its next value (see its comment), then pin both here", got, recordFormat)
 	}
 }

@@ -27,8 +27,12 @@ type flowPanel struct {
 
 // panelStep is one of the five steps, as DigitalOcean's tutorial names them.
 //
-// Most of a step is HTML built here, escaped with html/template's own
-// escaper (template.HTMLEscapeString): html/template pays about a
+// Most of a step is HTML built here, every value escaped with
+// template.HTMLEscapeString. That escaper knows no context: it is safe for
+// element text and double-quoted attribute values, which is all it is used
+// for here, and not for URLs (href, src), style, script or unquoted
+// attributes, which need html/template's contextual escaping. html/template
+// pays about a
 // microsecond for each {{...}} it runs, the panel is on every droplet page
 // view, open or not, and a step written field by field in the template ran
 // a dozen actions, plus two for every row of its table.

@@ -48,11 +48,12 @@ func main() {
 	duration := flag.Duration("d", 5*time.Second, "length of each wrk run")
 	bare := flag.String("serve-bare", "", "internal: serve the response saved in this file on -addr")
 	addr := flag.String("addr", "", "internal: address for -serve-bare")
-	proxy := flag.String("proxy", "", "internal: for -serve-bare, GET this URL (with -bearer) before each answer")
-	bearer := flag.String("bearer", "", "internal: the access token for -proxy")
+	proxy := flag.String("proxy", "", "internal: for -serve-bare, GET this URL (with the token in $BENCH_BEARER) before each answer")
 	flag.Parse()
 	if *bare != "" {
-		serveBare(*bare, *addr, *proxy, *bearer)
+		// The token comes in the environment: a command line is
+		// readable by every local user (/proc/*/cmdline).
+		serveBare(*bare, *addr, *proxy, os.Getenv("BENCH_BEARER"))
 		return
 	}
 	if *app == "" {
@@ -140,7 +141,7 @@ func run(appBin string, d time.Duration) error {
 	// writes the page's bytes. No app making one API call per view can
 	// beat it; what the app adds is the gap between the two.
 	floorURL, stopFloor, err := startBare(a.url+"/digitalocean", "Cookie: "+sessionOnly, tmp,
-		"-proxy", small.URL+"/v2/droplets?page=1&per_page=200", "-bearer", token)
+		[]string{"BENCH_BEARER=" + token}, "-proxy", small.URL+"/v2/droplets?page=1&per_page=200")
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func run(appBin string, d time.Duration) error {
 	fmt.Printf("%-10s floor: bare net/http making the same API call and writing the same bytes: %.0f req/s, %.2fx the fake API; the app's page is %.2fx the floor [figure]\n",
 		"", floorRPS, floorRPS/upRPS, pageRPS/floorRPS)
 
-	bareURL, stopBare, err := startBare(a.url+"/", "", tmp)
+	bareURL, stopBare, err := startBare(a.url+"/", "", tmp, nil)
 	if err != nil {
 		return err
 	}
@@ -673,9 +674,9 @@ func wrk(d time.Duration, conns int, u, header string) (float64, error) {
 
 // startBare saves the response at u (headers and body, fetched with the
 // header "Name: value" if one is given) and serves it from a bare net/http
-// handler in a process of its own (this binary, -serve-bare). More args go
-// to that process (-proxy, -bearer).
-func startBare(u, header, tmp string, args ...string) (string, func(), error) {
+// handler in a process of its own (this binary, -serve-bare). env and args
+// go to that process (BENCH_BEARER=..., -proxy).
+func startBare(u, header, tmp string, env []string, args ...string) (string, func(), error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return "", nil, err
@@ -719,6 +720,7 @@ func startBare(u, header, tmp string, args ...string) (string, func(), error) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(self, append([]string{"-serve-bare", file, "-addr", addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
