@@ -85,35 +85,6 @@ func BenchmarkDecodePageHead(b *testing.B) {
 	}
 }
 
-// decodeWithEncodingJSON and headWithEncodingJSON are decodePage and
-// decodePageHead as they were, with encoding/json: the reference the faster
-// decoder must agree with.
-func decodeWithEncodingJSON(data []byte) ([]godo.Droplet, *pageHead, error) {
-	var root struct {
-		Droplets []dropletFields `json:"droplets"`
-		listInfo
-	}
-	if err := json.Unmarshal(data, &root); err != nil {
-		return nil, nil, err
-	}
-	droplets := make([]godo.Droplet, len(root.Droplets))
-	for i, d := range root.Droplets {
-		droplets[i] = d.droplet()
-	}
-	return droplets, &pageHead{droplets: len(root.Droplets), listInfo: root.listInfo}, nil
-}
-
-func headWithEncodingJSON(data []byte) (*pageHead, error) {
-	var h struct {
-		Droplets []struct{} `json:"droplets"`
-		listInfo
-	}
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, err
-	}
-	return &pageHead{droplets: len(h.Droplets), listInfo: h.listInfo}, nil
-}
-
 // decodeCases are bodies on which decoders are known to differ: the
 // decoding of droplet pages must give what encoding/json gave.
 var decodeCases = []struct{ name, body string }{
@@ -199,7 +170,7 @@ func FuzzDecodeAsEncodingJSON(f *testing.F) {
 
 func checkDecodeAsEncodingJSON(t *testing.T, data []byte) {
 	t.Helper()
-	wantDroplets, wantPage, wantErr := decodeWithEncodingJSON(data)
+	wantDroplets, wantPage, wantErr := decodePageWith(json.Unmarshal, data) // the reference: encoding/json
 	droplets, page, err := decodePage(data)
 	if (err != nil) != (wantErr != nil) {
 		t.Errorf("%q: decodePage error %v; encoding/json: %v", data, err, wantErr)
@@ -211,7 +182,7 @@ func checkDecodeAsEncodingJSON(t *testing.T, data []byte) {
 			t.Errorf("%q: decodePage head %+v, want (encoding/json) %+v", data, *page, *wantPage)
 		}
 	}
-	wantHead, wantErr := headWithEncodingJSON(data)
+	wantHead, wantErr := decodePageHeadWith(json.Unmarshal, data)
 	head, err := decodePageHead(data)
 	if (err != nil) != (wantErr != nil) {
 		t.Errorf("%q: decodePageHead error %v; encoding/json: %v", data, err, wantErr)

@@ -284,6 +284,12 @@ func (c *Client) dropletPage(ctx context.Context, tag string, page int, head fun
 // decodePage decodes a body of GET /v2/droplets into the droplets' shown
 // fields (dropletFields), and its head.
 func decodePage(data []byte) ([]godo.Droplet, *pageHead, error) {
+	return decodePageWith(unmarshal, data)
+}
+
+// decodePageWith is decodePage with the JSON decoder given, so that tests
+// can compare unmarshal with encoding/json on the same structs.
+func decodePageWith(unmarshal func([]byte, any) error, data []byte) ([]godo.Droplet, *pageHead, error) {
 	var root struct {
 		Droplets []dropletFields `json:"droplets"`
 		listInfo
@@ -301,6 +307,11 @@ func decodePage(data []byte) ([]godo.Droplet, *pageHead, error) {
 // decodePageHead decodes the head of a body of GET /v2/droplets: its
 // droplets are counted, not decoded.
 func decodePageHead(data []byte) (*pageHead, error) {
+	return decodePageHeadWith(unmarshal, data)
+}
+
+// decodePageHeadWith is decodePageHead with the JSON decoder given.
+func decodePageHeadWith(unmarshal func([]byte, any) error, data []byte) (*pageHead, error) {
 	var h struct {
 		Droplets []struct{} `json:"droplets"`
 		listInfo

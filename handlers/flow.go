@@ -98,9 +98,9 @@ func (r *flowRecord) step(kind string) (flowStep, bool) {
 	return flowStep{}, false
 }
 
-// addEvent appends ev, keeping the last maxFlowEvents.
-func (r *flowRecord) addEvent(ev flowStep) {
-	r.Events = append(r.Events, ev)
+// addEvents appends evs, keeping the last maxFlowEvents.
+func (r *flowRecord) addEvents(evs ...flowStep) {
+	r.Events = append(r.Events, evs...)
 	if n := len(r.Events) - maxFlowEvents; n > 0 {
 		r.Events = append([]flowStep(nil), r.Events[n:]...)
 	}
@@ -153,9 +153,7 @@ func (ft *flowTrace) refreshes() []doclient.TokenRequest {
 // record appends what the request did after the login to rec (see
 // events).
 func (ft *flowTrace) record(rec *flowRecord, listed int, took time.Duration) {
-	for _, ev := range ft.events(listed, took) {
-		rec.addEvent(ev)
-	}
+	rec.addEvents(ft.events(listed, took)...)
 }
 
 // events is what the request did after the login, as the record keeps it:
@@ -400,9 +398,7 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, ft *flowTrac
 	}
 	open := !rec.Viewed
 	rec.Viewed = true
-	for _, ev := range evs {
-		rec.addEvent(ev)
-	}
+	rec.addEvents(evs...)
 	if last := len(rec.Events) - 1; open && len(rec.Steps) > 0 && last >= 0 && rec.Events[last].Kind == kindPages {
 		// The login's first droplet list ends its timeline: kept with
 		// the login steps, as the events scroll on.

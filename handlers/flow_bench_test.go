@@ -124,7 +124,7 @@ func benchRecord() *flowRecord {
 			"refresh_token", "dor_v1_1bb8…", "scope", "read", "info.name", "Sammy the Shark", "info.email", "sammy@example.com", "info.team_name", "My Team", "access token expires", "22:49:21 UTC")),
 	}}
 	for range maxFlowEvents {
-		rec.addEvent(newStep(kindAPI, at, 126*time.Microsecond, "200 OK", f("request", "GET /v2/droplets?page=1&per_page=200", "ratelimit-remaining", "4991")))
+		rec.addEvents(newStep(kindAPI, at, 126*time.Microsecond, "200 OK", f("request", "GET /v2/droplets?page=1&per_page=200", "ratelimit-remaining", "4991")))
 	}
 	return rec
 }

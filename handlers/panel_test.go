@@ -320,7 +320,7 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 		rec.Steps = append(rec.Steps, newStep(kind, time.Now(), time.Hour, long(), fields))
 	}
 	for range 3 * maxFlowEvents {
-		rec.addEvent(newStep(kindRefresh, time.Now(), time.Hour, long(), fields[:8]))
+		rec.addEvents(newStep(kindRefresh, time.Now(), time.Hour, long(), fields[:8]))
 	}
 	w := httptest.NewRecorder()
 	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
@@ -349,7 +349,7 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 		}
 	}
 	for range maxFlowEvents {
-		rec.addEvent(newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: rand.Text()}}))
+		rec.addEvents(newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: rand.Text()}}))
 	}
 	w = httptest.NewRecorder()
 	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
@@ -442,7 +442,7 @@ func BenchmarkFlowRecordRoundTrip(b *testing.B) {
 		return newStep(kindAPI, time.Now(), time.Millisecond, "200 OK", []doclient.Field{{Name: "request", Value: "GET /v2/droplets?page=1&per_page=200"}})
 	}
 	for range maxFlowEvents {
-		rec.addEvent(call())
+		rec.addEvents(call())
 	}
 	w := httptest.NewRecorder()
 	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
@@ -455,7 +455,7 @@ func BenchmarkFlowRecordRoundTrip(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.AddCookie(cookie)
 			got := st.loadRecord(req)
-			got.addEvent(call())
+			got.addEvents(call())
 			if err := st.saveRecord(httptest.NewRecorder(), req, got); err != nil {
 				b.Fatal(err)
 			}
@@ -565,7 +565,7 @@ func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
 	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
 		rec.Steps = append(rec.Steps, newStep(kind, at, time.Millisecond, note, f))
 	}
-	rec.addEvent(newStep(kindRefresh, at, time.Millisecond, note, f))
+	rec.addEvents(newStep(kindRefresh, at, time.Millisecond, note, f))
 	w := httptest.NewRecorder()
 	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
 		t.Fatal(err)
