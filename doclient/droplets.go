@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/digitalocean/godo"
 	"github.com/go-json-experiment/json"
@@ -94,6 +95,7 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 	if ts == nil {
 		return nil, errors.New("doclient: list droplets: no token source")
 	}
+	at, start := c.now(), time.Now()
 	ctx = withTokenSource(ctx, ts)
 	l := &lister{c: c, tag: opts.Tag, pages: map[int][]godo.Droplet{}}
 	hint := min(max(opts.PagesHint, 1), maxDropletPages)
@@ -129,7 +131,9 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return l.result(max(hint, l.count)), nil
+	list := l.result(max(hint, l.count))
+	traceFrom(ctx).dropletsListed(DropletListing{Droplets: len(list.Droplets), Pages: list.Requests, At: at, Duration: time.Since(start)})
+	return list, nil
 }
 
 // lister collects the pages of one listing, fetched concurrently.

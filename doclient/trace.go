@@ -40,6 +40,9 @@ type Trace struct {
 	Revoke func(RevokeRequest)
 	// APICall reports each request to the API, as sent on the wire.
 	APICall func(APICall)
+	// DropletsListed reports a listing of [Client.Droplets] that
+	// succeeded, after its last page.
+	DropletsListed func(DropletListing)
 }
 
 // Field is one parameter of a request or a response, with its value as
@@ -113,6 +116,14 @@ type APICall struct {
 	RateLimitRemaining string
 	At                 time.Time
 	Duration           time.Duration
+}
+
+// DropletListing is one call of [Client.Droplets]: every page it fetched.
+type DropletListing struct {
+	Droplets int // droplets listed
+	Pages    int // API requests made, one per page
+	At       time.Time
+	Duration time.Duration
 }
 
 type traceKey struct{}
@@ -200,6 +211,13 @@ func (t *Trace) authorizeLink(link string, at time.Time) {
 	u.RawQuery = ""
 	ev.Endpoint = u.String()
 	t.AuthorizeLink(ev)
+}
+
+// dropletsListed reports a listing of Droplets.
+func (t *Trace) dropletsListed(l DropletListing) {
+	if t != nil && t.DropletsListed != nil {
+		t.DropletsListed(l)
+	}
 }
 
 // tokenRequest reports a call of Exchange or Refresh.
