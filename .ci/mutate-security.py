@@ -20,7 +20,7 @@ M = [
  ("01", "state reused across logins", "handlers/auth.go", "return rand.Text() + rand.Text()", 'return rand.Text()[:0] + "FIXEDSTATEFIXEDSTATEFIXEDSTATEFIXEDSTATE"'),
  ("01", "empty state accepted", "handlers/session.go", 'return a != "" && subtle.ConstantTimeCompare', "return subtle.ConstantTimeCompare"),
  ("02", "no PKCE", "handlers/auth.go", "if s.pkce {", "if false {"),
- ("03", "redirect host taken from X-Forwarded-Host", "handlers/auth.go", "if !strings.EqualFold(r.Host, s.redirect.Host) {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host,", 'if h := r.Header.Get("X-Forwarded-Host"); h != "" {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: h,'),
+ ("03", "redirect host taken from X-Forwarded-Host", "handlers/auth.go", "if !strings.EqualFold(c.Request().Host, s.redirect.Host) {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host,", 'if h := c.Request().Header.Get("X-Forwarded-Host"); h != "" {\n\t\tto := url.URL{Scheme: s.redirect.Scheme, Host: h,'),
  ("04", "open redirect via ?next=", "handlers/auth.go", "\tscopes, err := s.requestedScopes(c.QueryParam(\"access\"))", "\tif n := c.QueryParam(\"next\"); n != \"\" {\n\t\treturn c.Redirect(http.StatusFound, n)\n\t}\n\tscopes, err := s.requestedScopes(c.QueryParam(\"access\"))"),
  ("05", "duplicate parameters accepted", "handlers/auth.go", "if len(values) > 1 {", "if false {"),
  ("05", "oversized values accepted", "handlers/auth.go", "if len(values[0]) > maxCallbackValue {", "if false {"),
@@ -31,15 +31,15 @@ M = [
  ("05", "error_description not escaped", "views/layout.html", "{{.Text}}</p>", "{{safe .Text}}</p>"),
  ("06", "login cookie kept after use", "handlers/session.go", "\tif found {\n\t\ts.clear(w, loginCookie)\n\t}", ""),
  ("06", "login cookie lives 30 minutes", "handlers/session.go", "loginTTL = 10 * time.Minute", "loginTTL = 30 * time.Minute"),
- ("07", "HttpOnly off", "handlers/session.go", "HttpOnly: true, Secure: secure", "HttpOnly: false, Secure: secure"),
+ ("07", "HttpOnly off", "handlers/session.go", "HttpOnly: true, Secure: s.secure", "HttpOnly: false, Secure: s.secure"),
  ("07", "SameSite=None", "handlers/session.go", "SameSite: http.SameSiteLaxMode}", "SameSite: http.SameSiteNoneMode}"),
- ("07", "Secure off over https", "handlers/session.go", "HttpOnly: true, Secure: secure,", "HttpOnly: true, Secure: false,"),
+ ("07", "Secure off over https", "handlers/session.go", "HttpOnly: true, Secure: s.secure,", "HttpOnly: true, Secure: false,"),
  ("07", "no __Host- prefix", "handlers/session.go", 's.names[n] = "__Host-" + n', "s.names[n] = n"),
  ("07", "cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
  ("08", "no absolute lifetime", "handlers/session.go", "now.Sub(v.Created) > s.maxAge || ", ""),
  ("08", "no idle timeout", "handlers/session.go", " || now.Sub(v.LastSeen) > s.idle", ""),
  ("09", "bad cookie not cleared", "handlers/session.go", "\tcase err != nil || v.AccessToken == \"\":\n\t\ts.clear(w, sessionCookie)", "\tcase err != nil || v.AccessToken == \"\":"),
- ("09", "cookie store failure ignored", "handlers/auth.go", "if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {\n\t\treturn err", "if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {\n\t\t_ = err"),
+ ("09", "cookie store failure ignored", "handlers/auth.go", "if err := s.sessions.beginLogin(c.Response(), login); err != nil {\n\t\treturn err", "if err := s.sessions.beginLogin(c.Response(), login); err != nil {\n\t\t_ = err"),
  ("10", "no cross-origin check", "handlers/middleware.go", "\te.Use(s.sameOriginWrites)\n", ""),
  ("10", "logout on any method", "handlers/server.go", 'e.POST("/logout", s.handleLogout)', 'e.Any("/logout", s.handleLogout)'),
  ("10", "logout does not revoke", "handlers/auth.go", "err = s.do.Revoke(ctx, tok.AccessToken)", "_ = tok"),
@@ -59,8 +59,8 @@ M = [
  ("16", "code shown whole in the panel", "doclient/trace.go", 'return prefix(s, 6) + "… (" + strconv', 'return s + "… (" + strconv'),
  ("16", "verifier and client secret shown in the panel", "doclient/trace.go", 'return "•••• (" + strconv', 'return s + "•••• (" + strconv'),
  ("16", "tokens shown whole in the panel", "doclient/trace.go", 'return head + prefix(s, 4) + "…"', 'return head + s + "…"'),
- ("17", "flow record keeps every event", "handlers/flow.go", "if n := len(r.Events) - maxFlowEvents; n > 0 {", "if n := len(r.Events) - maxFlowEvents; n > 1<<30 {"),
- ("17", "flow cookie size unchecked", "handlers/flow.go", "case err == nil && (len(encoded) <= maxRecordCookie || shortened):", "case err == nil:"),
+ ("17", "flow record keeps every event", "handlers/flow/record.go", "if n := len(r.Events) - MaxEvents; n > 0 {", "if n := len(r.Events) - MaxEvents; n > 1<<30 {"),
+ ("17", "flow cookie size unchecked", "handlers/record.go", "if err == nil && len(encoded) <= maxRecordCookie {", "if err == nil {"),
  ("17", "flow cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
  ("18", "unknown droplet filter accepted", "handlers/filter.go", "if !slices.Contains(dropletParams(), key) {", "if false {"),
  ("18", "droplet status filter unchecked", "handlers/filter.go", 'if v != "" && !slices.Contains(dropletStatuses(), v) {', "if false {"),
@@ -73,21 +73,21 @@ M = [
  ("22", "a rate-limited token request retried", "doclient/shared.go", "\ttok, err := fn(ctx)\n\treturn tok, now(), err", "\ttok, err := fn(ctx)\n\tif _, ok := IsRateLimited(err); ok {\n\t\ttime.Sleep(time.Second)\n\t\ttok, err = fn(ctx)\n\t}\n\treturn tok, now(), err"),
  ("22", "a waiting instance presents the credential itself after a store error", "doclient/shared.go", "\t\t\tif !heldElsewhere {", "\t\t\tif !heldElsewhere || true {"),
  ("25", "action forms not same-origin checked", "handlers/middleware.go", "if err := s.crossOrigin.Check(c.Request()); err != nil {", "if err := s.crossOrigin.Check(c.Request()); err != nil && c.Path() == \"/logout\" {"),
- ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActions)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActions)'),
+ ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActionButtonOrConfirmation)'),
  ("27", "step-up started by a GET link", "handlers/server.go", 'e.POST("/droplets/:id/step-up", s.handleStepUp)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/step-up", s.handleStepUp)'),
- ("27", "step-up's action read from the query", "handlers/actions.go", 'actionType(c.Request().PostFormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again', 'actionType(c.FormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tw, r := c.Response(), c.Request()\n\tsess, ok := s.connected(c, "Your session has ended. Connect again'),
+ ("27", "step-up's action read from the query", "handlers/actions.go", 'actionType(c.Request().PostFormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tsess, err := s.session(c, "Your session has ended. Connect again', 'actionType(c.FormValue("type"))\n\tif err != nil {\n\t\treturn err\n\t}\n\tsess, err := s.session(c, "Your session has ended. Connect again'),
  ("27", "step-up not bound to the session that asked", "handlers/actions.go", "if sess, ok := s.sessions.load(w, r); !ok || p.Session == \"\" || sess.LoginState != p.Session {", "if false {"),
  ("27", "step-up accepted from another account", "handlers/actions.go", "if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {", "if false {"),
  ("28", "confirmation token not checked", "handlers/actions.go", "!sameState(token, conf.Token) || ", ""),
  ("28", "confirmation not bound to its droplet and action", "handlers/actions.go", " || conf.Droplet != id || conf.Type != act.Type", ""),
  ("28", "confirmation cookie kept after use", "handlers/actions.go", "\tif found {\n\t\ts.sessions.clear(w, confirmCookie)\n\t}", ""),
  ("28", "confirmation never expires", "handlers/actions.go", " || s.now().Sub(conf.Issued) > confirmTTL", ""),
- ("29", "panel's field names not escaped", "handlers/panel.go", "b.WriteString(template.HTMLEscapeString(f[0]))", "b.WriteString(f[0])"),
- ("29", "panel's field values not escaped", "handlers/panel.go", "b.WriteString(template.HTMLEscapeString(f[1]))", "b.WriteString(f[1])"),
- ("29", "a step's note not escaped", "handlers/panel.go", 'h += " · " + template.HTMLEscapeString(note)', 'h += " · " + note'),
- ("29", "an event's note not escaped", "handlers/panel.go", "`</strong> · ` + template.HTMLEscapeString(note)", "`</strong> · ` + note"),
- ("30", "a menu option's value not escaped", "handlers/filter.go", "`<option value=\"` + template.HTMLEscapeString(o.Value) + `\"`", "`<option value=\"` + o.Value + `\"`"),
- ("30", "a menu option's label not escaped", "handlers/filter.go", "\">\" + template.HTMLEscapeString(o.Label) + \"</option>\"", "\">\" + o.Label + \"</option>\""),
+ ("29", "panel's field names not escaped", "views/partials/flow.html", "<code>{{.Name}}</code>", "<code>{{safe .Name}}</code>"),
+ ("29", "panel's field values not escaped", "views/partials/flow.html", "<td>{{.Value}}</td>", "<td>{{safe .Value}}</td>"),
+ ("29", "a step's note not escaped", "views/partials/flow.html", "{{- with .Note}} · {{.}}{{end}}", "{{- with .Note}} · {{safe .}}{{end}}"),
+ ("29", "an event's note not escaped", "views/partials/flow.html", "<strong>{{.Title}}</strong> · {{.Note}}", "<strong>{{.Title}}</strong> · {{safe .Note}}"),
+ ("30", "a menu option's value not escaped", "views/partials/forms.html", '<option value="{{.Value}}"', '<option value="{{safe .Value}}"'),
+ ("30", "a menu option's label not escaped", "views/partials/forms.html", ">{{.Label}}</option>", ">{{safe .Label}}</option>"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
@@ -108,7 +108,7 @@ def main():
             continue
         s = s.replace(old, new)
         open(p, "w").write(s)
-        if "safe .Text" in new:  # give the template a function that marks text as HTML
+        if "{{safe " in new:  # give the template a function that marks text as HTML
             rp = os.path.join(work, "handlers/render.go")
             r = open(rp).read()
             r2 = re.sub(r'(template\.FuncMap\{)', r'\1\n\t\t"safe": func(s string) template.HTML { return template.HTML(s) },', r, count=1)

@@ -17,8 +17,7 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
-	"html"
-	"html/template"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,6 +30,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // pendingAction is the action a step-up to read & write was started for,
@@ -47,6 +47,16 @@ type pendingAction struct {
 	// session started the step-up, so a login cookie carried into another
 	// browser cannot make that browser confirm anything.
 	Session string `json:"session"`
+}
+
+// String names what a step-up is for, for the flow record: "reboot
+// droplet 123" ("" for none).
+func (p *pendingAction) String() string {
+	if p == nil {
+		return ""
+	}
+	act, _ := actionFor(p.Type)
+	return act.Verb + " droplet " + strconv.Itoa(p.Droplet)
 }
 
 // confirmation is the one-time token of the confirmation form last shown
@@ -106,23 +116,6 @@ func actionsFor(status string) []actionInfo {
 	return nil
 }
 
-// menuOptions is the <option> list of a row's action menu for each status
-// that has actions, built once: the droplet list shows up to 100 rows, and
-// rendering four escaped options per row in the template would triple the
-// page's rendering time. Read-only.
-var menuOptions = map[string]template.HTML{
-	"active": optionsHTML(actionsFor("active")),
-	"off":    optionsHTML(actionsFor("off")),
-}
-
-func optionsHTML(actions []actionInfo) template.HTML {
-	var b strings.Builder
-	for _, a := range actions {
-		b.WriteString(`<option value="` + html.EscapeString(a.Type) + `">` + html.EscapeString(a.Label) + `</option>`)
-	}
-	return template.HTML(b.String()) // escaped above; the labels are the app's own
-}
-
 // canWrite reports whether a granted scope lets the token act on droplets.
 func canWrite(scope string) bool {
 	fields := strings.Fields(scope)
@@ -130,11 +123,8 @@ func canWrite(scope string) bool {
 }
 
 // Actions returns the power actions the row's status allows, for the
-// action buttons (views/partials/actions.html).
+// action buttons and menus (views/partials/actions.html).
 func (r dropletRow) Actions() []actionInfo { return actionsFor(r.Status) }
-
-// ActionOptions is the same, as the options of the droplet list's menu.
-func (r *dropletRow) ActionOptions() template.HTML { return menuOptions[r.Status] }
 
 // dropletView is a droplet on the detail and confirmation pages.
 type dropletView struct {
@@ -145,7 +135,7 @@ type dropletPage struct {
 	Droplet  dropletView
 	Access   string
 	CanWrite bool
-	Flow     *flowPanel // "How this worked", closed; nil without a record
+	Flow     *flow.Panel // "How this worked"; nil without a record
 }
 
 type confirmPage struct {
@@ -189,25 +179,24 @@ func (s *Server) handleDroplet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, ok := s.connected(c, "Connect your DigitalOcean account to see this droplet.")
-	if !ok {
-		return nil
-	}
-	d, err := s.fetchDroplet(c, sess, id)
+	sess, err := s.session(c, "Connect your DigitalOcean account to see this droplet.")
 	if err != nil {
 		return err
 	}
-	data := dropletPage{Droplet: newDropletView(d), Access: accessLabel(sess.Scope), CanWrite: canWrite(sess.Scope),
-		Flow: panel(s.sessions.loadRecord(c.Request()), false, s.sandbox)}
+	d, rec, err := s.fetchDroplet(c, sess, id)
+	if err != nil {
+		return err
+	}
+	data := dropletPage{Droplet: newDropletView(d), Access: accessLabel(sess.Scope), CanWrite: canWrite(sess.Scope), Flow: s.showPanel(c, rec)}
 	return s.render(c, http.StatusOK, "droplet", d.Name, sess, data)
 }
 
-// handleActions serves POST /droplets/{id}/actions. Its fields are read
-// from the body only, never from the query. Without a confirm field
-// it is an action button: on to the confirmation (or the step-up). With
-// one, it is the confirmation: check and spend its one-time token, send
-// the action once, and show its progress.
-func (s *Server) handleActions(c echo.Context) error {
+// handleActionButtonOrConfirmation serves POST /droplets/{id}/actions,
+// which has two jobs. Without a confirm field it is an action button: on
+// to the confirmation (or the step-up). With one, it is the confirmation:
+// check and spend its one-time token, send the action once, and show its
+// progress. Its fields are read from the body only, never from the query.
+func (s *Server) handleActionButtonOrConfirmation(c echo.Context) error {
 	id, err := dropletID(c)
 	if err != nil {
 		return err
@@ -216,10 +205,9 @@ func (s *Server) handleActions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, r := c.Response(), c.Request()
-	sess, ok := s.connected(c, "Your session has ended, so nothing was done. Connect again, then choose the action again.")
-	if !ok {
-		return nil
+	sess, err := s.session(c, "Your session has ended, so nothing was done. Connect again, then choose the action again.")
+	if err != nil {
+		return err
 	}
 	confirmURL := "/droplets/" + strconv.Itoa(id) + "/confirm?type=" + act.Type
 	token := c.Request().PostFormValue("confirm")
@@ -227,7 +215,7 @@ func (s *Server) handleActions(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
 	}
 	// Spend the token whatever happens next: one confirmation, one try.
-	conf, valid := s.takeConfirmation(w, r)
+	conf, valid := s.takeConfirmation(c.Response(), c.Request())
 	if !valid || !sameState(token, conf.Token) || conf.Droplet != id || conf.Type != act.Type {
 		return &Problem{Status: http.StatusConflict, Title: "This confirmation was already used",
 			Message: "Nothing more was done. A confirmation works once and for 10 minutes, so that a form sent twice (a double click, Back and send again) cannot " + act.Verb + " the droplet twice. If you pressed the button twice, the first press counted: open the droplet to see its state.",
@@ -236,21 +224,11 @@ func (s *Server) handleActions(c echo.Context) error {
 	if !canWrite(sess.Scope) {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
 	}
-
-	ctx, ft := traced(r.Context()) // for the "How this worked" panel
-	ts := s.do.TokenSource(ctx, sess.Token())
-	_, err = ts.Token()
 	var action *godo.Action
-	if err == nil {
+	_, err = s.withToken(c, sess, func(ctx context.Context, ts oauth2.TokenSource) (err error) {
 		action, err = s.do.DropletAction(ctx, ts, id, act.Type, token)
-	}
-	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
-		return serr
-	}
-	if rec := s.sessions.loadRecord(r); rec != nil {
-		ft.record(rec, -1, 0) // the action's POST, as an event
-		s.keepRecord(w, r, rec)
-	}
+		return err
+	})
 	if err != nil {
 		return s.actionProblem(c, sess, err, id, act)
 	}
@@ -276,11 +254,11 @@ func (s *Server) handleConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, ok := s.connected(c, "Connect your DigitalOcean account first.")
-	if !ok {
-		return nil
+	sess, err := s.session(c, "Connect your DigitalOcean account first.")
+	if err != nil {
+		return err
 	}
-	d, err := s.fetchDroplet(c, sess, id)
+	d, _, err := s.fetchDroplet(c, sess, id)
 	if err != nil {
 		return err
 	}
@@ -289,7 +267,7 @@ func (s *Server) handleConfirm(c echo.Context) error {
 			stepUpPage{DropletID: id, Name: d.Name, Action: act})
 	}
 	conf := confirmation{Token: rand.Text(), Droplet: id, Type: act.Type, Issued: s.now()}
-	if err := s.sessions.write(c.Response(), c.Request(), s.sessions.short, confirmCookie, conf); err != nil {
+	if err := s.sessions.write(c.Response(), s.sessions.short, confirmCookie, conf, loginTTL); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, "confirm", act.Label+" "+d.Name+"?", sess,
@@ -297,9 +275,10 @@ func (s *Server) handleConfirm(c echo.Context) error {
 }
 
 // handleStepUp serves POST /droplets/{id}/step-up: incremental consent. It
-// starts a login that asks for read write, with the action the user chose
-// kept in the login cookie, never in a URL: after DigitalOcean's consent
-// the callback shows that action's confirmation (it executes nothing).
+// starts a login (step 1 again, see startLogin) that asks for read write,
+// with the action the user chose kept in the login cookie, never in a URL:
+// after DigitalOcean's consent the callback shows that action's
+// confirmation (it executes nothing).
 func (s *Server) handleStepUp(c echo.Context) error {
 	id, err := dropletID(c)
 	if err != nil {
@@ -309,40 +288,21 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, r := c.Response(), c.Request()
-	sess, ok := s.connected(c, "Your session has ended. Connect again, then choose the action again.")
-	if !ok {
-		return nil
+	sess, err := s.session(c, "Your session has ended. Connect again, then choose the action again.")
+	if err != nil {
+		return err
 	}
 	// No shortcut for a session whose scope already says write: this page
 	// is also where DigitalOcean's 403 leads, when the token may not act
 	// whatever the session believes, and only a new consent can help.
-	login := pendingLogin{State: randomState(), Started: s.now(),
-		Action: &pendingAction{Droplet: id, Type: act.Type, Account: sess.Account.UUID, TeamUUID: sess.Account.TeamUUID, Session: sess.LoginState}}
-	if s.pkce {
-		login.Verifier = oauth2.GenerateVerifier()
-	}
-	start, began := s.now(), time.Now()
-	if err := s.sessions.beginLogin(w, r, login); err != nil {
-		return err
-	}
-	ctx, ft := traced(r.Context())
-	link := s.do.AuthCodeURL(ctx, login.State, login.Verifier, []string{"read", "write"})
-	// The step-up is a login of its own, so it starts a new record for
-	// the "How this worked" panel: step 1, the link, and what it is for.
-	if len(ft.links) == 1 {
-		l := ft.links[0]
-		fields := append([]doclient.Field{{Name: "GET", Value: l.Endpoint}}, l.Params...)
-		s.keepRecord(w, r, &flowRecord{StepUp: act.Verb + " droplet " + strconv.Itoa(id),
-			Steps: []flowStep{newStep(kindLink, start, time.Since(began), "step-up: redirected to DigitalOcean for read write", fields)}})
-	}
-	return c.Redirect(http.StatusSeeOther, link)
+	action := &pendingAction{Droplet: id, Type: act.Type, Account: sess.Account.UUID, TeamUUID: sess.Account.TeamUUID, Session: sess.LoginState}
+	return s.startLogin(c, http.StatusSeeOther, []string{"read", "write"}, false, action)
 }
 
 // stepUpDenied answers a step-up the user declined at DigitalOcean: the
 // read-only session is untouched.
 func (s *Server) stepUpDenied(c echo.Context, p *pendingAction) error {
-	s.sessions.setFlash(c.Response(), c.Request(), "info", "You did not grant read & write access, so nothing was done. You are still connected, with the access you had before.")
+	s.sessions.setFlash(c.Response(), "info", "You did not grant read & write access, so nothing was done. You are still connected, with the access you had before.")
 	return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
 }
 
@@ -366,7 +326,7 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 		// Not the session that asked (it ended meanwhile, or this login
 		// cookie came from another browser): start nothing from it.
 		revoke()
-		s.sessions.setFlash(w, r, "error", "This read & write access was asked for by another session, so it was not used and nothing was done. Open the droplet and choose the action again.")
+		s.sessions.setFlash(w, "error", "This read & write access was asked for by another session, so it was not used and nothing was done. Open the droplet and choose the action again.")
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {
@@ -375,10 +335,10 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 		if who == "" {
 			who = "another account"
 		}
-		s.sessions.setFlash(w, r, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, with read access. To act on this droplet, step up again and choose the same account.")
+		s.sessions.setFlash(w, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, with read access. To act on this droplet, step up again and choose the same account.")
 		return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
 	}
-	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
+	if _, err := s.sessions.start(w, tok, acct, state); err != nil {
 		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
 			Message: "The app could not store your new access. It has been logged. Go back to the home page and try again.", Err: err}
 	}
@@ -397,26 +357,20 @@ func (s *Server) handleProgress(c echo.Context) error {
 	if err != nil || actionID <= 0 || strconv.Itoa(actionID) != c.Param("action") {
 		return echo.ErrNotFound
 	}
-	w, r := c.Response(), c.Request()
-	sess, ok := s.connected(c, "Connect your DigitalOcean account to follow this action.")
-	if !ok {
-		return nil
-	}
-	ts := s.do.TokenSource(r.Context(), sess.Token())
-	_, err = ts.Token()
-	var a *godo.Action
-	if err == nil {
-		a, err = s.do.Action(r.Context(), ts, actionID)
-	}
-	var d *godo.Droplet
-	if err == nil && a.Status != doclient.ActionInProgress {
-		d, err = s.do.Droplet(r.Context(), ts, id)
-	}
-	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
-		return serr
-	}
+	sess, err := s.session(c, "Connect your DigitalOcean account to follow this action.")
 	if err != nil {
-		return s.readProblem(c, err, "This action")
+		return err
+	}
+	var a *godo.Action
+	var d *godo.Droplet
+	_, err = s.withToken(c, sess, func(ctx context.Context, ts oauth2.TokenSource) (err error) {
+		if a, err = s.do.Action(ctx, ts, actionID); err == nil && a.Status != doclient.ActionInProgress {
+			d, err = s.do.Droplet(ctx, ts, id)
+		}
+		return err
+	})
+	if err != nil {
+		return s.readProblem(err, "This action")
 	}
 	if a.ResourceID != id || a.ResourceType != "droplet" {
 		return &Problem{Status: http.StatusNotFound, Title: "No such action on this droplet",
@@ -439,44 +393,23 @@ func (s *Server) handleProgress(c echo.Context) error {
 	return s.render(c, http.StatusOK, "action", act.Label+": "+a.Status, sess, data)
 }
 
-// connected returns the session or, when there is none, redirects to the
-// index with why and returns ok=false (the handler then returns nil).
-func (s *Server) connected(c echo.Context, why string) (*Session, bool) {
-	sess, ok := s.sessions.load(c.Response(), c.Request())
-	if !ok {
-		s.sessions.setFlash(c.Response(), c.Request(), "info", why)
-		_ = c.Redirect(http.StatusSeeOther, "/")
-	}
-	return sess, ok
-}
-
-// fetchDroplet gets droplet id with the session's token, refreshing and
-// saving it first when due.
-func (s *Server) fetchDroplet(c echo.Context, sess *Session, id int) (*godo.Droplet, error) {
-	w, r := c.Response(), c.Request()
-	ts := s.do.TokenSource(r.Context(), sess.Token())
-	_, err := ts.Token()
+// fetchDroplet gets droplet id with the session's token, and the flow
+// record with the call added.
+func (s *Server) fetchDroplet(c echo.Context, sess *Session, id int) (*godo.Droplet, *flow.Record, error) {
 	var d *godo.Droplet
-	if err == nil {
-		d, err = s.do.Droplet(r.Context(), ts, id)
-	}
-	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
-		return nil, serr
-	}
+	rec, err := s.withToken(c, sess, func(ctx context.Context, ts oauth2.TokenSource) (err error) {
+		d, err = s.do.Droplet(ctx, ts, id)
+		return err
+	})
 	if err != nil {
-		return nil, s.readProblem(c, err, "This droplet")
+		return nil, nil, s.readProblem(err, "This droplet")
 	}
-	return d, nil
+	return d, rec, nil
 }
 
 // readProblem maps a failed read (a droplet, an action) to its page.
-func (s *Server) readProblem(c echo.Context, err error, what string) error {
-	switch {
-	case doclient.IsInvalidGrant(err):
-		return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")
-	case doclient.IsUnauthorized(err):
-		return s.signOut(c, "DigitalOcean no longer accepts this app's access token (it may have been revoked). Connect again whenever you like.")
-	case doclient.IsNotFound(err):
+func (s *Server) readProblem(err error, what string) error {
+	if doclient.IsNotFound(err) {
 		return &Problem{Status: http.StatusNotFound, Title: "Droplet not found",
 			Message: what + " does not exist in the connected account: it may have been destroyed, or it belongs to another account.",
 			Link:    "/digitalocean", LinkText: "Your droplets", Err: err}
@@ -488,6 +421,11 @@ func (s *Server) readProblem(c echo.Context, err error, what string) error {
 // may have been. Nothing here retries: a second POST could act twice.
 func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int, act actionInfo) error {
 	droplet := "/droplets/" + strconv.Itoa(id)
+	var signedOut *errSignedOut
+	if errors.As(err, &signedOut) {
+		signedOut.why += ", so nothing was done"
+		return signedOut
+	}
 	if refused, ok := doclient.IsActionRefused(err); ok {
 		why := "The droplet is already in that state, or another action is still in progress on it."
 		if refused.Message != "" {
@@ -509,12 +447,7 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 			Message:    "DigitalOcean is limiting how fast this account may call its API, and refused the action before starting it: nothing was done. Try again at " + at.UTC().Format("15:04:05 MST") + " (in " + waitWords(after) + ").",
 			RetryAfter: max(after, time.Second), Link: droplet, LinkText: "Back to the droplet", Err: err}
 	}
-	switch {
-	case doclient.IsInvalidGrant(err):
-		return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked), so nothing was done. Connect again to act on your droplets.")
-	case doclient.IsUnauthorized(err):
-		return s.signOut(c, "DigitalOcean no longer accepts this app's access token, so nothing was done. Connect again to act on your droplets.")
-	case doclient.IsNotFound(err):
+	if doclient.IsNotFound(err) {
 		return &Problem{Status: http.StatusNotFound, Title: "Droplet not found",
 			Message: "This droplet no longer exists in the connected account (it may have been destroyed), so nothing was done.",
 			Link:    "/digitalocean", LinkText: "Your droplets", Err: err}

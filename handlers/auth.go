@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // Limits on the callback's query. DigitalOcean's codes and our states are
@@ -25,60 +26,55 @@ const (
 )
 
 // handleConnect serves GET /connect, step 1 of the authorization-code flow:
-// it sends the browser to DigitalOcean's authorize page with a fresh state
-// and PKCE challenge, remembered in the short-lived login cookie.
+// it sends the browser to DigitalOcean's authorize page (see startLogin).
+// ?access=write asks for read write instead of the configured scopes, and
+// ?account=select lets the user choose the account at DigitalOcean.
 //
 // It takes no redirect target from the request: where the browser comes
 // back to is the configured redirect URL, always.
 func (s *Server) handleConnect(c echo.Context) error {
-	r := c.Request()
-	start, began := s.now(), time.Now() // when (app clock), and a monotonic start for the duration
 	scopes, err := s.requestedScopes(c.QueryParam("access"))
 	if err != nil {
 		return err
 	}
-	var extra []oauth2.AuthCodeOption
-	switch c.QueryParam("account") {
-	case "":
-	case "select":
-		extra = append(extra, doclient.SelectAccount)
-	default:
-		return &Problem{Status: http.StatusBadRequest, Title: "Unknown account choice",
-			Message: "Go back to the home page and pick one of the Connect links."}
+	selectAccount, err := accountChoice(c.QueryParam("account"))
+	if err != nil {
+		return err
 	}
 	// The login cookie is set on the host this request came to, and
 	// DigitalOcean returns the browser to the redirect URL's host. If they
 	// differ (127.0.0.1 vs localhost), go to the right host first, or the
 	// callback would arrive without the cookie and fail.
-	if !strings.EqualFold(r.Host, s.redirect.Host) {
-		to := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host, Path: "/connect"}
-		q := url.Values{}
-		if c.QueryParam("access") == "write" {
-			q.Set("access", "write")
-		}
-		if extra != nil {
-			q.Set("account", "select")
-		}
-		to.RawQuery = q.Encode()
+	if !strings.EqualFold(c.Request().Host, s.redirect.Host) {
+		to := url.URL{Scheme: s.redirect.Scheme, Host: s.redirect.Host, Path: "/connect", RawQuery: connectQuery(c.QueryParam("access"), selectAccount)}
 		return c.Redirect(http.StatusFound, to.String())
 	}
+	return s.startLogin(c, http.StatusFound, scopes, selectAccount, nil)
+}
 
-	login := pendingLogin{State: randomState(), Started: s.now()}
+// startLogin is step 1 of the flow: a fresh state and PKCE verifier, kept
+// in the short-lived login cookie, and a redirect (with status) to
+// DigitalOcean's authorize page for scopes. A new login starts a new flow
+// record. action, when not nil, is the droplet action a step-up is for.
+func (s *Server) startLogin(c echo.Context, status int, scopes []string, selectAccount bool, action *pendingAction) error {
+	began := time.Now()
+	login := pendingLogin{State: randomState(), Started: s.now(), Action: action}
 	if s.pkce {
 		login.Verifier = oauth2.GenerateVerifier() // 32 random bytes, 43 characters
 	}
-	if err := s.sessions.beginLogin(c.Response(), r, login); err != nil {
+	if err := s.sessions.beginLogin(c.Response(), login); err != nil {
 		return err // the cookie store is broken: a 500, logged
 	}
-	ctx, ft := traced(r.Context())
-	link := s.do.AuthCodeURL(ctx, login.State, login.Verifier, scopes, extra...)
-	// A new login starts a new record: step 1, the link.
-	if len(ft.links) == 1 {
-		l := ft.links[0]
-		fields := append([]doclient.Field{{Name: "GET", Value: l.Endpoint}}, l.Params...)
-		s.keepRecord(c.Response(), r, &flowRecord{Steps: []flowStep{newStep(kindLink, start, time.Since(began), "redirected to DigitalOcean", fields)}})
+	var extra []oauth2.AuthCodeOption
+	if selectAccount {
+		extra = append(extra, doclient.SelectAccount)
 	}
-	return c.Redirect(http.StatusFound, link)
+	ctx, calls := flow.Collect(c.Request().Context())
+	link := s.do.AuthCodeURL(ctx, login.State, login.Verifier, scopes, extra...)
+	if l, ok := calls.Link(); ok {
+		s.saveRecord(c, flow.NewLogin(l, time.Since(began), action.String()))
+	}
+	return c.Redirect(status, link)
 }
 
 // requestedScopes returns the scopes for access=read|write; by default the
@@ -96,16 +92,44 @@ func (s *Server) requestedScopes(access string) ([]string, error) {
 		Message: "Access can be read or write. Go back to the home page and pick one of the Connect links."}
 }
 
-// handleDigitalOcean serves GET /digitalocean: the OAuth callback when the
-// query carries code, state or error, the droplet page otherwise.
+// accountChoice reads ?account=: "select" asks DigitalOcean to let the user
+// choose the account (prompt=select_account).
+func accountChoice(v string) (selectAccount bool, err error) {
+	switch v {
+	case "":
+		return false, nil
+	case "select":
+		return true, nil
+	}
+	return false, &Problem{Status: http.StatusBadRequest, Title: "Unknown account choice",
+		Message: "Go back to the home page and pick one of the Connect links."}
+}
+
+// connectQuery is /connect's query for an access level and account choice.
+func connectQuery(access string, selectAccount bool) string {
+	q := url.Values{}
+	if access == "write" {
+		q.Set("access", "write")
+	}
+	if selectAccount {
+		q.Set("account", "select")
+	}
+	return q.Encode()
+}
+
+// handleCallbackOrDropletList serves GET /digitalocean, which has two
+// jobs, as in DigitalOcean's tutorial app: with code, state or error in
+// the query it is the OAuth callback (handleCallback), without them the
+// droplet list (handleDropletList).
 //
-// A query that parses and has none of those is the droplet page's filters,
-// which handleDroplets checks with its own rules (and messages); any other
-// query, malformed ones included, gets the callback's strict parsing.
-func (s *Server) handleDigitalOcean(c echo.Context) error {
+// A query that parses and has none of those is the droplet list's
+// filters, which handleDropletList checks with its own rules (and
+// messages); any other query, malformed ones included, gets the callback's
+// strict parsing.
+func (s *Server) handleCallbackOrDropletList(c echo.Context) error {
 	raw := c.Request().URL.RawQuery
 	if loose, err := url.ParseQuery(raw); err == nil && !isCallback(loose) {
-		return s.handleDroplets(c)
+		return s.handleDropletList(c)
 	}
 	q, err := parseCallback(raw)
 	if err != nil {
@@ -144,9 +168,10 @@ func parseCallback(raw string) (url.Values, error) {
 	return q, nil
 }
 
-// handleCallback is steps 3 to 5 of the flow: check that this callback
-// answers the login this browser started, then trade the code for tokens
-// and start a new session.
+// handleCallback is steps 3 to 5 of the flow. Step 3: the callback must
+// answer the login this browser started (its state), checked before any
+// call to DigitalOcean. Steps 4 and 5: trade the code for tokens and start
+// a new session holding them.
 func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	w, r := c.Response(), c.Request()
 	arrived, began := s.now(), time.Now()
@@ -154,64 +179,92 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	// Read and delete the login cookie before anything else: whatever
 	// happens next, this state is spent.
 	login, started := s.sessions.takeLogin(w, r)
-	rec := s.sessions.loadRecord(r)
 
-	// A callback this browser has already completed (a reload, or Back)
-	// is answered without DigitalOcean: a second exchange of the code
-	// would be refused. (A callback sent twice before the first answer,
-	// which carries the login cookie both times, is the Exchange's to
-	// deduplicate.)
+	// Step 3. A callback this browser already completed (a reload, or
+	// Back) is told apart from a forgery, without asking DigitalOcean.
 	if sess, ok := s.sessions.load(w, r); ok && state != "" && sess.LoginState == stateHash(state) {
-		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
-			Message: "Step 3 check failed: this callback's one-time code was already traded for the tokens you are connected with (a reload or Back brought it here again). A code works once, so that a code copied from a browser history or a log is useless. Open your droplets, or disconnect and connect again."}
+		return callbackReplayed()
 	}
-	// The state check comes before any call to DigitalOcean: it is what
-	// stops an attacker from logging this browser into their account
-	// (login CSRF) with a code of their own.
+	// The state check is what stops an attacker from logging this browser
+	// into their account (login CSRF) with a code of their own.
 	if !started || !sameState(state, login.State) {
-		return &Problem{Status: http.StatusForbidden, Title: "Sign-in could not be verified",
-			Message: "Step 3 check failed: the state in this answer from DigitalOcean does not match the login cookie of a sign-in started in this browser in the last 10 minutes. The check exists so that nobody can finish a login in your browser with their own code (and land you in their account). Go back to the home page and connect again."}
+		return stateMismatch()
 	}
-	var link flowStep
-	if rec != nil && len(rec.Steps) > 0 && rec.Steps[0].Kind == kindLink && fieldOf(rec.Steps[0], "state") == doclient.MaskState(login.State) {
-		link = rec.Steps[0]
-	} else {
+	rec := s.sessions.loadRecord(r)
+	if !rec.Of(state) {
 		rec = nil // the record is of another login
 	}
-
 	if e := q.Get("error"); e != "" {
-		// The user said no, or DigitalOcean refused the request. The
-		// description comes from the URL, so anyone could have written it:
-		// it is shown as escaped text, trimmed, and trusted for nothing.
 		if rec != nil {
-			decision := newStep(kindDecision, link.at(), arrived.Sub(link.at()), "denied", []doclient.Field{
-				{Name: "decision", Value: "Deny"}, {Name: "error", Value: trim(e, 60)}})
-			s.keepRecord(w, r, &flowRecord{Steps: []flowStep{link, decision}, StepUp: rec.StepUp})
+			rec.Refused(arrived, time.Since(began), trim(e, 60))
+			s.saveRecord(c, rec)
 		}
-		if login.Action != nil && e == "access_denied" {
-			return s.stepUpDenied(c, login.Action)
-		}
-		if e == "access_denied" {
-			s.sessions.setFlash(w, r, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
-		} else {
-			s.sessions.setFlash(w, r, "error", "DigitalOcean did not grant access: "+trim(e, 60)+describe(q.Get("error_description")))
-		}
-		return c.Redirect(http.StatusSeeOther, "/")
+		return s.loginRefused(c, login, e, q.Get("error_description"))
 	}
-
 	code := q.Get("code")
 	if code == "" {
 		return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link is not valid",
 			Message: "DigitalOcean's answer carried no authorization code. Go back to the home page and connect again."}
 	}
+
+	// Steps 4 and 5.
 	checks := time.Since(began)
-	ctx, ft := traced(r.Context())
+	ctx, calls := flow.Collect(r.Context())
 	tok, acct, err := s.do.Exchange(ctx, code, login.Verifier)
-	if rec != nil && len(ft.tokens) == 1 { // steps 2 to 5, whatever the outcome
-		s.keepRecord(w, r, &flowRecord{Steps: loginSteps(link, arrived, checks, ft.tokens[0]), StepUp: rec.StepUp})
+	if exchange, ok := calls.Exchange(); ok && rec != nil {
+		rec.LoggedIn(arrived, checks, exchange)
+		s.saveRecord(c, rec)
 	}
-	// No "Try again" link on these pages: this URL's state and code are
-	// spent, so only a new login can help.
+	if err != nil {
+		return exchangeProblem(err)
+	}
+	if login.Action != nil {
+		return s.stepUpGranted(c, login.Action, tok, acct, state)
+	}
+	if _, err := s.sessions.start(w, tok, acct, state); err != nil {
+		return sessionNotSaved(err)
+	}
+	// 303 to the clean URL, so a reload does not resend the code.
+	return c.Redirect(http.StatusSeeOther, "/digitalocean")
+}
+
+// loginRefused answers a callback that carries error instead of a code:
+// the user pressed Deny, or DigitalOcean refused the request. The
+// description comes from the URL, so anyone could have written it: it is
+// shown as escaped text, trimmed, and trusted for nothing.
+func (s *Server) loginRefused(c echo.Context, login pendingLogin, e, description string) error {
+	w := c.Response()
+	switch {
+	case login.Action != nil && e == "access_denied":
+		return s.stepUpDenied(c, login.Action)
+	case e == "access_denied":
+		s.sessions.setFlash(w, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
+	default:
+		s.sessions.setFlash(w, "error", "DigitalOcean did not grant access: "+trim(e, 60)+describe(description))
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// The callback's failures. None offers "Try again": the callback's state
+// and code are spent, so only a new login can help.
+
+func callbackReplayed() *Problem {
+	return &Problem{Status: http.StatusBadRequest, Title: "This sign-in link was already used",
+		Message: "Step 3 check failed: this callback's one-time code was already traded for the tokens you are connected with (a reload or Back brought it here again). A code works once, so that a code copied from a browser history or a log is useless. Open your droplets, or disconnect and connect again."}
+}
+
+func stateMismatch() *Problem {
+	return &Problem{Status: http.StatusForbidden, Title: "Sign-in could not be verified",
+		Message: "Step 3 check failed: the state in this answer from DigitalOcean does not match the login cookie of a sign-in started in this browser in the last 10 minutes. The check exists so that nobody can finish a login in your browser with their own code (and land you in their account). Go back to the home page and connect again."}
+}
+
+func sessionNotSaved(err error) *Problem {
+	return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
+		Message: "The app could not store your sign-in. It has been logged. Go back to the home page and connect again.", Err: err}
+}
+
+// exchangeProblem says why step 4, the code exchange, failed.
+func exchangeProblem(err error) *Problem {
 	if after, ok := doclient.IsRateLimited(err); ok {
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
 			Message:    "DigitalOcean is limiting how fast this app may sign people in. Go back to the home page and connect again in " + waitWords(after) + ".",
@@ -239,21 +292,9 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	case doclient.IsUnavailable(err):
 		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean could not be reached",
 			Message: "DigitalOcean did not answer while finishing your sign-in. Go back to the home page and connect again.", Err: err}
-	case err != nil:
-		return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
-			Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
 	}
-	if login.Action != nil {
-		return s.stepUpGranted(c, login.Action, tok, acct, state)
-	}
-	if _, err := s.sessions.start(w, r, tok, acct, state); err != nil {
-		// A 500, logged, but without the generic page's "Try again":
-		// reloading this spent URL could only fail.
-		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
-			Message: "The app could not store your sign-in. It has been logged. Go back to the home page and connect again.", Err: err}
-	}
-	// 303 to the clean URL, so a reload does not resend the code.
-	return c.Redirect(http.StatusSeeOther, "/digitalocean")
+	return &Problem{Status: http.StatusBadGateway, Title: "Sign-in failed",
+		Message: "DigitalOcean refused to finish the sign-in. Go back to the home page and connect again. If it keeps happening, check the app's DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET.", Err: err}
 }
 
 // handleLogout serves POST /logout (same-origin only, see sameOriginWrites):
@@ -271,30 +312,28 @@ func (s *Server) handleLogout(c echo.Context) error {
 	// authenticated by itself, so an expired one is refreshed first.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
 	defer cancel()
-	ctx, ft := traced(ctx)
+	ctx, calls := flow.Collect(ctx)
 	tok, err := s.do.TokenSource(ctx, sess.Token()).Token()
 	if err == nil {
 		err = s.do.Revoke(ctx, tok.AccessToken)
 	}
 	// The index shows what Disconnect did; the login steps, which name
 	// the account, are forgotten with it.
-	if rec := s.sessions.loadRecord(r); rec != nil {
-		done := &flowRecord{Viewed: true}
-		ft.record(done, -1, 0)
-		s.keepRecord(w, r, done)
+	if s.sessions.loadRecord(r) != nil {
+		s.saveRecord(c, flow.Disconnected(calls.Events()))
 	}
 	switch {
 	case err == nil:
-		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+		s.sessions.setFlash(w, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
 	case doclient.IsInvalidGrant(err) || doclient.IsInvalidToken(err):
 		// The grant was already revoked or has expired: nothing to revoke.
 		s.log.Info("nothing to revoke at logout", "error", err)
-		s.sessions.setFlash(w, r, "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
+		s.sessions.setFlash(w, "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
 	default:
 		// Unreachable, rate-limited, or refused for another reason: the
 		// grant may still be live, so say so and how to end it.
 		s.log.Warn("revoking the token at logout failed", "error", err)
-		s.sessions.setFlash(w, r, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
+		s.sessions.setFlash(w, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
 }

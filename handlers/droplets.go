@@ -1,15 +1,17 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/digitalocean/godo"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // dropletsPage is the data of views/droplets.html.
@@ -20,19 +22,18 @@ type dropletsPage struct {
 	Matching int           // of those, how many pass the filters
 	First    int           // 1-based number of the first row shown
 	Statuses []statusCount
-	// Regions, Sorts and Status are the <option>s of the form's menus (the
-	// regions the listed droplets are in, the sort and status choices),
-	// built by selectOptions.
-	Regions, Sorts, Status template.HTML
+	// Regions, Sorts and Status are the choices of the form's menus: the
+	// regions the listed droplets are in, the sort and status choices.
+	Regions, Sorts, Status []option
 	Tags                   []string // the tags the listed droplets have
 	Page                   int      // this page of the table, 1-based
 	Pages                  int
 	PrevURL                string // "" on the first page
 	NextURL                string // "" on the last page
 
-	Access string       // what the token may do, in words
-	Token  *tokenStatus // expiry, refreshes and Refresh now
-	Flow   *flowPanel   // "How this worked"; nil without a record
+	Access string            // what the token may do, in words
+	Token  *flow.TokenStatus // expiry, refreshes and Refresh now
+	Flow   *flow.Panel       // "How this worked"; nil without a record
 	// RateLimited is true when the API said how many requests the token
 	// has left this hour (RateRemaining).
 	RateLimited   bool
@@ -58,9 +59,6 @@ type dropletRow struct {
 	Image      string
 	Tags       []string
 	Created    time.Time
-	// CreatedISO and CreatedDate are Created for <time>, set for the rows
-	// shown only: formatting in Go spares the template two calls a row.
-	CreatedISO, CreatedDate string
 
 	regionSlug string
 	memory     int // MB, for sorting by size
@@ -68,107 +66,66 @@ type dropletRow struct {
 	disk       int
 }
 
-// handleDroplets serves GET /digitalocean without callback parameters: the
-// droplets of the connected account, filtered, sorted and paged as the
-// query says (see parseDropletQuery). It refreshes the access token first
-// when it is expired or about to be, and saves the rotated pair into the
-// cookie before the page is written.
+// handleDropletList serves GET /digitalocean without callback parameters:
+// the droplets of the connected account, filtered, sorted and paged as the
+// query says (see parseDropletQuery). This is what the flow is for: using
+// the access token (refreshed first when it has expired or is about to;
+// see withToken).
 //
 // The filters cover every droplet: the whole list is fetched (only the
 // chosen tag's droplets when there is one: the API filters by tag), and the
 // session remembers how many pages it had, so the next view asks for them
 // all at once.
-func (s *Server) handleDroplets(c echo.Context) error {
-	w, r := c.Response(), c.Request()
-	q, err := parseDropletQuery(r.URL.Query())
+func (s *Server) handleDropletList(c echo.Context) error {
+	q, err := parseDropletQuery(c.Request().URL.Query())
 	if err != nil {
 		return err
 	}
-	sess, ok := s.sessions.load(w, r)
-	if !ok {
-		s.sessions.setFlash(w, r, "info", "Connect your DigitalOcean account to see your droplets.")
-		return c.Redirect(http.StatusSeeOther, "/")
+	sess, err := s.session(c, "Connect your DigitalOcean account to see your droplets.")
+	if err != nil {
+		return err
 	}
-
-	ctx, ft := traced(r.Context()) // for the "How this worked" panel
-	ts := s.do.TokenSource(ctx, sess.Token())
-	_, err = ts.Token() // refreshes now if needed, so its errors are told apart below
+	opts := doclient.ListOptions{Tag: q.Tag}
+	if q.Tag == "" {
+		opts.PagesHint = sess.Pages
+	}
 	var list *doclient.DropletList
-	listStart := time.Now()
-	if err == nil {
-		opts := doclient.ListOptions{Tag: q.Tag}
-		if q.Tag == "" {
-			opts.PagesHint = sess.Pages
-		}
+	rec, err := s.withToken(c, sess, func(ctx context.Context, ts oauth2.TokenSource) (err error) {
 		list, err = s.do.Droplets(ctx, ts, opts)
-		if _, refreshed := ts.Refreshed(); doclient.IsUnauthorized(err) && !refreshed && sess.RefreshToken != "" {
-			// A parallel request may have rotated the pair after this one
-			// read the cookie; see TokenSource.Renew. Once, and the
-			// renewed pair is saved below like any refresh.
-			if _, err = ts.Renew(); err == nil {
-				list, err = s.do.Droplets(ctx, ts, opts)
-			}
-		}
-	}
-	// Worth a cookie write only when it changes what the next view asks
-	// for: no hint and a hint of one page both start with page 1 alone.
-	remember := err == nil && q.Tag == "" && max(list.Pages, 1) != max(sess.Pages, 1)
-	if remember {
-		sess.Pages = list.Pages
-	}
-	took := time.Since(listStart)
-	// Save a refreshed pair even if the listing failed afterwards.
-	if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
-		return serr
-	}
-	if _, refreshed := ts.Refreshed(); remember && !refreshed && !refreshDueSoon(sess, s.now()) {
-		// Not while a parallel request may be rotating the token (see
-		// load). A failure only costs the next view a round trip.
-		if serr := s.sessions.save(w, r, sess); serr != nil {
-			s.log.Warn("saving the page count in the session failed", "error", serr)
-		}
-	}
-
-	switch {
-	case doclient.IsInvalidGrant(err):
-		return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again to see your droplets.")
-	case doclient.IsUnauthorized(err):
-		return s.signOut(c, "DigitalOcean no longer accepts this app's access token (it may have been revoked). Connect again to see your droplets.")
-	case err != nil:
+		return err
+	})
+	if err != nil {
 		return upstreamProblem(err)
 	}
+	s.rememberPages(c, sess, q, list.Pages)
 
 	rows := make([]dropletRow, len(list.Droplets))
 	for i, d := range list.Droplets {
 		rows[i] = newDropletRow(d)
 	}
 	data := newDropletsPage(rows, q, accessLabel(sess.Scope))
-	data.Token, data.Flow = newTokenStatus(sess, s.now()), s.recordPage(w, r, ft, len(list.Droplets), took)
+	data.Token = flow.NewTokenStatus(accessLabel(sess.Scope), sess.Scope, sess.Expiry, sess.Refreshed, s.now())
+	data.Flow = s.showPanel(c, rec)
 	if list.Rate.Limit > 0 {
 		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
 }
 
-// signOut ends a session whose grant DigitalOcean no longer honours and
-// sends the browser to the index, which shows why.
-func (s *Server) signOut(c echo.Context, why string) error {
-	s.sessions.end(c.Response())
-	s.sessions.setFlash(c.Response(), c.Request(), "info", why)
-	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-// saveIfRefreshed stores the pair ts refreshed, if it did, and the time of
-// this visit. It must run before anything else can fail: the old refresh
-// token is spent, and losing the new one would sign the user out.
-func (s *Server) saveIfRefreshed(w http.ResponseWriter, r *http.Request, sess *Session, ts *doclient.TokenSource) error {
-	tok, refreshed := ts.Refreshed()
-	if !refreshed {
-		return nil
+// rememberPages keeps the number of pages of the account's whole list in
+// the session, so that the next view asks for every page at once. It is
+// worth a cookie write only when it changes what the next view asks for
+// (no hint and a hint of one page both start with page 1 alone), and not
+// while a parallel request may be rotating the token (see load), unless
+// this one just did; a failure only costs the next view a round trip.
+func (s *Server) rememberPages(c echo.Context, sess *Session, q dropletQuery, pages int) {
+	if q.Tag != "" || max(pages, 1) == max(sess.Pages, 1) || (refreshDueSoon(sess, s.now()) && !sess.rotated) {
+		return
 	}
-	sess.SetToken(tok)
-	sess.LastSeen, sess.Refreshed = s.now(), s.now()
-	return s.sessions.save(w, r, sess)
+	sess.Pages = pages
+	if err := s.sessions.save(c.Response(), sess); err != nil {
+		s.log.Warn("saving the page count in the session failed", "error", err)
+	}
 }
 
 func newDropletRow(d godo.Droplet) dropletRow {

@@ -53,6 +53,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if s.redirectToIndex(c, err) {
+		return
+	}
 	p := problemFor(err)
 	level := slog.LevelInfo
 	if p.Status >= 500 {
@@ -76,6 +79,28 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("rendering the error page", "error", rerr)
 		_ = c.String(http.StatusInternalServerError, "Internal Server Error")
 	}
+}
+
+// redirectToIndex answers the errors that send the browser to the index
+// with a message: no session (errNotConnected), or a session whose grant
+// DigitalOcean no longer honours (errSignedOut), which it deletes.
+func (s *Server) redirectToIndex(c echo.Context, err error) bool {
+	var notConnected *errNotConnected
+	var signedOut *errSignedOut
+	switch {
+	case errors.As(err, &notConnected):
+		s.sessions.setFlash(c.Response(), "info", notConnected.why)
+	case errors.As(err, &signedOut):
+		s.log.Info("signed out", "path", c.Request().URL.Path, "error", errorText(signedOut.err))
+		s.sessions.end(c.Response())
+		s.sessions.setFlash(c.Response(), "info", signedOut.why+". Connect again whenever you like.")
+	default:
+		return false
+	}
+	if err := c.Redirect(http.StatusSeeOther, "/"); err != nil {
+		s.log.Error("redirecting to the index", "error", err)
+	}
+	return true
 }
 
 // problemFor maps any error to the page to show.
@@ -102,9 +127,14 @@ func problemFor(err error) *Problem {
 		Message: "The app ran into a problem. It has been logged; please try again.", Retry: true, Err: err}
 }
 
-// upstreamProblem maps a failed call to DigitalOcean that the handler could
-// not resolve itself (it handles expired grants and revoked tokens first).
-func upstreamProblem(err error) *Problem {
+// upstreamProblem maps a failed call to DigitalOcean to its page. A
+// session that has ended (errSignedOut, from withToken) passes through,
+// for handleError to sign out.
+func upstreamProblem(err error) error {
+	var signedOut *errSignedOut
+	if errors.As(err, &signedOut) {
+		return err
+	}
 	if after, ok := doclient.IsRateLimited(err); ok {
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
 			Message:    "DigitalOcean is limiting how fast this account may call its API. Try again in " + waitWords(after) + ".",

@@ -2,13 +2,11 @@ package handlers
 
 import (
 	"cmp"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -162,30 +160,12 @@ func (q dropletQuery) Filtered() bool {
 	return q.Name != "" || q.Tag != "" || q.Region != "" || q.Status != ""
 }
 
-// option is a <select> choice. Selected is worked out here rather than in
-// the template: each template call costs a reflective call per choice.
+// option is a <select> choice. Every option is sent with its value
+// attribute, even where it repeats the label: a label is sent with its
+// spaces trimmed.
 type option struct {
 	Value, Label string
 	Selected     bool
-}
-
-// selectOptions is the <option> list of one of the filter form's menus,
-// built here like the action menu's (menuOptions) rather than in the
-// template, where each option cost three actions, on every view. Every
-// option has its value attribute, even where it repeats the label: a label
-// is sent with its spaces trimmed. Region slugs and names come from
-// DigitalOcean: everything is escaped (template.HTMLEscapeString, in text
-// and a double-quoted attribute only).
-func selectOptions(opts []option) template.HTML {
-	var b strings.Builder
-	for _, o := range opts {
-		b.WriteString(`<option value="` + template.HTMLEscapeString(o.Value) + `"`)
-		if o.Selected {
-			b.WriteString(" selected")
-		}
-		b.WriteString(">" + template.HTMLEscapeString(o.Label) + "</option>")
-	}
-	return template.HTML(b.String()) // escaped above
 }
 
 // matches reports whether row passes q's filters other than the tag, which
@@ -271,17 +251,15 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 		regionOpts = append(regionOpts, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
 	}
 	slices.SortFunc(regionOpts, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
-	p.Regions = selectOptions(regionOpts)
+	p.Regions = regionOpts
 	sorts := dropletSorts()
 	for i := range sorts {
 		sorts[i].Selected = sorts[i].Value == cmp.Or(q.Sort, "name")
 	}
-	p.Sorts = selectOptions(sorts)
-	var statusOpts []option
+	p.Sorts = sorts
 	for _, st := range dropletStatuses() {
-		statusOpts = append(statusOpts, option{Value: st, Label: st, Selected: st == q.Status})
+		p.Status = append(p.Status, option{Value: st, Label: st, Selected: st == q.Status})
 	}
-	p.Status = selectOptions(statusOpts)
 	for t := range tags {
 		p.Tags = append(p.Tags, t)
 	}
@@ -293,11 +271,6 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	p.Page = min(max(q.Page, 1), p.Pages)
 	from := (p.Page - 1) * rowsPerPage
 	p.Droplets = matching[from:min(from+rowsPerPage, len(matching))]
-	for _, r := range p.Droplets {
-		if !r.Created.IsZero() {
-			r.CreatedISO, r.CreatedDate = r.Created.Format(time.RFC3339), r.Created.UTC().Format("2 Jan 2006")
-		}
-	}
 	p.First = from + 1
 	if p.Page > 1 {
 		prev := q

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // flowBenchDroplets is a droplet list of three, as a fake API serves it.
@@ -24,10 +25,9 @@ const flowBenchDroplets = `{"droplets":[` +
 
 // BenchmarkDropletPageFlowRecord is a droplet page view of a connected
 // user, without a flow record and with one at its usual size (the login's
-// steps and 10 events): the difference is what the record costs a view.
-// "with" is a view that adds to the record (and writes it); "reload" one
-// that repeats the view before it, the usual case, which leaves the
-// cookie alone (see recordPage).
+// steps and as many events as its cookie holds): the difference is what
+// the record costs a view, which adds its calls to it and writes it.
+// "reload" is the view after that one, with the record it wrote.
 func BenchmarkDropletPageFlowRecord(b *testing.B) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -51,10 +51,10 @@ func BenchmarkDropletPageFlowRecord(b *testing.B) {
 	sess := &Session{AccessToken: "doo_v1_bench_access", RefreshToken: "dor_v1_bench_refresh", Expiry: now.Add(30 * 24 * time.Hour),
 		Scope: "read", Account: doclient.Account{Name: "Sammy", Email: "sammy@example.com"}, Created: now, LastSeen: now}
 	w := httptest.NewRecorder()
-	if err := s.sessions.save(w, httptest.NewRequest(http.MethodGet, "/", nil), sess); err != nil {
+	if err := s.sessions.save(w, sess); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), benchRecord()); err != nil {
+	if err := s.sessions.saveRecord(w, benchRecord()); err != nil {
 		b.Fatal(err)
 	}
 	cookies := w.Result().Cookies()
@@ -88,7 +88,7 @@ func BenchmarkDropletPageFlowRecord(b *testing.B) {
 		name    string
 		cookies []*http.Cookie
 		writes  bool
-	}{{"without", session, false}, {"with", cookies, true}, {"reload", reloaded, false}} {
+	}{{"without", session, false}, {"with", cookies, true}, {"reload", reloaded, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -102,7 +102,7 @@ func BenchmarkDropletPageFlowRecord(b *testing.B) {
 }
 
 // benchRecord is a record as a sandbox login leaves it, after ten events.
-func benchRecord() *flowRecord {
+func benchRecord() *flow.Record {
 	at := time.Now()
 	f := func(kv ...string) []doclient.Field {
 		var fs []doclient.Field
@@ -111,28 +111,27 @@ func benchRecord() *flowRecord {
 		}
 		return fs
 	}
-	rec := &flowRecord{Viewed: true, Steps: []flowStep{
-		newStep(kindLink, at, 176*time.Microsecond, "redirected to DigitalOcean", f("GET", "http://localhost:5000/sandbox/v1/oauth/authorize",
-			"client_id", "sandbox-client", "code_challenge", "PPVB44F9…", "code_challenge_method", "S256", "redirect_uri", "http://localhost:5000/digitalocean",
-			"response_type", "code", "scope", "read", "state", "GTXZQ5…")),
-		newStep(kindDecision, at, 3*time.Second, "approved", f("decision", "Authorize", "scope granted", "read")),
-		newStep(kindCallback, at, 211*time.Microsecond, "state matches the login cookie of this browser", f("code", "4f21bd… (64 characters)", "state", "GTXZQ5…", "state check", "matches the login cookie of this browser")),
-		newStep(kindTokenRequest, at, 610*time.Microsecond, "200 OK", f("request", "POST /sandbox/v1/oauth/token", "grant_type", "authorization_code", "code", "4f21bd… (64 characters)",
-			"redirect_uri", "http://localhost:5000/digitalocean", "code_verifier", "•••• (43 characters)", "client_id", "sandbox-client", "client_secret", "•••• (31 characters)",
-			"credentials sent in", "the POST body (application/x-www-form-urlencoded)")),
-		newStep(kindTokenResponse, at, 0, "saved in a new encrypted session cookie", f("access_token", "doo_v1_ecea…", "token_type", "bearer", "expires_in", "300",
-			"refresh_token", "dor_v1_1bb8…", "scope", "read", "info.name", "Sammy the Shark", "info.email", "sammy@example.com", "info.team_name", "My Team", "access token expires", "22:49:21 UTC")),
-	}}
-	for range maxFlowEvents {
-		rec.addEvents(newStep(kindAPI, at, 126*time.Microsecond, "200 OK", f("request", "GET /v2/droplets?page=1&per_page=200", "ratelimit-remaining", "4991")))
+	rec := flow.NewLogin(doclient.AuthorizeLink{Endpoint: "http://localhost:5000/sandbox/v1/oauth/authorize", At: at,
+		Params: f("client_id", "sandbox-client", "code_challenge", "PPVB44F9…", "code_challenge_method", "S256", "redirect_uri", "http://localhost:5000/digitalocean",
+			"response_type", "code", "scope", "read", "state", "GTXZQ5…")}, 176*time.Microsecond, "")
+	rec.LoggedIn(at.Add(3*time.Second), 211*time.Microsecond, doclient.TokenRequest{
+		GrantType: doclient.GrantAuthorizationCode, Endpoint: "http://localhost:5000/sandbox/v1/oauth/token", At: at.Add(3 * time.Second), Duration: 610 * time.Microsecond,
+		Sent: f("grant_type", "authorization_code", "code", "4f21bd… (64 characters)", "redirect_uri", "http://localhost:5000/digitalocean",
+			"code_verifier", "•••• (43 characters)", "client_id", "sandbox-client", "client_secret", "•••• (31 characters)"),
+		Received: f("access_token", "doo_v1_ecea…", "token_type", "bearer", "expires_in", "300", "refresh_token", "dor_v1_1bb8…", "scope", "read",
+			"info.name", "Sammy the Shark", "info.email", "sammy@example.com", "info.team_name", "My Team"),
+		Expiry: at.Add(5 * time.Minute)})
+	rec.Open = false
+	for range flow.MaxEvents {
+		rec.Add(flow.Step{Kind: flow.KindAPI, At: at, Took: 126 * time.Microsecond, Note: "200 OK",
+			Fields: [][2]string{{"request", "GET /v2/droplets?page=1&per_page=200"}, {"ratelimit-remaining", "4991"}}})
 	}
 	return rec
 }
 
 // BenchmarkRenderFlowPanel executes the droplet page's template for three
 // droplets, without and with the "How this worked" panel of benchRecord.
-// The panel's data is built in the loop, as every view builds it: part of
-// the HTML is made there (the field tables), and it must be counted.
+// The panel's data is built in the loop, as every view builds it.
 func BenchmarkRenderFlowPanel(b *testing.B) {
 	s, err := New(Options{Client: &doclient.Client{}, RedirectURL: &url.URL{Scheme: "http", Host: "app.test"},
 		SessionSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, IdleTimeout: time.Hour, MaxAge: 24 * time.Hour,
@@ -149,13 +148,13 @@ func BenchmarkRenderFlowPanel(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
-			data.Token = newTokenStatus(sess, time.Now())
+			data.Token = flow.NewTokenStatus("Read", sess.Scope, sess.Expiry, sess.Refreshed, time.Now())
 			rec := benchRecord()
 			e := echo.New()
 			b.ReportAllocs()
 			for b.Loop() {
 				if withPanel {
-					data.Flow = panel(rec, false, true)
+					data.Flow = flow.NewPanel(rec, false, true)
 				}
 				c := e.NewContext(httptest.NewRequest(http.MethodGet, "/digitalocean", nil), httptest.NewRecorder())
 				if err := s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data); err != nil {

@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
-	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // indexPage is the data of views/index.html.
@@ -16,10 +19,12 @@ type indexPage struct {
 	// OfferWrite shows the second link that asks for read & write access;
 	// the default asks for the least privilege that shows droplets.
 	OfferWrite bool
-	// Flow is what the last login did when it was denied, or what
+	// Flow is what the last login did when it was refused, or what
 	// Disconnect did, when this browser has a record of it.
-	Flow *flowPanel
+	Flow *flow.Panel
 }
+
+const indexTitle = "Sign in with DigitalOcean"
 
 // handleIndex serves GET /: what the app does and a "Connect DigitalOcean"
 // link or, when connected, who is connected and a Disconnect form.
@@ -29,50 +34,29 @@ type indexPage struct {
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
-//
-// A visitor who sends no cookie at all (most visitors, and every monitor)
-// gets the page rendered at start.
 func (s *Server) handleIndex(c echo.Context) error {
-	w, r := c.Response(), c.Request()
-	if len(r.Header["Cookie"]) == 0 {
-		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
-	}
-	sess, connected := s.sessions.load(w, r)
+	sess, connected := s.sessions.load(c.Response(), c.Request())
 	if connected && refreshDueSoon(sess, s.now()) {
-		ctx, ft := traced(r.Context())
-		ts := s.do.TokenSource(ctx, sess.Token())
-		_, err := ts.Token()
-		if serr := s.saveIfRefreshed(w, r, sess, ts); serr != nil {
-			return serr
-		}
-		s.addToRecord(w, r, ft)
+		_, err := s.withToken(c, sess, func(context.Context, oauth2.TokenSource) error { return nil })
+		var signedOut *errSignedOut
 		switch {
-		case doclient.IsInvalidGrant(err):
-			return s.signOut(c, "Your DigitalOcean session has ended (the grant expired or was revoked). Connect again whenever you like.")
+		case errors.As(err, &signedOut):
+			return err
 		case err != nil:
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	return s.render(c, http.StatusOK, "index", indexTitle, sess, s.indexData(sess, r))
-}
-
-const indexTitle = "Sign in with DigitalOcean"
-
-// indexData is the index's data for sess (nil: not connected) and the
-// request r (nil: a visitor without cookies, so without a flow record).
-func (s *Server) indexData(sess *Session, r *http.Request) indexPage {
-	data := indexPage{Connected: sess != nil, OfferWrite: !slices.Contains(s.scopes, "write")}
-	switch {
-	case sess != nil:
+	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
+	if connected {
 		data.Access = accessLabel(sess.Scope)
-	case r != nil:
-		if p := panel(s.sessions.loadRecord(r), true, s.sandbox); p != nil && (p.Stopped != "" || p.Disconnected) {
-			// What a denial or Disconnect did. A login that completed is
-			// the droplet page's to show, and only while connected.
+	} else if rec := s.sessions.loadRecord(c.Request()); rec != nil {
+		// What a refusal or Disconnect did. A login that completed is the
+		// droplet page's to show, and only while connected.
+		if p := flow.NewPanel(rec, true, s.sandbox); p.Stopped != "" || p.Disconnected {
 			data.Flow = p
 		}
 	}
-	return data
+	return s.render(c, http.StatusOK, "index", indexTitle, sess, data)
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

@@ -39,9 +39,9 @@ func (s *Server) middleware(e *echo.Echo) {
 	// Pages and the stylesheet shrink to a tenth. No page holds a secret
 	// (no token, no CSRF token: see sameOriginWrites), so compressing
 	// next to reflected input leaks nothing (BREACH). Small answers
-	// (redirects, 304s) go as they are. BestSpeed: on a 1,000-droplet
-	// page it takes a third of the default level's CPU (130 against 380
-	// µs) for 8.0% of the raw size instead of 6.9% (scripts/bench.sh).
+	// (redirects, 304s) go as they are. BestSpeed: a large page costs a
+	// third of the default level's CPU, for a few percent more bytes
+	// (docs/PERFORMANCE.md).
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024}))
 	e.Use(s.securityHeaders())
 	e.Use(s.sameOriginWrites)
@@ -84,31 +84,19 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 // securityHeaders sets the headers every response carries. Pages show
 // account data, so nothing may be cached; handleStatic relaxes that for
 // assets.
-//
-// Echo v4 builds its middleware chain again for every request, so the
-// values are built here, once, by middleware: each response gets the same
-// one-element slices (no spare capacity, so a later Header.Add copies
-// rather than writes into them), which saves an allocation per header.
 func (s *Server) securityHeaders() echo.MiddlewareFunc {
-	h := http.Header{}
-	h.Set("Content-Security-Policy", s.csp)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
-	if s.secure {
-		// Only when the configured URL is https: the scheme of the
-		// request itself is http behind App Platform's TLS proxy.
-		h.Set("Strict-Transport-Security", "max-age=31536000")
-	}
-	for k, v := range h {
-		h[k] = v[:1:1]
-	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			out := c.Response().Header()
-			for k, v := range h {
-				out[k] = v
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", s.csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer") // the callback URL holds a code: never send it onward
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Cache-Control", "no-store")
+			if s.secure {
+				// Only when the configured URL is https: the scheme of the
+				// request itself is http behind App Platform's TLS proxy.
+				h.Set("Strict-Transport-Security", "max-age=31536000")
 			}
 			return next(c)
 		}

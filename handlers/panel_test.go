@@ -3,9 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"go/ast"
-	"go/parser"
-	"go/token"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/net/html"
 
 	"dosignin/doclient"
+	"dosignin/handlers/flow"
 	"dosignin/sandbox"
 )
 
@@ -295,35 +294,36 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 			}
 		}
 		// Unencrypted, a layer would be the record itself, readable by
-		// anyone who knows its layout.
-		if got, err := a.Server.sessions.records.unmarshal([]byte(l)); err == nil {
+		// anyone: JSON.
+		var got flow.Record
+		if err := json.Unmarshal([]byte(l), &got); err == nil {
 			t.Fatalf("a layer of the record cookie reads as a record without the keys: %+v", got)
 		}
 	}
 	rec := a.Server.sessions.loadRecord(requestWith(flowCookie, raw))
-	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) != maxFlowEvents {
-		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last %d events", rec, maxFlowEvents)
+	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) < 2 || len(rec.Events) > flow.MaxEvents || rec.Events[len(rec.Events)-2].Kind != flow.KindRefresh {
+		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last events (at most %d), the last refresh among them", rec, flow.MaxEvents)
 	}
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > maxFlowEvents {
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > flow.MaxEvents {
 		t.Error("the panel shows more than the last events")
 	}
 
 	// At its largest: every value at its bound, every event the biggest kind.
 	// Random text does not compress.
 	long := func() string { return strings.Repeat(rand.Text(), 4) }
-	fields := make([]doclient.Field, 12)
+	fields := make([][2]string, 12)
 	for i := range fields {
-		fields[i] = doclient.Field{Name: "field_" + rand.Text()[:8], Value: long()}
+		fields[i] = [2]string{"field_" + rand.Text()[:8], long()}
 	}
-	rec = &flowRecord{Viewed: true}
-	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
-		rec.Steps = append(rec.Steps, newStep(kind, time.Now(), time.Hour, long(), fields))
+	rec = &flow.Record{}
+	for _, kind := range []string{flow.KindLink, flow.KindDecision, flow.KindCallback, flow.KindTokenRequest, flow.KindTokenResponse} {
+		rec.Steps = append(rec.Steps, flow.Step{Kind: kind, At: time.Now(), Took: time.Hour, Note: long(), Fields: fields})
 	}
-	for range 3 * maxFlowEvents {
-		rec.addEvents(newStep(kindRefresh, time.Now(), time.Hour, long(), fields[:8]))
+	for range 3 * flow.MaxEvents {
+		rec.Add(flow.Step{Kind: flow.KindRefresh, At: time.Now(), Took: time.Hour, Note: long(), Fields: fields[:8]})
 	}
 	w := httptest.NewRecorder()
-	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+	if err := a.Server.sessions.saveRecord(w, rec); err != nil {
 		t.Fatal(err)
 	}
 	setCookie := w.Header().Get("Set-Cookie")
@@ -341,18 +341,18 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	// Login steps just under the bound, then small events: the bound, not
 	// securecookie's own 4096-byte limit, decides how many events stay.
 	st := a.Server.sessions
-	rec = &flowRecord{}
+	rec = &flow.Record{}
 	for {
-		rec.Steps = append(rec.Steps, newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: long()}}))
-		if encoded, _ := st.records.encode(flowCookie, rec); len(encoded) > maxRecordCookie-250 {
+		rec.Steps = append(rec.Steps, flow.Step{Kind: flow.KindAPI, At: time.Now(), Fields: [][2]string{{"f", long()}}})
+		if encoded, _ := st.encode(st.short, flowCookie, rec); len(encoded) > maxRecordCookie-500 {
 			break
 		}
 	}
-	for range maxFlowEvents {
-		rec.addEvents(newStep(kindAPI, time.Now(), 0, "", []doclient.Field{{Name: "f", Value: rand.Text()}}))
+	for range flow.MaxEvents {
+		rec.Add(flow.Step{Kind: flow.KindAPI, At: time.Now(), Fields: [][2]string{{"f", rand.Text()}}})
 	}
 	w = httptest.NewRecorder()
-	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+	if err := st.saveRecord(w, rec); err != nil {
 		t.Fatal(err)
 	}
 	value, _, _ = strings.Cut(strings.TrimPrefix(w.Header().Get("Set-Cookie"), flowCookie+"="), ";")
@@ -360,8 +360,8 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	if got == nil {
 		t.Fatal("the record near the bound was not saved")
 	}
-	if len(value) > maxRecordCookie || len(got.Events) == 0 || len(got.Events) == maxFlowEvents {
-		t.Errorf("a record near the bound: value of %d bytes (bound %d), %d of %d events kept, want some dropped", len(value), maxRecordCookie, len(got.Events), maxFlowEvents)
+	if len(value) > maxRecordCookie || len(got.Events) == 0 || len(got.Events) == flow.MaxEvents {
+		t.Errorf("a record near the bound: value of %d bytes (bound %d), %d of %d events kept, want some dropped", len(value), maxRecordCookie, len(got.Events), flow.MaxEvents)
 	}
 	// And the session cookie with a refreshed session beside it.
 	if n := len(a.cookie(a.Browser, sessionCookie)); n > 4096 {
@@ -392,83 +392,28 @@ func cookieLayers(raw string) []string {
 	}
 }
 
-// TestPanelNamesRealFunctions: each step's "Implemented by" names a
-// function that exists in the file it names.
-func TestPanelNamesRealFunctions(t *testing.T) {
-	for _, info := range stepInfo() {
-		f, err := parser.ParseFile(token.NewFileSet(), "../"+info.file, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatalf("step %q: %v", info.name, err)
-		}
-		found := false
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok {
-				continue
-			}
-			name := fd.Name.Name
-			if fd.Recv != nil {
-				recv := fd.Recv.List[0].Type
-				if star, ok := recv.(*ast.StarExpr); ok {
-					recv = star.X
-				}
-				if id, ok := recv.(*ast.Ident); ok && id.Name != "Server" {
-					name = id.Name + "." + name
-				}
-			}
-			found = found || name == info.fn
-		}
-		if !found {
-			t.Errorf("step %q names %s in %s, which does not declare it", info.name, info.fn, info.file)
-		}
-	}
-}
-
 // BenchmarkFlowRecordRoundTrip is what the record costs a droplet page
-// view: "changed" reads the cookie, adds a page's events and writes it
-// back; "repeated" reads it and finds that the view only repeats its newest
-// events, as a reload does, so nothing is written (see recordPage).
+// view: it reads the cookie, adds a page's events and writes it back.
 func BenchmarkFlowRecordRoundTrip(b *testing.B) {
 	st, err := newSessionStore([][]byte{[]byte("0123456789abcdef0123456789abcdef-bench")}, false, time.Hour, 24*time.Hour, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := &flowRecord{Viewed: true}
-	fields := []doclient.Field{{Name: "client_id", Value: "sandbox-client"}, {Name: "redirect_uri", Value: "http://localhost:5000/digitalocean"}, {Name: "state", Value: "K4LVUC…"}}
-	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
-		rec.Steps = append(rec.Steps, newStep(kind, time.Now(), time.Millisecond, "ok", append(fields, fields...)))
-	}
-	call := func() flowStep {
-		return newStep(kindAPI, time.Now(), time.Millisecond, "200 OK", []doclient.Field{{Name: "request", Value: "GET /v2/droplets?page=1&per_page=200"}})
-	}
-	for range maxFlowEvents {
-		rec.addEvents(call())
-	}
 	w := httptest.NewRecorder()
-	if err := st.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+	if err := st.saveRecord(w, benchRecord()); err != nil {
 		b.Fatal(err)
 	}
 	cookie := w.Result().Cookies()[0]
+	call := flow.Step{Kind: flow.KindAPI, At: time.Now(), Took: time.Millisecond, Note: "200 OK", Fields: [][2]string{{"request", "GET /v2/droplets?page=1&per_page=200"}}}
 	b.Run("changed", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.AddCookie(cookie)
 			got := st.loadRecord(req)
-			got.addEvents(call())
-			if err := st.saveRecord(httptest.NewRecorder(), req, got); err != nil {
+			got.Add(call)
+			if err := st.saveRecord(httptest.NewRecorder(), got); err != nil {
 				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("repeated", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			req.AddCookie(cookie)
-			got := st.loadRecord(req)
-			if !got.repeatedBy([]flowStep{call()}, time.Now()) {
-				b.Fatal("the view does not repeat the record's newest event")
 			}
 		}
 	})
@@ -494,11 +439,9 @@ func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
 	if m == nil {
 		t.Fatal("the first view's timeline has no droplet list")
 	}
-	// Views that alternate between two listings, so each one is new to
-	// the record and scrolls it (a reload that repeats the last view
-	// would not; see recordPage).
+	// Views that scroll the first listing's event out of the record.
 	paths := []string{"/digitalocean?tag=web", "/digitalocean"}
-	for i := range maxFlowEvents + 1 {
+	for i := range flow.MaxEvents + 1 {
 		a.Clock.Advance(time.Second)
 		if p := a.get(a.Browser, a.URL+paths[i%2]); flowSetCookie(p) == "" {
 			t.Fatalf("view %d did not save the record", i+1)
@@ -507,22 +450,6 @@ func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
 	later := a.get(a.Browser, a.URL+"/digitalocean")
 	if got := listing.FindStringSubmatch(later.Body); got == nil || got[1] != m[1] {
 		t.Errorf("the timeline's droplet list: %q on the first view, %q later", m[1], got)
-	}
-}
-
-// TestTimelineStepsLieEndToEnd: the time at DigitalOcean starts where step
-// 1 ended, so the timeline counts step 1 once.
-func TestTimelineStepsLieEndToEnd(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	link := newStep(kindLink, t0, 100*time.Millisecond, "", nil)
-	tok := doclient.TokenRequest{At: t0.Add(time.Second), Duration: 50 * time.Millisecond, Expiry: t0.Add(time.Hour)}
-	steps := loginSteps(link, t0.Add(time.Second), 0, tok)
-	if d := steps[1].duration(); d != 900*time.Millisecond {
-		t.Errorf("at DigitalOcean: %v, want 900ms (the callback came 1 s after /connect began, and step 1 took 100 ms)", d)
-	}
-	_, total := timeline(&flowRecord{Steps: steps})
-	if total != "1.1 s" {
-		t.Errorf("timeline total %s, want 1.1 s", total)
 	}
 }
 
@@ -548,8 +475,7 @@ func TestIndexLeavesTheRecordAloneWithoutARefresh(t *testing.T) {
 }
 
 // TestSecurity29PanelEscapesRecordedValues: the panel's field tables, step
-// hints and event lines are HTML built in Go (handlers/panel.go), out of
-// html/template's reach, from recorded values, some of them sent by
+// hints and event lines show recorded values, some of them sent by
 // DigitalOcean (the account's name, email and team, paths). Markup in any of
 // them must reach the browser as text, in its own cell.
 func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
@@ -560,14 +486,18 @@ func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
 	const evil = `<script>alert(1)</script>"'&</td></tr></table><b>`
 	name, value, note := "info.name"+evil, "Sammy"+evil, "saved"+evil
 	at := a.Clock.Now()
-	f := []doclient.Field{{Name: name, Value: value}, {Name: "info.team_name", Value: "Team " + evil}}
-	rec := &flowRecord{Viewed: true, StepUp: "Reboot " + evil}
-	for _, kind := range []string{kindLink, kindDecision, kindCallback, kindTokenRequest, kindTokenResponse} {
-		rec.Steps = append(rec.Steps, newStep(kind, at, time.Millisecond, note, f))
+	// As many values as the record's cookie holds whole, with the page
+	// view's own event (markup takes six bytes a character in JSON).
+	f := [][2]string{{name, value}}
+	rec := &flow.Record{StepUp: "Reboot " + evil}
+	for _, kind := range []string{flow.KindLink, flow.KindDecision, flow.KindCallback, flow.KindTokenRequest, flow.KindTokenResponse} {
+		rec.Steps = append(rec.Steps, flow.Step{Kind: kind, At: at, Took: time.Millisecond, Note: "saved"})
 	}
-	rec.addEvents(newStep(kindRefresh, at, time.Millisecond, note, f))
+	rec.Steps[0].Fields, rec.Steps[2].Fields, rec.Steps[2].Note = f, f, note
+	rec.Steps[4].Fields = [][2]string{{"info.team_name", "Team " + evil}}
+	rec.Add(flow.Step{Kind: flow.KindRefresh, At: at, Took: time.Millisecond, Note: note, Fields: f})
 	w := httptest.NewRecorder()
-	if err := a.Server.sessions.saveRecord(w, httptest.NewRequest(http.MethodGet, "/", nil), rec); err != nil {
+	if err := a.Server.sessions.saveRecord(w, rec); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(a.URL)
@@ -616,10 +546,10 @@ func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
 	if scripts != 0 || bold != 0 {
 		t.Errorf("the page has %d script and %d b elements, want none", scripts, bold)
 	}
-	if n := strings.Count(strings.Join(cells, "\n"), name+" | "+value); n != 6 { // five steps and the event
-		t.Errorf("%d rows show the name and the value as text, want 6; rows:\n%s", n, strings.Join(cells, "\n"))
+	if n := strings.Count(strings.Join(cells, "\n"), name+" | "+value); n != 3 { // steps 1 and 3, and the event
+		t.Errorf("%d rows show the name and the value as text, want 3; rows:\n%s", n, strings.Join(cells, "\n"))
 	}
-	if len(hints) != 5 || !strings.HasSuffix(hints[2], " · "+note) {
+	if len(hints) != 5 || !strings.HasSuffix(hints[2], " · "+note) || !strings.HasSuffix(hints[0], " · saved") {
 		t.Errorf("step hints: %q, want 5 ending with the note", hints)
 	}
 	found := false

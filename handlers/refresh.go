@@ -1,13 +1,12 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"dosignin/doclient"
+	"dosignin/handlers/flow"
 )
 
 // justRefreshed is how soon after a refresh Refresh now answers "just
@@ -25,33 +24,26 @@ const justRefreshed = 5 * time.Second
 // request to DigitalOcean and gives both the same new pair. A press
 // within justRefreshed of the last refresh does not refresh at all.
 func (s *Server) handleRefresh(c echo.Context) error {
-	w, r := c.Response(), c.Request()
-	sess, ok := s.sessions.load(w, r)
-	if !ok {
-		s.sessions.setFlash(w, r, "info", "Connect your DigitalOcean account first: there is no token to refresh.")
-		return c.Redirect(http.StatusSeeOther, "/")
+	sess, err := s.session(c, "Connect your DigitalOcean account first: there is no token to refresh.")
+	if err != nil {
+		return err
 	}
-	now := s.now()
+	w, now := c.Response(), s.now()
 	if !sess.Refreshed.IsZero() && now.Sub(sess.Refreshed) < justRefreshed {
-		s.sessions.setFlash(w, r, "info", "Just refreshed, a moment ago: the access token is new, valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
+		s.sessions.setFlash(w, "info", "Just refreshed, a moment ago: the access token is new, valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
 		return c.Redirect(http.StatusSeeOther, "/digitalocean")
 	}
 
-	ctx, ft := traced(r.Context())
+	ctx, calls := flow.Collect(c.Request().Context())
 	tok, err := s.do.Refresh(ctx, sess.RefreshToken)
-	switch {
-	case doclient.IsInvalidGrant(err) || errors.Is(err, doclient.ErrNoRefreshToken):
-		return s.signOut(c, "DigitalOcean no longer accepts this app's refresh token (the grant expired or was revoked). Connect again to see your droplets.")
-	case err != nil:
-		return upstreamProblem(err) // the session is kept: the old pair is still good
+	if err != nil {
+		return upstreamProblem(signedOutIf(err)) // the session is kept unless the grant is dead: the old pair is still good
 	}
 	// Saved before anything else: the old refresh token is spent.
-	sess.SetToken(tok)
-	sess.LastSeen, sess.Refreshed = now, now
-	if err := s.sessions.save(w, r, sess); err != nil {
+	if err := s.saveRefreshed(c, sess, tok); err != nil {
 		return err
 	}
-	s.addToRecord(w, r, ft)
-	s.sessions.setFlash(w, r, "info", "Refreshed: DigitalOcean issued a new token pair; the access token is valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
+	s.recordEvents(c, calls.Events())
+	s.sessions.setFlash(w, "info", "Refreshed: DigitalOcean issued a new token pair; the access token is valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
 	return c.Redirect(http.StatusSeeOther, "/digitalocean")
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,15 +33,7 @@ type layoutData struct {
 type renderer struct {
 	pages    map[string]*template.Template
 	versions map[string]string // static file name -> short content hash
-	// buffers are reused render buffers: without them every view grew a
-	// new one from nothing to the page's size, a third of what a droplet
-	// page view allocated.
-	buffers sync.Pool
 }
-
-// maxPooledBuffer bounds a render buffer kept for reuse, so that one
-// 10,000-droplet page does not pin its megabytes.
-const maxPooledBuffer = 256 << 10
 
 func newRenderer(views, static fs.FS) (*renderer, error) {
 	r := &renderer{pages: map[string]*template.Template{}, versions: map[string]string{}}
@@ -63,9 +54,10 @@ func newRenderer(views, static fs.FS) (*renderer, error) {
 	}
 
 	funcs := template.FuncMap{
-		"asset": r.assetURL,
-		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-		"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
+		"asset":    r.assetURL,
+		"date":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"datetime": func(t time.Time) string { return t.Format(time.RFC3339) }, // for <time datetime>
+		"clock":    func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
 	}
 	// Every page gets the layout and the partials (views/partials/*.html:
 	// pieces a page includes with {{template "name" ...}}).
@@ -114,29 +106,11 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	if p, ok := data.(interface{ refreshEvery() int }); ok {
 		l.Refresh = p.refreshEvery()
 	}
-	buf, _ := s.pages.buffers.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			s.pages.buffers.Put(buf)
-		}
-	}()
-	if err := t.ExecuteTemplate(buf, "layout.html", l); err != nil {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", l); err != nil {
 		return fmt.Errorf("rendering %s: %w", page, err)
 	}
-	return c.HTMLBlob(status, buf.Bytes()) // written before the buffer goes back
-}
-
-// renderOnce renders a page that is the same for every visitor, at start.
-func (r *renderer) renderOnce(page string, l layoutData) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := r.pages[page].ExecuteTemplate(&buf, "layout.html", l); err != nil {
-		return nil, fmt.Errorf("rendering %s: %w", page, err)
-	}
-	return buf.Bytes(), nil
+	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // handleStatic serves GET /static/*: the embedded stylesheet and images.

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
 
 	"dosignin/doclient"
 	"dosignin/sandbox"
@@ -530,8 +529,8 @@ func TestSecurity09CookieStoreFailureIsA500AndLoud(t *testing.T) {
 	t.Parallel()
 	// Break a store the way a bad deployment would: values that can no
 	// longer be encoded.
-	breakStore := func(st *sessions.CookieStore) {
-		for _, codec := range st.Codecs {
+	breakStore := func(codecs []securecookie.Codec) {
+		for _, codec := range codecs {
 			codec.(*securecookie.SecureCookie).MaxLength(64)
 		}
 	}

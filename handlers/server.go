@@ -59,9 +59,6 @@ type Server struct {
 	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
-	// anonymousIndex is the index of a visitor who sends no cookie: the
-	// same bytes for everyone, so rendered once (see handleIndex).
-	anonymousIndex []byte
 }
 
 // New checks opts and builds the app.
@@ -100,10 +97,6 @@ func New(opts Options) (*Server, error) {
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
-	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexData(nil, nil)})
-	if err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -128,15 +121,15 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(getOrHead, "/", s.handleIndex)
 	e.GET("/connect", s.handleConnect)
 	// DigitalOcean sends the browser back here; without callback parameters
-	// the same URL is the droplet page, as in DigitalOcean's tutorial app.
-	e.GET("/digitalocean", s.handleDigitalOcean)
+	// the same URL is the droplet list, as in DigitalOcean's tutorial app.
+	e.GET("/digitalocean", s.handleCallbackOrDropletList)
 	e.POST("/logout", s.handleLogout)
 	e.POST("/refresh", s.handleRefresh)
 	// Droplet actions (handlers/actions.go): each GET only shows, each
 	// POST is same-origin only and redirects to a GET.
 	e.Match(getOrHead, "/droplets/:id", s.handleDroplet)
 	e.GET("/droplets/:id/confirm", s.handleConfirm)
-	e.POST("/droplets/:id/actions", s.handleActions)
+	e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)
 	e.POST("/droplets/:id/step-up", s.handleStepUp)
 	e.GET("/droplets/:id/actions/:action", s.handleProgress)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)

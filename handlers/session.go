@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
 	"dosignin/doclient"
@@ -47,6 +45,10 @@ type Session struct {
 	// Refreshed is when the app last refreshed the token pair (zero: not
 	// since login), for the token status and Refresh now.
 	Refreshed time.Time `json:"refreshed,omitzero"`
+
+	// rotated reports that this request refreshed the pair and saved it,
+	// so that saving the session again is safe however near its expiry.
+	rotated bool
 }
 
 // Token returns the session's tokens in x/oauth2's form.
@@ -89,29 +91,32 @@ const (
 	sessionCookie = "do_session"
 	loginCookie   = "do_login"
 	flashCookie   = "do_flash"
-	flowCookie    = "do_flow"    // the flow record (handlers/flow.go)
+	flowCookie    = "do_flow"    // the flow record (handlers/flow)
 	confirmCookie = "do_confirm" // the one-time token of a confirmation form (handlers/actions.go)
 
 	// loginTTL bounds how long a started login may take: long enough to
 	// sign in at DigitalOcean, short enough that a leaked state is useless.
+	// The other short-lived cookies (flash, flow record, confirmation)
+	// share it.
 	loginTTL = 10 * time.Minute
 	// touchEvery limits how often a request rewrites the session cookie
 	// just to move LastSeen forward.
 	touchEvery = time.Minute
-	valueKey   = "v"
 )
 
-// sessionStore reads and writes the app's three cookies. It wraps
-// gorilla/sessions' CookieStore (signed with HMAC-SHA256 and encrypted with
-// AES-256) so that handlers deal in typed values, never in Values["..."].
+// sessionStore reads and writes the app's cookies. Each holds one typed
+// value as JSON, signed with HMAC-SHA256 and encrypted with AES-256 by
+// gorilla/securecookie (the codec gorilla/sessions' CookieStore is built
+// on; the README's "Choices" says why the app uses it directly), so that
+// handlers deal in typed values, never in Values["..."].
 type sessionStore struct {
-	session *sessions.CookieStore // the connected user's tokens
-	short   *sessions.CookieStore // login state and flash messages
-	names   map[string]string     // logical name -> cookie name (with __Host- on https)
+	session []securecookie.Codec // the connected user's tokens: valid for maxAge
+	short   []securecookie.Codec // login state, flash, flow record, confirmation: valid for loginTTL
+	names   map[string]string    // logical name -> cookie name (with __Host- on https)
+	secure  bool                 // Secure cookies (https)
 	idle    time.Duration
 	maxAge  time.Duration
 	now     func() time.Time
-	records *recordCodec // the flow record's cookie (handlers/flow.go)
 }
 
 func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, now func() time.Time) (*sessionStore, error) {
@@ -122,29 +127,23 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 	if err != nil {
 		return nil, err
 	}
-	newStore := func(age time.Duration) *sessions.CookieStore {
-		st := sessions.NewCookieStore(pairs...)
-		// Every flag is set explicitly: the CookieStore defaults
-		// (SameSite=None, Secure on http) would be wrong here. Lax, not
-		// Strict, because DigitalOcean sends the browser back to the callback
-		// with a cross-site top-level GET, which must carry the login cookie.
-		st.Options = &sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
-		st.MaxAge(int(age / time.Second)) // also makes the codec reject older cookies
-		for _, codec := range st.Codecs {
-			// The value is already JSON (see write): gob on top of it
-			// would double the cost of every request's cookie.
-			codec.(*securecookie.SecureCookie).SetSerializer(securecookie.NopEncoder{})
+	codecs := func(age time.Duration) []securecookie.Codec {
+		cs := securecookie.CodecsFromPairs(pairs...)
+		for _, c := range cs {
+			// MaxAge makes the codec refuse a value signed longer ago;
+			// JSON, not gob, needs no type registration.
+			c.(*securecookie.SecureCookie).MaxAge(int(age / time.Second)).SetSerializer(securecookie.JSONEncoder{})
 		}
-		return st
+		return cs
 	}
 	s := &sessionStore{
-		session: newStore(maxAge),
-		short:   newStore(loginTTL),
+		session: codecs(maxAge),
+		short:   codecs(loginTTL),
 		names:   map[string]string{},
+		secure:  secure,
 		idle:    idle,
 		maxAge:  maxAge,
 		now:     now,
-		records: newRecordCodec(pairs, loginTTL),
 	}
 	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie} {
 		s.names[n] = n
@@ -199,7 +198,7 @@ func (s *sessionStore) load(w http.ResponseWriter, r *http.Request) (sess *Sessi
 	if now.Sub(v.LastSeen) > touchEvery && !refreshDueSoon(&v, now) {
 		v.LastSeen = now
 		// A failed touch only shortens the idle window; the page still works.
-		_ = s.save(w, r, &v)
+		_ = s.save(w, &v)
 	}
 	return &v, true
 }
@@ -211,29 +210,30 @@ func refreshDueSoon(sess *Session, now time.Time) bool {
 	return !sess.Expiry.IsZero() && now.Add(2*doclient.RefreshMargin).After(sess.Expiry)
 }
 
-// start begins a brand-new session after a successful login. Starting fresh
-// (never reusing a cookie that came with the request) prevents session
-// fixation.
-func (s *sessionStore) start(w http.ResponseWriter, r *http.Request, tok *oauth2.Token, acct doclient.Account, state string) (*Session, error) {
+// start begins a brand-new session after a successful login: step 5 of
+// the flow, the tokens received go straight into the encrypted cookie.
+// Starting fresh (never reusing a cookie that came with the request)
+// prevents session fixation.
+func (s *sessionStore) start(w http.ResponseWriter, tok *oauth2.Token, acct doclient.Account, state string) (*Session, error) {
 	now := s.now()
 	sess := &Session{Account: acct, Created: now, LastSeen: now, LoginState: stateHash(state)}
 	sess.SetToken(tok)
-	return sess, s.save(w, r, sess)
+	return sess, s.save(w, sess)
 }
 
 // save writes the session cookie. An error here is a server problem (the
 // value no longer fits in a cookie, or the keys are broken): callers turn it
 // into a 500 and it is logged loudly.
-func (s *sessionStore) save(w http.ResponseWriter, r *http.Request, sess *Session) error {
-	return s.write(w, r, s.session, sessionCookie, sess)
+func (s *sessionStore) save(w http.ResponseWriter, sess *Session) error {
+	return s.write(w, s.session, sessionCookie, sess, s.maxAge)
 }
 
 // end deletes the session cookie (logout, revoked or expired grant).
 func (s *sessionStore) end(w http.ResponseWriter) { s.clear(w, sessionCookie) }
 
 // beginLogin remembers a started login for the callback.
-func (s *sessionStore) beginLogin(w http.ResponseWriter, r *http.Request, p pendingLogin) error {
-	return s.write(w, r, s.short, loginCookie, p)
+func (s *sessionStore) beginLogin(w http.ResponseWriter, p pendingLogin) error {
+	return s.write(w, s.short, loginCookie, p, loginTTL)
 }
 
 // takeLogin returns the pending login and deletes its cookie, whatever the
@@ -252,8 +252,8 @@ func (s *sessionStore) takeLogin(w http.ResponseWriter, r *http.Request) (pendin
 
 // setFlash queues a message for the next page. Failing to save one loses
 // only the message, so the error is not worth a failed request.
-func (s *sessionStore) setFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
-	_ = s.write(w, r, s.short, flashCookie, flash{Kind: kind, Text: text})
+func (s *sessionStore) setFlash(w http.ResponseWriter, kind, text string) {
+	_ = s.write(w, s.short, flashCookie, flash{Kind: kind, Text: text}, loginTTL)
 }
 
 // takeFlash returns the queued message, if any, and deletes it.
@@ -271,72 +271,52 @@ func (s *sessionStore) takeFlash(w http.ResponseWriter, r *http.Request) *flash 
 
 // read decodes cookie name into v. found reports whether the browser sent
 // the cookie at all; err whether it was unusable.
-func (s *sessionStore) read(r *http.Request, st *sessions.CookieStore, name string, v any) (found bool, err error) {
+func (s *sessionStore) read(r *http.Request, codecs []securecookie.Codec, name string, v any) (found bool, err error) {
 	c, err := r.Cookie(s.names[name])
 	if err != nil {
 		return false, nil
 	}
-	var raw []byte
-	if err := securecookie.DecodeMulti(s.names[name], c.Value, &raw, st.Codecs...); err != nil {
-		return true, err
-	}
-	if len(raw) > 0 && raw[0] != '{' {
-		if raw, err = legacyValue(raw); err != nil {
-			return true, err
-		}
-	}
-	return true, json.Unmarshal(raw, v)
+	return true, securecookie.DecodeMulti(s.names[name], c.Value, v, codecs...)
 }
 
-// legacyValue reads the value of a cookie written by earlier versions of
-// this app, which kept the JSON inside gorilla/sessions' gob-encoded map, so
-// that upgrading the app signs nobody out.
-func legacyValue(gob []byte) ([]byte, error) {
-	values := map[any]any{}
-	if err := (securecookie.GobEncoder{}).Deserialize(gob, &values); err != nil {
-		return nil, err
-	}
-	raw, ok := values[valueKey].([]byte)
-	if !ok {
-		return nil, errors.New("cookie holds no value")
-	}
-	return raw, nil
-}
-
-// write encodes v as JSON (so no gob.Register is needed), signed and
-// encrypted by st's codecs, into cookie name.
-func (s *sessionStore) write(w http.ResponseWriter, r *http.Request, st *sessions.CookieStore, name string, v any) error {
-	dropSetCookie(w.Header(), s.names[name])
-	encoded, err := s.encode(st, name, v)
+// write sets cookie name to v, signed and encrypted, for age.
+func (s *sessionStore) write(w http.ResponseWriter, codecs []securecookie.Codec, name string, v any, age time.Duration) error {
+	encoded, err := s.encode(codecs, name, v)
 	if err != nil {
-		return fmt.Errorf("saving cookie %s: %w", name, err)
+		return err
 	}
-	s.writeEncoded(w, st, name, encoded)
+	s.setCookie(w, name, encoded, age)
 	return nil
 }
 
 // encode returns the value write would give cookie name, for a caller
-// that needs its size first (see writeEncoded).
-func (s *sessionStore) encode(st *sessions.CookieStore, name string, v any) (string, error) {
-	raw, err := json.Marshal(v)
+// that needs its size first (see saveRecord).
+func (s *sessionStore) encode(codecs []securecookie.Codec, name string, v any) (string, error) {
+	encoded, err := securecookie.EncodeMulti(s.names[name], v, codecs...)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("saving cookie %s: %w", name, err)
 	}
-	return securecookie.EncodeMulti(s.names[name], raw, st.Codecs...)
+	return encoded, nil
 }
 
-// writeEncoded sets cookie name to a value from encode, as write would.
-func (s *sessionStore) writeEncoded(w http.ResponseWriter, st *sessions.CookieStore, name, encoded string) {
-	dropSetCookie(w.Header(), s.names[name])
-	http.SetCookie(w, sessions.NewCookie(s.names[name], encoded, st.Options))
+// setCookie sets cookie name to an encoded value for age, replacing a
+// Set-Cookie for it queued earlier in the response.
+func (s *sessionStore) setCookie(w http.ResponseWriter, name, value string, age time.Duration) {
+	s.sendCookie(w, name, value, int(age/time.Second))
 }
 
 // clear tells the browser to delete cookie name.
-func (s *sessionStore) clear(w http.ResponseWriter, name string) {
-	opts := *s.short.Options
-	opts.MaxAge = -1
+func (s *sessionStore) clear(w http.ResponseWriter, name string) { s.sendCookie(w, name, "", -1) }
+
+// sendCookie queues the Set-Cookie of cookie name, with maxAge in seconds
+// (negative: delete it now). Every flag is set explicitly. SameSite is
+// Lax, not Strict, because DigitalOcean sends the browser back to the
+// callback with a cross-site top-level GET, which must carry the login
+// cookie.
+func (s *sessionStore) sendCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	dropSetCookie(w.Header(), s.names[name])
-	http.SetCookie(w, sessions.NewCookie(s.names[name], "", &opts))
+	http.SetCookie(w, &http.Cookie{Name: s.names[name], Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
 // dropSetCookie removes a Set-Cookie already queued for name, so a second

@@ -1,0 +1,99 @@
+package flow
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"testing"
+	"time"
+
+	"dosignin/doclient"
+)
+
+// TestPanelNamesRealFunctions: each step's "Implemented by" names a
+// function that exists in the file it names.
+func TestPanelNamesRealFunctions(t *testing.T) {
+	descs := steps()
+	stepUp := descs[0]
+	stepUp.file, stepUp.fn = "handlers/actions.go", "handleStepUp" // what NewPanel shows for a step-up
+	for _, d := range append(descs[:], stepUp) {
+		f, err := parser.ParseFile(token.NewFileSet(), "../../"+d.file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("step %q: %v", d.name, err)
+		}
+		found := false
+		for _, decl := range f.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			name := fd.Name.Name
+			if fd.Recv != nil {
+				recv := fd.Recv.List[0].Type
+				if star, ok := recv.(*ast.StarExpr); ok {
+					recv = star.X
+				}
+				if id, ok := recv.(*ast.Ident); ok && id.Name != "Server" {
+					name = id.Name + "." + name
+				}
+			}
+			found = found || name == d.fn
+		}
+		if !found {
+			t.Errorf("step %q names %s in %s, which does not declare it", d.name, d.fn, d.file)
+		}
+	}
+}
+
+// TestTimelineStepsLieEndToEnd: the time at DigitalOcean starts where step
+// 1 ended, so the timeline counts step 1 once.
+func TestTimelineStepsLieEndToEnd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	rec := NewLogin(doclient.AuthorizeLink{At: t0}, 100*time.Millisecond, "")
+	rec.LoggedIn(t0.Add(time.Second), 0, doclient.TokenRequest{At: t0.Add(time.Second), Duration: 50 * time.Millisecond, Expiry: t0.Add(time.Hour)})
+	if d := rec.Steps[1].Took; d != 900*time.Millisecond {
+		t.Errorf("at DigitalOcean: %v, want 900ms (the callback came 1 s after /connect began, and step 1 took 100 ms)", d)
+	}
+	if _, total := timeline(rec); total != "1.1 s" {
+		t.Errorf("timeline total %s, want 1.1 s", total)
+	}
+}
+
+// TestTheFirstListingEndsTheLogin: the first droplet listing after a
+// completed login joins its steps, once; a listing before the login
+// completed, or a later one, is only an event.
+func TestTheFirstListingEndsTheLogin(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	listing := func(n int) Step { return Step{Kind: KindListing, At: t0, Note: "1 page fetched", Took: time.Duration(n)} }
+	rec := NewLogin(doclient.AuthorizeLink{At: t0}, 0, "")
+	rec.Add(listing(1))
+	if len(rec.Steps) != 1 {
+		t.Fatalf("a listing before the tokens joined the login: %d steps", len(rec.Steps))
+	}
+	rec.LoggedIn(t0, 0, doclient.TokenRequest{At: t0, Expiry: t0.Add(time.Hour)})
+	for i := range MaxEvents + 3 {
+		rec.Add(listing(2 + i))
+	}
+	if len(rec.Steps) != 6 || rec.Steps[5].Took != 2 || len(rec.Events) != MaxEvents {
+		t.Errorf("steps %d (the sixth took %v), events %d: want 6, the first listing after the login, and %d events", len(rec.Steps), rec.Steps[len(rec.Steps)-1].Took, len(rec.Events), MaxEvents)
+	}
+	if !rec.Open {
+		t.Error("a completed login does not ask for the panel to be shown open")
+	}
+}
+
+// TestDurations: the panel shows durations to a useful precision.
+func TestDurations(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		176 * time.Microsecond:  "0.2 ms",
+		2 * time.Millisecond:    "2 ms",
+		35 * time.Millisecond:   "35 ms",
+		1500 * time.Millisecond: "1.5 s",
+		75 * time.Second:        "1 min 15 s",
+		2 * time.Hour:           "2 h 0 min",
+	} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

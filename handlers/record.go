@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"dosignin/handlers/flow"
+)
+
+// The flow record ("How this worked", package handlers/flow) lives in a
+// cookie of its own, as JSON signed and encrypted like the others, for
+// loginTTL after its last write. It is written only when a request added
+// to it.
+
+// maxRecordCookie bounds the flow cookie's value: browsers keep cookies of
+// up to 4096 bytes, name and attributes included (RFC 6265 §6.1), and the
+// name and attributes take under 80.
+const maxRecordCookie = 4000
+
+// loadRecord returns the browser's flow record, or nil. An unreadable one
+// counts as none: losing it loses only the panel.
+func (s *sessionStore) loadRecord(r *http.Request) *flow.Record {
+	var rec flow.Record
+	if found, err := s.read(r, s.short, flowCookie, &rec); !found || err != nil || len(rec.Steps)+len(rec.Events) == 0 {
+		return nil
+	}
+	return &rec
+}
+
+// saveRecord writes the flow record. If its cookie would pass
+// maxRecordCookie, it drops the oldest events until it fits, then cuts
+// the login steps' values to 16 characters, then to none: the record is
+// a teaching aid, and losing its tail beats losing the cookie. rec itself
+// is left as it is.
+func (s *sessionStore) saveRecord(w http.ResponseWriter, rec *flow.Record) error {
+	fit := *rec
+	var err error
+	for _, shorten := range []int{-1, 16, 0} { // -1: as it is
+		if shorten >= 0 {
+			fit.Shorten(shorten)
+		}
+		for {
+			// securecookie refuses values over 4096 bytes: too big, like
+			// a value over maxRecordCookie.
+			var encoded string
+			encoded, err = s.encode(s.short, flowCookie, &fit)
+			if err == nil && len(encoded) <= maxRecordCookie {
+				s.setCookie(w, flowCookie, encoded, loginTTL)
+				return nil
+			}
+			if !fit.DropOldest() {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = errors.New("saving cookie " + flowCookie + ": too large even without its values")
+	}
+	return err
+}
+
+// saveRecord saves rec, logging a failure: the page still works without
+// its panel.
+func (s *Server) saveRecord(c echo.Context, rec *flow.Record) {
+	if err := s.sessions.saveRecord(c.Response(), rec); err != nil {
+		s.log.Warn("saving the flow record failed", "error", err)
+	}
+}
+
+// recordEvents adds a request's events to the browser's flow record, if
+// it has one, and returns the record (nil: none). A request that did
+// nothing worth recording leaves the cookie as it is.
+func (s *Server) recordEvents(c echo.Context, events []flow.Step) *flow.Record {
+	rec := s.sessions.loadRecord(c.Request())
+	if rec != nil && len(events) > 0 {
+		rec.Add(events...)
+		s.saveRecord(c, rec)
+	}
+	return rec
+}
+
+// showPanel returns the panel of rec for a page that shows it: open when
+// the record asks for it, which it does once (the record is saved
+// without the request).
+func (s *Server) showPanel(c echo.Context, rec *flow.Record) *flow.Panel {
+	if rec == nil {
+		return nil
+	}
+	open := rec.Open
+	if open {
+		rec.Open = false
+		s.saveRecord(c, rec)
+	}
+	return flow.NewPanel(rec, open, s.sandbox)
+}
