@@ -64,7 +64,9 @@ func TestTimelineStepsLieEndToEnd(t *testing.T) {
 // completed, or a later one, is only an event.
 func TestTheFirstListingEndsTheLogin(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	listing := func(n int) Step { return Step{Kind: KindListing, At: t0, Note: "1 page fetched", Took: time.Duration(n)} }
+	listing := func(n int) Step {
+		return Step{Kind: KindListing, At: t0, Note: "1 page fetched", Took: time.Duration(n)}
+	}
 	rec := NewLogin(doclient.AuthorizeLink{At: t0}, 0, "")
 	rec.Add(listing(1))
 	if len(rec.Steps) != 1 {
