@@ -167,7 +167,7 @@ func TestREADMEQuotesTheCodesFigures(t *testing.T) {
 		{"doclient pageConcurrency", c.value("doclient", "pageConcurrency", 1), `at most (\w+) at a time`},
 		{"handlers rowsPerPage", c.value("handlers", "rowsPerPage", 1), `(\d+) rows a page`},
 		{"handlers justRefreshed", c.value("handlers", "justRefreshed", time.Second), `second press within (\w+) seconds`},
-		{"handlers maxFlowEvents", c.value("handlers", "maxFlowEvents", 1), `the last (\w+) events`},
+		{"handlers/flow MaxEvents", c.value("handlers/flow", "MaxEvents", 1), `the last events \(at most (\w+)`},
 		{"handlers confirmTTL", c.value("handlers", "confirmTTL", time.Minute), `one-time token \(also in a (\w+)-minute cookie`},
 	})
 	sample := strings.Repeat("0123456789abcdef", 4)
@@ -185,7 +185,7 @@ func TestREADMEQuotesTheCodesFigures(t *testing.T) {
 		{"doclient.MaskCode", kept(doclient.MaskCode(sample)), "`state` and `code` keep (\\w+) characters"},
 		{"doclient.MaskChallenge", kept(doclient.MaskChallenge(sample)), "`code_challenge` (\\w+), tokens"},
 		{"doclient.MaskToken", kept(doclient.MaskToken("doo_v1_" + sample)), `tokens their prefix and (\w+),`},
-		{"handlers maxFlowEvents", c.value("handlers", "maxFlowEvents", 1), `the last (\w+) events`},
+		{"handlers/flow MaxEvents", c.value("handlers/flow", "MaxEvents", 1), `the last events \(at most (\w+)`},
 		{"doclient CodeShareWindow", c.value("doclient", "CodeShareWindow", time.Second), `A code exchanged more than (\w+) seconds ago`},
 		{"doclient CodeSpentFor", c.value("doclient", "CodeSpentFor", time.Minute), `without a token request for (\w+) minutes`},
 		{"doclient DefaultTimeout", c.value("doclient", "DefaultTimeout", time.Second), `past the (\d+) s timeout`},

@@ -32,7 +32,7 @@ func TestTutorialNamesRealIdentifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	known := map[string]bool{}
-	dirs := map[string]string{"main": ".", "handlers": "handlers", "doclient": "doclient", "sandbox": "sandbox"}
+	dirs := map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "doclient": "doclient", "sandbox": "sandbox"}
 	for pkg, dir := range dirs {
 		for name := range declaredNames(t, dir) {
 			known[pkg+"."+name] = true
@@ -159,7 +159,7 @@ func TestTutorialQuotesTheCodesFigures(t *testing.T) {
 		{"doclient RefreshMargin", c.value("doclient", "RefreshMargin", time.Minute), `with less than (\w+) minutes? left`},
 		{"doclient CodeShareWindow", c.value("doclient", "CodeShareWindow", time.Second), `callback twice within (\w+) seconds`},
 		{"handlers justRefreshed", c.value("handlers", "justRefreshed", time.Second), `second press within (\w+) seconds`},
-		{"handlers maxFlowEvents", c.value("handlers", "maxFlowEvents", 1), `the last (\w+) events`},
+		{"handlers/flow MaxEvents", c.value("handlers/flow", "MaxEvents", 1), `the last events \(at most (\w+)`},
 		{"handlers rowsPerPage", c.value("handlers", "rowsPerPage", 1), `(\d+) rows a page`},
 		{"main defaultRateLimit", c.value("main", "defaultRateLimit", 1), `Ratelimit-Limit: (\d+)`},
 		{"main defaultSandboxDroplets", c.value("main", "defaultSandboxDroplets", 1), `"meta": \{"total": (\d+)\}`},
@@ -240,7 +240,7 @@ type constants struct {
 }
 
 func newConstants(t *testing.T) *constants {
-	return &constants{t: t, dirs: map[string]string{"main": ".", "handlers": "handlers", "doclient": "doclient", "sandbox": "sandbox"}, decl: map[string]map[string]ast.Expr{}}
+	return &constants{t: t, dirs: map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "doclient": "doclient", "sandbox": "sandbox"}, decl: map[string]map[string]ast.Expr{}}
 }
 
 // value returns the constant name of package pkg divided by unit (1 for a

@@ -121,7 +121,7 @@ type expectation struct {
 	session    bool   // still connected afterwards (with DigitalOcean healthy again)
 }
 
-// The fault matrix: every fault at every endpoint, as the README's
+// The fault matrix: every fault at every endpoint, as docs/SECURITY.md's
 // failure-behaviour table lists it. The worst case time of any cell is
 // bounded by faultBudget: a page never hangs on DigitalOcean.
 func TestFaultMatrix(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Security tests for the droplet actions (handlers/actions.go), numbered as
-// in the README's security table.
+// in docs/SECURITY.md.
 
 func TestSecurity25CrossSiteActionIsRefused(t *testing.T) {
 	t.Parallel()

@@ -1,8 +1,8 @@
 package handlers
 
-// Security tests, numbered like the protections in the README's "Security"
-// section (and RFC 9700 / OWASP items of the issue that asked for them), so
-// a reader can check coverage at a glance. Item 14 (startup refuses weak
+// Security tests, numbered like the protections in docs/SECURITY.md (and
+// RFC 9700 / OWASP items of the issue that asked for them), so a reader
+// can check coverage at a glance. Item 14 (startup refuses weak
 // configuration) is about package main: see TestSecurity14 in config_test.go.
 
 import (
