@@ -33,7 +33,8 @@ func sandboxAccount() Account {
 		TeamUUID:      "5df3e3004a17e242b7c20ca6c9fc25b701a47ece",
 		TeamName:      "My Team",
 
-		DropletLimit:    25,
+		// DropletLimit is set by New: however many droplets Config.Droplets
+		// generates, plus room to create 25 more.
 		FloatingIPLimit: 5,
 	}
 }
@@ -50,7 +51,7 @@ func secondAccount() Account {
 		TeamUUID:      "8c02d4e6f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9",
 		TeamName:      "Octavia's Lab",
 
-		DropletLimit:    10,
+		DropletLimit:    10, // room to create 5, to meet the limit quickly
 		FloatingIPLimit: 3,
 	}
 }

@@ -55,10 +55,16 @@ type accountState struct {
 	catalog *catalog
 
 	mu      sync.Mutex
-	changed map[int]*dropletChange // by droplet index
+	changed map[int]*dropletChange // by droplet key (see keyLocked)
 	actions []*action              // oldest first
 	byID    map[int]*action
 	pending []*action // in progress, in no particular order
+
+	// Droplets created and destroyed (provision.go).
+	deleted     map[int]bool // indices of the generated droplets destroyed
+	newDroplets []*createdDroplet
+	createdByID map[int]*createdDroplet
+	createdSeq  int // droplets ever created in the account
 }
 
 // dropletChange is what actions have done to one droplet.
@@ -72,12 +78,13 @@ type dropletChange struct {
 type action struct {
 	id        int
 	typ       string
-	droplet   int // index in the account's catalog
+	droplet   int // the droplet's key (see keyLocked)
 	dropletID int // the droplet's ID, its resource_id
 	region    *regionJSON
 	started   time.Time
 	completes time.Time
 	completed bool
+	errored   bool   // ended without completing: the droplet was destroyed
 	status    string // the droplet's status once completed ("" to keep it)
 	name      string // the droplet's name once completed ("" to keep it)
 }
@@ -85,10 +92,12 @@ type action struct {
 func newAccountState(a Account, c *catalog) *accountState {
 	a.DropletLimit = max(a.DropletLimit, c.count)
 	return &accountState{
-		Account: a,
-		catalog: c,
-		changed: make(map[int]*dropletChange),
-		byID:    make(map[int]*action),
+		Account:     a,
+		catalog:     c,
+		changed:     make(map[int]*dropletChange),
+		byID:        make(map[int]*action),
+		deleted:     make(map[int]bool),
+		createdByID: make(map[int]*createdDroplet),
 	}
 }
 
@@ -114,9 +123,16 @@ func (a *accountState) settleLocked(now time.Time) {
 	a.pending = kept
 }
 
-// dropletLocked builds droplet i as it is now, actions included.
+// dropletLocked builds the droplet with key i as it is now, actions
+// included.
 func (a *accountState) dropletLocked(i int) dropletJSON {
-	d := a.catalog.droplet(i)
+	cd := a.createdByID[i]
+	var d dropletJSON
+	if cd != nil {
+		d = a.catalog.createdJSON(cd)
+	} else {
+		d = a.catalog.droplet(i)
+	}
 	if ch := a.changed[i]; ch != nil {
 		if ch.status != "" {
 			d.Status = ch.status
@@ -124,27 +140,35 @@ func (a *accountState) dropletLocked(i int) dropletJSON {
 		if ch.name != "" {
 			d.Name = ch.name
 		}
-		d.Locked = ch.pending != nil // DigitalOcean locks a droplet while an action runs
+		// DigitalOcean locks a droplet while an action runs, but not while
+		// it is being created.
+		d.Locked = ch.pending != nil && ch.pending.typ != "create"
+	}
+	if cd != nil && d.Status != "new" {
+		d.Networks = a.catalog.createdNetworks(cd)
 	}
 	return d
 }
 
-// nameLocked is droplet i's current name.
+// nameLocked is the current name of the droplet with key i.
 func (a *accountState) nameLocked(i int) string {
 	if ch := a.changed[i]; ch != nil && ch.name != "" {
 		return ch.name
+	}
+	if cd := a.createdByID[i]; cd != nil {
+		return cd.name
 	}
 	return a.catalog.name(i)
 }
 
 // droplet returns the droplet with the given ID, or false.
 func (a *accountState) droplet(now time.Time, id int) (dropletJSON, bool) {
-	i, ok := a.catalog.index(id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i, ok := a.keyLocked(id)
 	if !ok {
 		return dropletJSON{}, false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.settleLocked(now)
 	return a.dropletLocked(i), true
 }
@@ -159,23 +183,23 @@ func (a *accountState) list(now time.Time, tag, name string, page, perPage int) 
 	var match func(int) bool
 	switch {
 	case tag != "":
-		match = a.catalog.tagged(tag)
+		match = a.taggedLocked(tag)
 	case name != "":
 		match = func(i int) bool { return strings.EqualFold(a.nameLocked(i), name) }
 	}
-	return a.catalog.list(match, a.dropletLocked, page, perPage)
+	return a.pageLocked(match, page, perPage)
 }
 
 // start begins an action of type typ (already one of actionTypes) on the
 // droplet with the given ID; name is the new name of a rename. It returns
 // errNoDroplet, or an error whose text is the 422's message.
 func (a *accountState) start(now time.Time, id int, typ, name string, delay time.Duration, newID func() int) (actionJSON, error) {
-	i, ok := a.catalog.index(id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i, ok := a.keyLocked(id)
 	if !ok {
 		return actionJSON{}, errNoDroplet
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.settleLocked(now)
 	d := a.dropletLocked(i)
 	ch := a.changed[i]
@@ -254,7 +278,7 @@ func checkDropletName(name string) error {
 	}
 	for _, c := range []byte(name) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return refusal("Only valid hostname characters are allowed: a-z, A-Z, 0-9, . and -.")
+			return refusal("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
 		}
 	}
 	if strings.HasPrefix(name, "-") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "-") || strings.HasSuffix(name, ".") {
@@ -341,6 +365,9 @@ func (act *action) json() actionJSON {
 	if act.completed {
 		done := act.completes.UTC().Format(time.RFC3339)
 		j.Status, j.CompletedAt = "completed", &done
+		if act.errored {
+			j.Status = "errored"
+		}
 	}
 	return j
 }

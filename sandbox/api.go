@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -69,6 +70,32 @@ func post(scope string, h apiHandler) operation {
 	return operation{method: http.MethodPost, scope: scope, write: true, h: h}
 }
 
+func del(scope string, h apiHandler) operation {
+	return operation{method: http.MethodDelete, scope: scope, write: true, h: h}
+}
+
+// allows reports whether a grant's scope covers the operation: each of its
+// granular scopes (DigitalOcean's description lists two for some, all
+// required), or the legacy scope that covers them.
+func (op operation) allows(granted string) bool {
+	for _, need := range strings.Fields(op.scope) {
+		if !scopeAllows(granted, need, op.write) {
+			return false
+		}
+	}
+	return true
+}
+
+// grantScopeKey is the request context key of the caller's scope.
+type grantScopeKey struct{}
+
+// grantScope is the scope of the grant an API request came with, for the
+// handlers whose fields need scopes of their own (creating a droplet).
+func grantScope(r *http.Request) string {
+	sc, _ := r.Context().Value(grantScopeKey{}).(string)
+	return sc
+}
+
 // api wraps the operations of one path with what every DigitalOcean API
 // response has, a request ID and the rate-limit headers, and with the
 // checks that come before an operation runs, in DigitalOcean's order: the
@@ -122,15 +149,19 @@ func (s *Server) api(ops ...operation) http.HandlerFunc {
 			return
 		}
 		op := ops[i]
-		if !scopeAllows(who.scope, op.scope, op.write) {
-			need := "the " + op.scope + " scope"
+		if !op.allows(who.scope) {
+			scopes := strings.Fields(op.scope)
+			need := "the " + strings.Join(scopes, " and ") + " scope"
+			if len(scopes) > 1 {
+				need += "s"
+			}
 			if op.write {
 				need += " or write access"
 			}
 			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: it needs "+need+".")
 			return
 		}
-		op.h(w, r, s.accounts[who.account])
+		op.h(w, r.WithContext(context.WithValue(r.Context(), grantScopeKey{}, who.scope)), s.accounts[who.account])
 	}
 }
 
@@ -235,10 +266,7 @@ func (s *Server) newActionID() int {
 // droplet's actions, newest first, paginated.
 func (s *Server) handleDropletActions(w http.ResponseWriter, r *http.Request, acct *accountState) {
 	id, ok := pathID(r, "id")
-	if ok {
-		_, ok = acct.catalog.index(id)
-	}
-	if !ok {
+	if !ok || !acct.has(id) {
 		writeNotFound(w)
 		return
 	}

@@ -304,9 +304,9 @@ func TestAPIErrors(t *testing.T) {
 		t.Errorf("401 message = %q", e["message"])
 	}
 
-	resp, _ := do(t, h.srv.Client(), http.MethodDelete, h.base+"/v2/droplets", nil, http.Header{"Authorization": {"Bearer " + tok.AccessToken}})
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("DELETE: status %d", resp.StatusCode)
+	resp, _ := do(t, h.srv.Client(), http.MethodPut, h.base+"/v2/droplets", nil, http.Header{"Authorization": {"Bearer " + tok.AccessToken}})
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, POST, DELETE" {
+		t.Errorf("PUT: status %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
 

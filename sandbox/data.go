@@ -11,9 +11,11 @@ import (
 // Each sandbox account's droplets are generated, not stored: droplet i is
 // a pure function of i, the same in every run and for every token. A
 // catalog (one per account) holds only the shared, read-only parts
-// (regions, sizes, images, roles), so thousands of droplets cost no memory
-// and listing page N builds only the droplets on that page. What actions
-// change is kept apart, in the account's overlay (actions.go).
+// (regions, sizes, images, roles, from the catalogue in catalog.go), so
+// thousands of droplets cost no memory and listing page N builds only the
+// droplets on that page. What actions change, and the droplets created and
+// destroyed, are kept apart, in the account's overlay (actions.go,
+// provision.go).
 //
 // The JSON types below follow DigitalOcean's OpenAPI description
 // (components.schemas.droplet and the schemas it references); fields the
@@ -104,7 +106,7 @@ type imageJSON struct {
 	Name          string   `json:"name"`
 	Type          string   `json:"type"`
 	Distribution  string   `json:"distribution"`
-	Slug          string   `json:"slug"`
+	Slug          *string  `json:"slug"` // null for snapshots
 	Public        bool     `json:"public"`
 	Regions       []string `json:"regions"`
 	CreatedAt     string   `json:"created_at"`
@@ -130,13 +132,16 @@ type role struct {
 }
 
 type catalog struct {
+	offer   *offerings   // the regions, sizes and public images of every account
+	private []*imageJSON // the account's own snapshots
+	keys    []sshKeyJSON // the account's SSH keys
 	count   int
 	firstID int // ID of droplet 0; droplet i has ID firstID + 37*i
 	shift   int // droplet i has role (i+shift) mod len(roles)
 	netBase int // added to i when deriving addresses and backup IDs, so accounts don't share them
 	roles   []role
-	regions []*regionJSON
-	vpcs    []string // VPC UUID per region, same index as regions
+	regions []*regionJSON // where droplets are spread: the open regions
+	vpcs    []string      // VPC UUID per region, same index as regions
 
 	firstCreated time.Time // creation time of droplet 0
 	backupWeek   time.Time // the week backup windows fall in
@@ -149,98 +154,39 @@ const (
 	createdEvery   = 7*time.Hour + 23*time.Minute + 17*time.Second // between two droplets' creation
 )
 
-// newCatalog returns the default account's catalog of count droplets.
-func newCatalog(count int) *catalog {
-	regionNames := []struct{ slug, name string }{
-		{"nyc1", "New York 1"}, {"nyc3", "New York 3"}, {"sfo3", "San Francisco 3"},
-		{"ams3", "Amsterdam 3"}, {"fra1", "Frankfurt 1"}, {"lon1", "London 1"},
-		{"sgp1", "Singapore 1"}, {"tor1", "Toronto 1"}, {"blr1", "Bangalore 1"},
-		{"syd1", "Sydney 1"},
-	}
-	var regionSlugs []string
-	for _, r := range regionNames {
-		regionSlugs = append(regionSlugs, r.slug)
-	}
-
-	// Sizes with DigitalOcean's published resources and prices; the hourly
-	// price is the monthly one over 672 hours, as DigitalOcean bills.
-	sizes := map[string]*sizeJSON{}
-	var sizeSlugs []string
-	for _, z := range []struct {
-		slug            string
-		vcpus, memoryGB int
-		diskGB          int
-		transferTB      float64
-		monthly         float64
-		description     string
-	}{
-		{"s-1vcpu-1gb", 1, 1, 25, 1, 6, "Basic"},
-		{"s-1vcpu-2gb", 1, 2, 50, 2, 12, "Basic"},
-		{"s-2vcpu-2gb", 2, 2, 60, 3, 18, "Basic"},
-		{"s-2vcpu-4gb", 2, 4, 80, 4, 24, "Basic"},
-		{"s-4vcpu-8gb", 4, 8, 160, 5, 48, "Basic"},
-		{"c-2", 2, 4, 25, 4, 42, "CPU-Optimized"},
-		{"c-4", 4, 8, 50, 5, 84, "CPU-Optimized"},
-		{"g-2vcpu-8gb", 2, 8, 25, 4, 63, "General Purpose"},
-		{"m-2vcpu-16gb", 2, 16, 50, 4, 84, "Memory-Optimized"},
-	} {
-		sizes[z.slug] = &sizeJSON{
-			Slug:         z.slug,
-			Memory:       z.memoryGB * 1024,
-			VCPUs:        z.vcpus,
-			Disk:         z.diskGB,
-			Transfer:     z.transferTB,
-			PriceMonthly: z.monthly,
-			PriceHourly:  z.monthly / 672,
-			Regions:      regionSlugs,
-			Available:    true,
-			Description:  z.description,
-			DiskInfo:     []diskInfoJSON{localDisk(z.diskGB)},
-		}
-		sizeSlugs = append(sizeSlugs, z.slug)
-	}
-
+// newCatalog returns the default account's catalog of count droplets,
+// spread over o's open regions.
+func newCatalog(o *offerings, count int) *catalog {
 	c := &catalog{
 		count:        count,
 		firstID:      firstDropletID,
+		offer:        o,
+		regions:      o.available,
 		firstCreated: time.Date(2023, time.February, 6, 9, 12, 44, 0, time.UTC),
 		backupWeek:   time.Date(2026, time.January, 5, 0, 0, 0, 0, time.UTC),
+		private:      []*imageJSON{snapshot(171_002_316, "web-01 before the 24.04 upgrade", o.size("s-2vcpu-4gb"), "2025-11-03T22:14:09Z", "nyc1", "nyc3")},
+		keys: []sshKeyJSON{
+			sshKey(41_520_173, "Sammy's laptop", "sammy@laptop"),
+			sshKey(41_520_974, "CI deploy key", "deploy@ci.example.com"),
+		},
 	}
-	for _, r := range regionNames {
-		c.regions = append(c.regions, &regionJSON{
-			Name:      r.name,
-			Slug:      r.slug,
-			Features:  []string{"backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"},
-			Available: true,
-			Sizes:     sizeSlugs,
-		})
-		c.vpcs = append(c.vpcs, stableUUID("vpc:"+r.slug))
+	for _, r := range c.regions {
+		c.vpcs = append(c.vpcs, stableUUID("vpc:"+r.Slug))
 	}
-
-	image := func(id int, name, distro, slug, created string, minDisk int, gb float64) *imageJSON {
-		return &imageJSON{
-			ID: id, Name: name, Type: "base", Distribution: distro, Slug: slug,
-			Public: true, Regions: regionSlugs, CreatedAt: created,
-			MinDiskSize: minDisk, SizeGigabytes: gb, Description: distro + " " + name,
-			Tags: []string{}, Status: "available",
-		}
+	image := func(slug string) *imageJSON {
+		return o.publicImage(func(img *imageJSON) bool { return *img.Slug == slug })
 	}
-	ubuntu := image(160_232_537, "24.04 (LTS) x64", "Ubuntu", "ubuntu-24-04-x64", "2024-07-22T16:10:52Z", 7, 2.44)
-	debian := image(155_011_287, "12 x64", "Debian", "debian-12-x64", "2024-04-30T14:08:29Z", 7, 1.02)
-	fedora := image(156_980_432, "40 x64", "Fedora", "fedora-40-x64", "2024-05-22T19:32:11Z", 7, 1.34)
-	docker := image(162_411_206, "Docker on Ubuntu 22.04", "Ubuntu", "docker-22-04", "2024-08-19T11:47:03Z", 15, 4.12)
-	docker.Type = "snapshot" // Marketplace 1-Click images are public snapshots
-	docker.Description = "Docker on Ubuntu 22.04 (Marketplace)"
+	ubuntu, debian, fedora, docker := image("ubuntu-24-04-x64"), image("debian-12-x64"), image("fedora-40-x64"), image("docker-22-04")
 
 	c.roles = []role{
-		{name: "web", tags: []string{"web", "production"}, size: sizes["s-2vcpu-4gb"], image: ubuntu, backups: true, ipv6: true},
-		{name: "db", tags: []string{"db", "production"}, size: sizes["g-2vcpu-8gb"], image: debian, backups: true},
-		{name: "worker", tags: []string{"worker", "production"}, size: sizes["c-4"], image: docker},
-		{name: "staging-web", tags: []string{"web", "staging"}, size: sizes["s-1vcpu-2gb"], image: ubuntu, ipv6: true},
-		{name: "cache", tags: []string{"cache", "production"}, size: sizes["m-2vcpu-16gb"], image: debian},
-		{name: "api", tags: []string{"api", "production"}, size: sizes["c-2"], image: ubuntu, backups: true, ipv6: true},
-		{name: "ci-runner", tags: []string{"ci"}, size: sizes["s-4vcpu-8gb"], image: docker},
-		{name: "dev-box", tags: []string{}, size: sizes["s-1vcpu-1gb"], image: fedora, ipv6: true, off: true},
+		{name: "web", tags: []string{"web", "production"}, size: o.size("s-2vcpu-4gb"), image: ubuntu, backups: true, ipv6: true},
+		{name: "db", tags: []string{"db", "production"}, size: o.size("g-2vcpu-8gb"), image: debian, backups: true},
+		{name: "worker", tags: []string{"worker", "production"}, size: o.size("c-4"), image: docker},
+		{name: "staging-web", tags: []string{"web", "staging"}, size: o.size("s-1vcpu-2gb"), image: ubuntu, ipv6: true},
+		{name: "cache", tags: []string{"cache", "production"}, size: o.size("m-2vcpu-16gb"), image: debian},
+		{name: "api", tags: []string{"api", "production"}, size: o.size("c-2"), image: ubuntu, backups: true, ipv6: true},
+		{name: "ci-runner", tags: []string{"ci"}, size: o.size("s-4vcpu-8gb"), image: docker},
+		{name: "dev-box", tags: []string{}, size: o.size("s-1vcpu-1gb"), image: fedora, ipv6: true, off: true},
 	}
 	for k := range c.roles {
 		r := &c.roles[k]
@@ -257,12 +203,17 @@ func newCatalog(count int) *catalog {
 
 // secondCatalog returns the second account's droplets: other roles first,
 // other IDs, addresses and creation times than the default account's.
-func secondCatalog() *catalog {
-	c := newCatalog(secondAccountDroplets)
+func secondCatalog(o *offerings) *catalog {
+	c := newCatalog(o, secondAccountDroplets)
 	c.firstID = firstDropletID + 37*maxDroplets + 1_000_003
 	c.shift = 5 // api-01, ci-runner-01, dev-box-01 (off), web-01, db-primary
 	c.netBase = 7 * 253
 	c.firstCreated = time.Date(2024, time.September, 17, 15, 3, 9, 0, time.UTC)
+	c.private = []*imageJSON{snapshot(172_480_951, "api-01 golden image", o.size("c-2"), "2025-12-15T09:41:27Z", "nyc1", "tor1")}
+	c.keys = []sshKeyJSON{
+		sshKey(43_077_112, "Octavia's workstation", "octavia@workstation"),
+		sshKey(43_077_530, "Lab bastion", "bastion@lab.example.com"),
+	}
 	return c
 }
 

@@ -21,7 +21,7 @@ type developerPage struct {
 
 type developerAccount struct {
 	Account
-	Droplets int
+	Droplets int // now, created ones included
 }
 
 // handleDeveloper serves GET /developer: the personal access token, the
@@ -43,7 +43,7 @@ func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
 		MaxClients:  maxClients,
 	}
 	for _, a := range s.accounts {
-		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.catalog.count})
+		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.live()})
 	}
 	s.renderPage(w, http.StatusOK, "developer.html", "", page)
 }

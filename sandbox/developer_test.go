@@ -32,12 +32,18 @@ func TestDeveloperPage(t *testing.T) {
 		"in progress for 7s",
 		"5000 requests an hour, no per-minute limit",
 		"gone when the sandbox restarts",
+		"8 droplets of a limit of 33", "5 droplets of a limit of 10",
+		`curl -X DELETE -H "Authorization: Bearer ` + pat + `" ` + h.base + "/v2/droplets/DROPLET_ID",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("developer page lacks %q", want)
 		}
 	}
 	wantStatus(t, h, "/v2/droplets", pat, http.StatusOK)
+	h.create(t, pat, newDroplet("shown"))
+	if _, page := do(t, h.srv.Client(), http.MethodGet, h.base+"/developer", nil, nil); !strings.Contains(page, "9 droplets of a limit of 33") {
+		t.Error("the Developer page doesn't count the created droplet")
+	}
 
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {

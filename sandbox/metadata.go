@@ -46,7 +46,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpoint:                          root + "/v1/oauth/token",
 		RevocationEndpoint:                     root + "/v1/oauth/revoke",
 		RegistrationEndpoint:                   root + "/v1/oauth/register",
-		ScopesSupported:                        []string{"read", "write", "account:read", "actions:read", "droplet:read", "droplet:update"},
+		ScopesSupported:                        []string{"read", "write", "account:read", "actions:read", "droplet:read", "droplet:update", "droplet:create", "droplet:delete", "regions:read", "sizes:read", "image:read", "ssh_key:read", "tag:create", "vpc:read"},
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
 		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},

@@ -1,8 +1,9 @@
 // Package sandbox is an in-memory emulation of DigitalOcean's OAuth server
 // (https://cloud.digitalocean.com/v1/oauth) and of the part of its API that
-// lists and acts on droplets (https://api.digitalocean.com/v2/...): a local,
-// offline DigitalOcean that the app, a developer's own OAuth client, a CLI
-// or an API library such as godo can all be pointed at.
+// lists, creates, acts on and destroys droplets
+// (https://api.digitalocean.com/v2/...): a local, offline DigitalOcean that
+// the app, a developer's own OAuth client, a CLI or an API library such as
+// godo can all be pointed at.
 //
 // A Server is an http.Handler that knows nothing of the app using it: the app
 // talks to it over HTTP exactly as it talks to DigitalOcean, and only the two
@@ -23,8 +24,14 @@
 //	POST /v1/oauth/revoke     token revocation (RFC 7009)
 //	POST /v1/oauth/register   dynamic client registration (RFC 7591)
 //	GET  /v2/account          the token's account
+//	GET  /v2/account/keys     the account's SSH keys
+//	GET  /v2/regions, /v2/sizes  where droplets can be created, and how big (available, regions, prices)
+//	GET  /v2/images           distribution and 1-Click images, the account's snapshot (type, private, tag_name)
 //	GET  /v2/droplets         paginated, deterministic droplets (tag_name, name filters)
+//	POST /v2/droplets         create one droplet (name) or several (names): 202, "new", active after the action delay
+//	DELETE /v2/droplets?tag_name=...  destroy the droplets with a tag
 //	GET  /v2/droplets/{id}    one droplet
+//	DELETE /v2/droplets/{id}  destroy it: 204
 //	POST /v2/droplets/{id}/actions  reboot, power_cycle, shutdown, power_off, power_on, rename
 //	GET  /v2/droplets/{id}/actions[/{action_id}], /v2/actions[/{action_id}]
 //	GET  /developer           the Developer page: the personal access token, endpoints, examples
@@ -37,11 +44,11 @@
 // scopes are enforced per endpoint as DigitalOcean's OpenAPI description
 // lists them; the API and token endpoints allow cross-origin calls, as
 // DigitalOcean's do; responses have DigitalOcean's shapes and conform to
-// that description. All state (grants, registered clients, actions and what they
-// changed) is kept in memory, bounded in size, and disappears with the
-// process. Never use it as a real OAuth server: it has two hard-coded users
-// and approves whatever is clicked, and its personal access token is shown
-// to anyone who opens the Developer page.
+// that description. All state (grants, registered clients, actions and what
+// they changed, droplets created and destroyed) is kept in memory, bounded
+// in size, and disappears with the process. Never use it as a real OAuth
+// server: it has two hard-coded users and approves whatever is clicked, and
+// its personal access token is shown to anyone who opens the Developer page.
 package sandbox
 
 import (
@@ -97,7 +104,9 @@ type Config struct {
 	TokenTTL time.Duration
 
 	// Droplets is how many droplets the default account has. Zero means
-	// 8; a negative number means none. (The second account has 5.)
+	// 8; a negative number means none. (The second account has 5.) The
+	// account's droplet_limit is this plus 25, so that droplets can be
+	// created however many there are.
 	Droplets int
 
 	// RateLimit is the number of API requests one grant may make per hour.
@@ -143,7 +152,9 @@ type Server struct {
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 
-	lastActionID atomic.Int64
+	lastActionID  atomic.Int64
+	lastDropletID atomic.Int64 // the last created droplet's ID
+	destroyed     atomic.Int64 // droplets destroyed, in every account
 }
 
 // Stats are counters of what the sandbox has done since it started, for
@@ -155,7 +166,10 @@ type Stats struct {
 	Refreshes      int // a refresh token was exchanged for a new pair
 	Revocations    int // a live grant was revoked (revoke endpoint, or its code was replayed)
 	APIRequests    int // requests to the API or an unknown path, successful or not
-	Actions        int // droplet actions started, in every account
+	Actions        int // droplet actions started, in every account (creating a droplet starts one)
+
+	DropletsCreated   int // with POST /v2/droplets, in every account
+	DropletsDestroyed int // with DELETE /v2/droplets[/{id}], in every account
 
 	LiveAccessTokens  int // OAuth access tokens neither expired nor revoked, now (the personal access token is not counted)
 	OutstandingCodes  int // codes neither used nor expired, now
@@ -230,10 +244,14 @@ func New(cfg Config) (*Server, error) {
 		s.limits.perMinute = -1 // off
 	}
 	s.lastActionID.Store(firstActionID - 1)
+	s.lastDropletID.Store(firstCreatedID - 1)
 	droplets := max(orDefault(cfg.Droplets, defaultDroplets), 0)
+	sammy := sandboxAccount()
+	sammy.DropletLimit = droplets + dropletRoom // room to create droplets however many were generated
+	offer := newOfferings()
 	s.accounts = []*accountState{
-		newAccountState(sandboxAccount(), newCatalog(droplets)),
-		newAccountState(secondAccount(), secondCatalog()),
+		newAccountState(sammy, newCatalog(offer, droplets)),
+		newAccountState(secondAccount(), secondCatalog(offer)),
 	}
 	if withClient {
 		s.clients.add(&client{
@@ -287,8 +305,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/oauth/register", s.handleRegister)
 	// Scopes as DigitalOcean's OpenAPI description lists them per operation.
 	mux.HandleFunc("/v2/account", s.api(get("account:read", s.handleAccount)))
-	mux.HandleFunc("/v2/droplets", s.api(get("droplet:read", s.handleDroplets)))
-	mux.HandleFunc("/v2/droplets/{id}", s.api(get("droplet:read", s.handleDroplet)))
+	mux.HandleFunc("/v2/account/keys", s.api(get("ssh_key:read", s.handleKeys)))
+	mux.HandleFunc("/v2/regions", s.api(get("regions:read", s.handleRegions)))
+	mux.HandleFunc("/v2/sizes", s.api(get("sizes:read regions:read", s.handleSizes)))
+	mux.HandleFunc("/v2/images", s.api(get("image:read", s.handleImages)))
+	mux.HandleFunc("/v2/droplets", s.api(get("droplet:read", s.handleDroplets), post("droplet:create", s.handleCreateDroplet), del("droplet:delete", s.handleDeleteTagged)))
+	mux.HandleFunc("/v2/droplets/{id}", s.api(get("droplet:read", s.handleDroplet), del("droplet:delete", s.handleDeleteDroplet)))
 	mux.HandleFunc("/v2/droplets/{id}/actions", s.api(get("droplet:read", s.handleDropletActions), post("droplet:update", s.handleNewAction)))
 	mux.HandleFunc("/v2/droplets/{id}/actions/{action_id}", s.api(get("droplet:read", s.handleDropletAction)))
 	mux.HandleFunc("/v2/actions", s.api(get("actions:read", s.handleActions)))
@@ -311,7 +333,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Expose-Headers", "Ratelimit-Limit, Ratelimit-Remaining, Ratelimit-Reset, Retry-After, X-Request-Id")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
@@ -335,6 +357,8 @@ func crossOrigin(path string) bool {
 func (s *Server) Stats() Stats {
 	st := s.store.stats(s.now())
 	st.Actions = int(s.lastActionID.Load() - (firstActionID - 1))
+	st.DropletsCreated = int(s.lastDropletID.Load() - (firstCreatedID - 1))
+	st.DropletsDestroyed = int(s.destroyed.Load())
 	st.RegisteredClients = s.clients.registered()
 	return st
 }
