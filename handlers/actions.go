@@ -16,7 +16,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/url"
@@ -58,19 +57,6 @@ func (p *pendingAction) String() string {
 	act, _ := actionFor(p.Type)
 	return act.Verb + " droplet " + strconv.Itoa(p.Droplet)
 }
-
-// confirmation is the one-time token of the confirmation form last shown
-// to this browser, in its own short-lived cookie: any instance can check
-// it, and it is deleted at the first use, so a resubmitted form acts once.
-type confirmation struct {
-	Token   string    `json:"token"`
-	Droplet int       `json:"droplet"`
-	Type    string    `json:"type"`
-	Issued  time.Time `json:"issued"`
-}
-
-// confirmTTL bounds how long a confirmation form may be left open.
-const confirmTTL = doclient.ActionOnceFor
 
 // actionInfo is what the pages say about each action.
 type actionInfo struct {
@@ -214,12 +200,8 @@ func (s *Server) handleActionButtonOrConfirmation(c echo.Context) error {
 	if token == "" {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
 	}
-	// Spend the token whatever happens next: one confirmation, one try.
-	conf, valid := s.takeConfirmation(c.Response(), c.Request())
-	if !valid || !sameState(token, conf.Token) || conf.Droplet != id || conf.Type != act.Type {
-		return &Problem{Status: http.StatusConflict, Title: "This confirmation was already used",
-			Message: "Nothing more was done. A confirmation works once and for 10 minutes, so that a form sent twice (a double click, Back and send again) cannot " + act.Verb + " the droplet twice. If you pressed the button twice, the first press counted: open the droplet to see its state.",
-			Link:    "/droplets/" + strconv.Itoa(id), LinkText: "Open the droplet"}
+	if err := s.spendConfirmation(c, token, actionPurpose(id, act), act.Verb+" the droplet", "/droplets/"+strconv.Itoa(id)); err != nil {
+		return err
 	}
 	if !canWrite(sess.Scope) {
 		return c.Redirect(http.StatusSeeOther, confirmURL)
@@ -266,12 +248,12 @@ func (s *Server) handleConfirm(c echo.Context) error {
 		return s.render(c, http.StatusOK, "stepup", "This needs read & write access", sess,
 			stepUpPage{DropletID: id, Name: d.Name, Action: act})
 	}
-	conf := confirmation{Token: rand.Text(), Droplet: id, Type: act.Type, Issued: s.now()}
-	if err := s.sessions.write(c.Response(), s.sessions.short, confirmCookie, conf, loginTTL); err != nil {
+	token, err := s.issueConfirmation(c, actionPurpose(id, act))
+	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, "confirm", act.Label+" "+d.Name+"?", sess,
-		confirmPage{Droplet: newDropletView(d), Action: act, Token: conf.Token})
+		confirmPage{Droplet: newDropletView(d), Action: act, Token: token})
 }
 
 // handleStepUp serves POST /droplets/{id}/step-up: incremental consent. It
@@ -461,18 +443,9 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 		Message: "DigitalOcean answered with an error instead of confirming." + maybe, Link: droplet, LinkText: "Open the droplet", Err: err}
 }
 
-// takeConfirmation returns the confirmation cookie's token, if it is there
-// and fresh, and deletes the cookie.
-func (s *Server) takeConfirmation(w http.ResponseWriter, r *http.Request) (confirmation, bool) {
-	var conf confirmation
-	found, err := s.sessions.read(r, s.sessions.short, confirmCookie, &conf)
-	if found {
-		s.sessions.clear(w, confirmCookie)
-	}
-	if !found || err != nil || conf.Token == "" || s.now().Sub(conf.Issued) > confirmTTL {
-		return confirmation{}, false
-	}
-	return conf, true
+// actionPurpose is what a confirmation of act on droplet id confirms.
+func actionPurpose(id int, act actionInfo) string {
+	return act.Type + " droplet " + strconv.Itoa(id)
 }
 
 // dropletID reads {id}: a positive decimal number, as DigitalOcean's are.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"dosignin/sandbox"
 )
 
 // Security tests for the droplet actions (handlers/actions.go), numbered as
@@ -220,5 +222,68 @@ func TestSecurity28ConfirmationTokenWorksOnce(t *testing.T) {
 	}
 	if n := a.Sandbox.Stats().Actions; n != 1 {
 		t.Errorf("%d actions, want 1", n)
+	}
+}
+
+// TestSecurity35SeveralConfirmationsCoexistAndSayWhatHappened: a browser
+// may have several confirmation pages open (tabs, a link it was sent);
+// each works once, for its own droplet and action, whichever is used
+// first. Past the bound the oldest is replaced, and using it says that,
+// not "already used": nothing was done with it.
+func TestSecurity35SeveralConfirmationsCoexistAndSayWhatHappened(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 8 })
+	c := a.Browser
+	connectWrite(a, c)
+	var active []sbDroplet
+	for _, d := range a.droplets(c) {
+		if d.Status == "active" {
+			active = append(active, d)
+		}
+	}
+	if len(active) < 2 {
+		t.Fatalf("%d active droplets, want 2", len(active))
+	}
+	path := func(d sbDroplet) string { return fmt.Sprintf("/droplets/%d/actions", d.ID) }
+	// Two pages open at once; the second does not spend the first.
+	first := formFields(t, a.confirmPage(c, active[0].ID, "reboot"), path(active[0]))
+	second := formFields(t, a.confirmPage(c, active[1].ID, "shutdown"), path(active[1]))
+	if p := a.post(c, a.URL+path(active[1]), second, a.same()); p.Status != http.StatusOK {
+		t.Fatalf("the second confirmation: %d", p.Status)
+	}
+	if p := a.post(c, a.URL+path(active[0]), first, a.same()); p.Status != http.StatusOK {
+		t.Fatalf("the first confirmation, opened before the second: %d\n%s", p.Status, p.Body)
+	}
+	if n := a.Sandbox.Stats().Actions; n != 2 {
+		t.Fatalf("%d actions, want 2", n)
+	}
+	// Each once.
+	p := a.post(c, a.URL+path(active[0]), first, a.same())
+	if p.Status != http.StatusConflict {
+		t.Errorf("the first confirmation again: %d, want 409", p.Status)
+	}
+	mustContain(t, p, "This confirmation was already used", "the first press counted")
+
+	// One more page than the bound: the oldest is replaced, and says so.
+	a.Clock.Advance(actionDelay + time.Second) // the reboot is done
+	oldest := formFields(t, a.confirmPage(c, active[0].ID, "reboot"), path(active[0]))
+	for range maxPendingConfirmations {
+		a.confirmPage(c, active[0].ID, "power_off")
+	}
+	p = a.post(c, a.URL+path(active[0]), oldest, a.same())
+	if p.Status != http.StatusConflict {
+		t.Errorf("a replaced confirmation: %d, want 409", p.Status)
+	}
+	mustContain(t, p, "This confirmation was replaced", "Nothing was done")
+	mustNotContain(t, p, "already used")
+	if n := a.Sandbox.Stats().Actions; n != 2 {
+		t.Errorf("%d actions after the replaced confirmation, want 2", n)
+	}
+	// The cookie stays small, whatever is opened.
+	for range 3 * maxPendingConfirmations {
+		a.confirmPage(c, active[0].ID, "power_off")
+	}
+	if n := len(a.cookie(c, confirmCookie)); n > 2048 {
+		t.Errorf("the confirmation cookie is %d bytes after many pages", n)
 	}
 }
