@@ -134,7 +134,11 @@ type stepUpPage struct {
 	DropletID int
 	Name      string
 	Action    actionInfo
-	Refused   bool // DigitalOcean refused the session's token (403), not just the app's reading of its scope
+	Refused   bool   // DigitalOcean refused the session's token (403), not just the app's reading of its scope
+	Account   string // the account to authorize, in words
+	// ChooseAccount: DigitalOcean will ask which account to authorize
+	// (the session's account was chosen there).
+	ChooseAccount bool
 }
 
 type progressPage struct {
@@ -246,7 +250,7 @@ func (s *Server) handleConfirm(c echo.Context) error {
 	}
 	if !canWrite(sess.Scope) {
 		return s.render(c, http.StatusOK, "stepup", "This needs read & write access", sess,
-			stepUpPage{DropletID: id, Name: d.Name, Action: act})
+			stepUpPage{DropletID: id, Name: d.Name, Action: act, Account: accountName(sess.Account), ChooseAccount: sess.ChoseAccount})
 	}
 	token, err := s.issueConfirmation(c, actionPurpose(id, act))
 	if err != nil {
@@ -277,8 +281,11 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	// No shortcut for a session whose scope already says write: this page
 	// is also where DigitalOcean's 403 leads, when the token may not act
 	// whatever the session believes, and only a new consent can help.
+	// A session whose account was chosen at DigitalOcean lets the user
+	// choose again: without it DigitalOcean would use its default account,
+	// which may not be this one.
 	action := &pendingAction{Droplet: id, Type: act.Type, Account: sess.Account.UUID, TeamUUID: sess.Account.TeamUUID, Session: sess.LoginState}
-	return s.startLogin(c, http.StatusSeeOther, []string{"read", "write"}, false, action)
+	return s.startLogin(c, http.StatusSeeOther, []string{"read", "write"}, sess.ChoseAccount, action)
 }
 
 // stepUpDenied answers a step-up the user declined at DigitalOcean: the
@@ -304,7 +311,8 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 			s.log.Warn("revoking an unused step-up token failed", "error", err)
 		}
 	}
-	if sess, ok := s.sessions.load(w, r); !ok || p.Session == "" || sess.LoginState != p.Session {
+	sess, ok := s.sessions.load(w, r)
+	if !ok || p.Session == "" || sess.LoginState != p.Session {
 		// Not the session that asked (it ended meanwhile, or this login
 		// cookie came from another browser): start nothing from it.
 		revoke()
@@ -317,10 +325,10 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 		if who == "" {
 			who = "another account"
 		}
-		s.sessions.setFlash(w, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, with read access. To act on this droplet, step up again and choose the same account.")
+		s.sessions.setFlash(w, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, as "+accountName(sess.Account)+", with read access. To act on this droplet, step up again and authorize "+accountName(sess.Account)+".")
 		return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
 	}
-	if _, err := s.sessions.start(w, tok, acct, state); err != nil {
+	if _, err := s.sessions.start(w, tok, acct, state, sess.ChoseAccount); err != nil {
 		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
 			Message: "The app could not store your new access. It has been logged. Go back to the home page and try again.", Err: err}
 	}
@@ -421,7 +429,7 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 		// The session's scope looked sufficient, but DigitalOcean says the
 		// token may not do this: offer the step-up.
 		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess,
-			stepUpPage{DropletID: id, Name: "this droplet", Action: act, Refused: true})
+			stepUpPage{DropletID: id, Name: "this droplet", Action: act, Refused: true, Account: accountName(sess.Account), ChooseAccount: sess.ChoseAccount})
 	}
 	if after, ok := doclient.IsRateLimited(err); ok {
 		at := s.now().Add(max(after, time.Second))
@@ -441,6 +449,19 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 	}
 	return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean did not confirm the action",
 		Message: "DigitalOcean answered with an error instead of confirming." + maybe, Link: droplet, LinkText: "Open the droplet", Err: err}
+}
+
+// accountName names an account for a sentence: its email, else its name.
+func accountName(a doclient.Account) string {
+	switch {
+	case a.Email != "" && a.Name != "":
+		return a.Name + " (" + a.Email + ")"
+	case a.Email != "":
+		return a.Email
+	case a.Name != "":
+		return a.Name
+	}
+	return "the account you are connected with"
 }
 
 // actionPurpose is what a confirmation of act on droplet id confirms.

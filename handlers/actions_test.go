@@ -534,3 +534,56 @@ func TestProgressOfAnotherDropletsActionIsNotFound(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+// TestStepUpLetsTheUserChooseTheAccountAgain: a session opened with "Use
+// another DigitalOcean account" (the second sandbox account) steps up
+// with prompt=select_account, so the user can choose that account again,
+// and the page says which one to choose; the action then goes through.
+func TestStepUpLetsTheUserChooseTheAccountAgain(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	c := a.Browser
+	other := a.Sandbox.Accounts()[1]
+	consent := a.get(c, a.URL+"/connect?account=select")
+	action, fields := consentForm(t, consent)
+	fields.Set("decision", "approve")
+	fields.Set("account", other.UUID)
+	if p := a.post(c, action, fields, http.Header{"Origin": {a.SBURL}}); p.Status != http.StatusOK {
+		t.Fatalf("signing in as the second account: %d", p.Status)
+	}
+	d := a.droplets(c)[0]
+	stepUp := a.press(c, d.ID, "reboot")
+	mustContain(t, stepUp, "This needs read &amp; write access", "DigitalOcean will ask which account to authorize", other.Email)
+
+	noFollow := *c
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	path := fmt.Sprintf("/droplets/%d/step-up", d.ID)
+	resp := a.post(&noFollow, a.URL+path, formFields(t, stepUp, path), a.same())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc.Query().Get("prompt") != "select_account" {
+		t.Fatalf("the step-up's link %s does not let the user choose the account", loc)
+	}
+	consent = a.get(c, loc.String())
+	mustContain(t, consent, other.Name)
+	action, fields = consentForm(t, consent)
+	fields.Set("decision", "approve")
+	fields.Set("account", other.UUID)
+	confirm := a.post(c, action, fields, http.Header{"Origin": {a.SBURL}})
+	if confirm.Status != http.StatusOK || confirm.URL.Path != fmt.Sprintf("/droplets/%d/confirm", d.ID) {
+		t.Fatalf("after choosing the same account: %d %s", confirm.Status, confirm.URL)
+	}
+	if p := a.submit(c, confirm, fmt.Sprintf("/droplets/%d/actions", d.ID)); p.Status != http.StatusOK {
+		t.Errorf("the confirmation: %d", p.Status)
+	}
+	if n := a.Sandbox.Stats().Actions; n != 1 {
+		t.Errorf("%d actions, want 1", n)
+	}
+
+	// A session with the default account is not asked to choose, and is
+	// told which account to authorize.
+	b := newBrowser(t)
+	a.connect(b, "approve")
+	page := a.press(b, a.droplets(b)[0].ID, "reboot")
+	mustContain(t, page, "Authorize it as", a.Sandbox.Accounts()[0].Email)
+	mustNotContain(t, page, "DigitalOcean will ask which account")
+}

@@ -58,7 +58,7 @@ func (s *Server) handleConnect(c echo.Context) error {
 // record. action, when not nil, is the droplet action a step-up is for.
 func (s *Server) startLogin(c echo.Context, status int, scopes []string, selectAccount bool, action *pendingAction) error {
 	began := time.Now()
-	login := pendingLogin{State: randomState(), Started: s.now(), Action: action}
+	login := pendingLogin{State: randomState(), Started: s.now(), Action: action, SelectAccount: selectAccount}
 	if s.pkce {
 		login.Verifier = oauth2.GenerateVerifier() // 32 random bytes, 43 characters
 	}
@@ -221,7 +221,7 @@ func (s *Server) handleCallback(c echo.Context, q url.Values) error {
 	if login.Action != nil {
 		return s.stepUpGranted(c, login.Action, tok, acct, state)
 	}
-	if _, err := s.sessions.start(w, tok, acct, state); err != nil {
+	if _, err := s.sessions.start(w, tok, acct, state, login.SelectAccount); err != nil {
 		return sessionNotSaved(err)
 	}
 	// 303 to the clean URL, so a reload does not resend the code.
@@ -240,7 +240,7 @@ func (s *Server) loginRefused(c echo.Context, login pendingLogin, e, description
 	case e == "access_denied":
 		s.sessions.setFlash(w, "info", "You denied access, so the app cannot show your droplets. Connect again whenever you like.")
 	default:
-		s.sessions.setFlash(w, "error", "DigitalOcean did not grant access: "+trim(e, 60)+describe(description))
+		s.sessions.setFlash(w, "error", "DigitalOcean did not grant access: it answered error="+trim(e, 60)+", which means "+flow.AuthorizeError(e)+"."+describe(description))
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
 }
@@ -352,9 +352,11 @@ func accessLabel(scope string) string {
 	return "Read"
 }
 
+// describe quotes an error_description, which anyone can write into a
+// callback URL: trimmed, and shown as escaped text only.
 func describe(desc string) string {
 	if desc = trim(desc, 200); desc != "" {
-		return " (" + desc + ")"
+		return " Its description: “" + desc + "”."
 	}
 	return ""
 }

@@ -63,7 +63,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	s.log.LogAttrs(c.Request().Context(), level, "request failed",
 		slog.Int("status", p.Status),
-		slog.String("path", c.Request().URL.Path),
+		slog.String("path", trim(c.Request().URL.Path, maxLoggedPath)),
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 		slog.String("error", errorText(err)),
 	)
@@ -91,7 +91,7 @@ func (s *Server) redirectToIndex(c echo.Context, err error) bool {
 	case errors.As(err, &notConnected):
 		s.sessions.setFlash(c.Response(), "info", notConnected.why)
 	case errors.As(err, &signedOut):
-		s.log.Info("signed out", "path", c.Request().URL.Path, "error", errorText(signedOut.err))
+		s.log.Info("signed out", "path", trim(c.Request().URL.Path, maxLoggedPath), "error", errorText(signedOut.err))
 		s.sessions.end(c.Response())
 		s.sessions.setFlash(c.Response(), "info", signedOut.why+". Connect again whenever you like.")
 	default:

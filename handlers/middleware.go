@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"compress/gzip"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -30,11 +32,11 @@ func (s *Server) middleware(e *echo.Echo) {
 		// A panic becomes a 500 page through handleError; the stack goes
 		// to the log, never to the browser.
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic", "error", err, "path", c.Request().URL.Path, "stack", string(stack))
+			s.log.Error("panic", "error", err, "path", trim(c.Request().URL.Path, maxLoggedPath), "stack", string(stack))
 			return err
 		},
 	}))
-	e.Use(middleware.RequestID())
+	e.Use(requestID)
 	e.Use(s.requestLogger())
 	// Pages and the stylesheet shrink to a tenth. No page holds a secret
 	// (no token, no CSRF token: see sameOriginWrites), so compressing
@@ -58,7 +60,6 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 		LogRoutePath: true,
 		LogStatus:    true,
 		LogLatency:   true,
-		LogRequestID: true,
 		HandleError:  true, // render the error first so the status is the one sent
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
@@ -70,14 +71,46 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 			}
 			s.log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("method", v.Method),
-				slog.String("path", v.URIPath),
+				slog.String("path", trim(v.URIPath, maxLoggedPath)),
 				slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status),
 				slog.Duration("duration", v.Latency),
-				slog.String("request_id", v.RequestID),
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			)
 			return nil
 		},
+	})
+}
+
+// maxLoggedPath bounds the path a log line quotes: a request line may be
+// up to 64 KB long (serve's MaxHeaderBytes), and no real path is near it.
+const maxLoggedPath = 512
+
+// requestID gives each request an ID, sent back as X-Request-Id and
+// logged with every line about the request. An ID that arrives with the
+// request is kept only when it looks like one (a proxy in front, such as
+// App Platform's, sets its own): anything else, a long or strange value
+// that would otherwise be echoed and logged as it is, is replaced.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !wellFormedRequestID(id) {
+			id = rand.Text()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// wellFormedRequestID reports whether id is 8 to 64 letters, digits,
+// dashes, dots or underscores, like the IDs proxies generate (UUIDs among
+// them).
+func wellFormedRequestID(id string) bool {
+	if len(id) < 8 || len(id) > 64 {
+		return false
+	}
+	return !strings.ContainsFunc(id, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_')
 	})
 }
 

@@ -592,3 +592,34 @@ func hasClassAncestor(n *html.Node, class string) bool {
 	}
 	return false
 }
+
+// TestCallbackErrorsAreNamedNotCalledDenials: DigitalOcean may send the
+// browser back with an error other than access_denied (it is busy, the
+// request was malformed): the index and the panel name that error and
+// what it means, and only access_denied is told as the user's Deny.
+func TestCallbackErrorsAreNamedNotCalledDenials(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		error      string
+		shows, not []string
+	}{
+		{"temporarily_unavailable", []string{"error=temporarily_unavailable", "too busy or down for a moment", "Step 2: DigitalOcean sent back error=temporarily_unavailable"}, []string{"you chose Deny", "You denied access"}},
+		{"invalid_scope", []string{"error=invalid_scope", "a scope DigitalOcean does not know"}, []string{"you chose Deny", "You denied access"}},
+		{"access_denied", []string{"You denied access", "Step 2: you chose Deny"}, []string{"too busy"}},
+	} {
+		t.Run(tc.error, func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t)
+			u, _ := url.Parse(a.callbackURL(a.Browser))
+			u.RawQuery = url.Values{"state": {u.Query().Get("state")}, "error": {tc.error}}.Encode()
+			p := a.get(a.Browser, u.String())
+			if p.URL.Path != "/" || p.Status != http.StatusOK {
+				t.Fatalf("ended at %d %s", p.Status, p.URL)
+			}
+			mustContain(t, p, tc.shows...)
+			mustNotContain(t, p, tc.not...)
+			// Step 3 did happen: the callback came, its state was checked.
+			mustContain(t, p, "no code, so no token request")
+		})
+	}
+}

@@ -847,3 +847,59 @@ func TestSecurity30DropletValuesAreEscapedInTheFilterMenus(t *testing.T) {
 	mustNotContain(t, p, "<script>")
 	mustContain(t, p, `<option value="x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;option value=&#34;">Name x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;option value=&#34;</option>`)
 }
+
+// TestSecurity34RequestIDsAndLoggedValuesAreBounded: the request ID is
+// the app's own unless the one that came with the request is short and
+// well formed (a proxy's), and no log line quotes more than a bounded
+// part of what a client sent: a 60 KB header or a path of kilobytes is
+// neither echoed nor logged whole.
+func TestSecurity34RequestIDsAndLoggedValuesAreBounded(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	a := newTestApp(t, func(o *Options, _ *sandbox.Config) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	get := func(path, id string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, a.URL+path, nil)
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	proxy := "7f3c2a9e-5b1d-4c8f-9a6e-2d4b8c1e0f37"
+	if got := get("/", proxy).Header.Get("X-Request-Id"); got != proxy {
+		t.Errorf("a proxy's request ID %q came back as %q", proxy, got)
+	}
+	for name, bad := range map[string]string{
+		"60 KB":       strings.Repeat("a", 60<<10),
+		"a space":     "abc def ghi",
+		"quotes":      `abcdefgh" level=ERROR msg="forged`,
+		"too short":   "ab",
+		"not ASCII":   "идентификатор",
+		"a semicolon": "abcdefgh;rm",
+	} {
+		got := get("/", bad).Header.Get("X-Request-Id")
+		if got == bad || !wellFormedRequestID(got) {
+			t.Errorf("%s: the request ID came back as %.80q, want one of the app's", name, got)
+		}
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("%s: the request ID was logged as sent", name)
+		}
+	}
+	if got := get("/", "").Header.Get("X-Request-Id"); !wellFormedRequestID(got) {
+		t.Errorf("no request ID: got %q", got)
+	}
+	long := "/" + strings.Repeat("x", 20<<10)
+	get(long, "")
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 2048 {
+			t.Errorf("a log line of %d bytes: %.120s…", len(line), line)
+		}
+	}
+	if !strings.Contains(logs.String(), "path=/xxxx") {
+		t.Error("the long path's request was not logged at all")
+	}
+}

@@ -46,6 +46,11 @@ type Session struct {
 	// since login), for the token status and Refresh now.
 	Refreshed time.Time `json:"refreshed,omitzero"`
 
+	// ChoseAccount reports that the user chose the account at DigitalOcean
+	// (prompt=select_account) when this session began, so that a step-up
+	// lets them choose it again rather than getting the default account.
+	ChoseAccount bool `json:"chose,omitempty"`
+
 	// rotated reports that this request refreshed the pair and saved it,
 	// so that saving the session again is safe however near its expiry.
 	rotated bool
@@ -77,6 +82,9 @@ type pendingLogin struct {
 	// Action is set when this login is a step-up to read & write for a
 	// droplet action (handlers/actions.go): where the callback goes next.
 	Action *pendingAction `json:"action,omitempty"`
+	// SelectAccount: the link asked DigitalOcean to let the user choose
+	// the account (prompt=select_account).
+	SelectAccount bool `json:"select,omitempty"`
 }
 
 // flash is a one-time message shown on the next page.
@@ -214,9 +222,9 @@ func refreshDueSoon(sess *Session, now time.Time) bool {
 // the flow, the tokens received go straight into the encrypted cookie.
 // Starting fresh (never reusing a cookie that came with the request)
 // prevents session fixation.
-func (s *sessionStore) start(w http.ResponseWriter, tok *oauth2.Token, acct doclient.Account, state string) (*Session, error) {
+func (s *sessionStore) start(w http.ResponseWriter, tok *oauth2.Token, acct doclient.Account, state string, choseAccount bool) (*Session, error) {
 	now := s.now()
-	sess := &Session{Account: acct, Created: now, LastSeen: now, LoginState: stateHash(state)}
+	sess := &Session{Account: acct, Created: now, LastSeen: now, LoginState: stateHash(state), ChoseAccount: choseAccount}
 	sess.SetToken(tok)
 	return sess, s.save(w, sess)
 }

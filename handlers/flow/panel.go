@@ -142,8 +142,12 @@ func NewPanel(rec *Record, open, sandbox bool) *Panel {
 		}
 		p.Steps = append(p.Steps, v)
 	}
-	if st, ok := rec.find(KindDecision); ok && st.Note == "denied" {
-		p.Stopped = "Step 2: you chose Deny; DigitalOcean sent back error=" + st.field("error") + ". The app got no code, so it asked for no token: steps 4 and 5 did not happen."
+	if st, ok := rec.find(KindDecision); ok && st.field("error") != "" {
+		e := st.field("error")
+		p.Stopped = "Step 2: DigitalOcean sent back error=" + e + " (" + AuthorizeError(e) + ") instead of a code. The app got no code, so it asked for no token: steps 4 and 5 did not happen."
+		if e == "access_denied" {
+			p.Stopped = "Step 2: you chose Deny; DigitalOcean sent back error=access_denied. The app got no code, so it asked for no token: steps 4 and 5 did not happen."
+		}
 	}
 	p.Timeline, p.Total = timeline(rec)
 	for i := len(rec.Events) - 1; i >= 0; i-- {
@@ -151,6 +155,29 @@ func NewPanel(rec *Record, open, sandbox bool) *Panel {
 		p.Events = append(p.Events, EventView{At: ev.At.Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note, Took: duration(ev.Took), Fields: fields(ev)})
 	}
 	return p
+}
+
+// AuthorizeError says what an error of the authorization response means
+// (RFC 6749 §4.1.2.1): why DigitalOcean sent the browser back without a
+// code. Only access_denied means that the user said no.
+func AuthorizeError(code string) string {
+	switch code {
+	case "access_denied":
+		return "you, or DigitalOcean on your behalf, refused the request"
+	case "invalid_request":
+		return "the authorization link was malformed: a parameter missing, repeated or invalid"
+	case "unauthorized_client":
+		return "this app may not ask for a code this way"
+	case "unsupported_response_type":
+		return "DigitalOcean does not hand out what the link asked for (response_type)"
+	case "invalid_scope":
+		return "the link asked for a scope DigitalOcean does not know or this app may not have"
+	case "server_error":
+		return "DigitalOcean failed while answering; trying again later may work"
+	case "temporarily_unavailable":
+		return "DigitalOcean is too busy or down for a moment; try again shortly"
+	}
+	return "an error this app does not know"
 }
 
 // fields are a step's recorded values, then the panel's explanations of it.
