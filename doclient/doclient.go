@@ -157,8 +157,8 @@ type Client struct {
 	now       func() time.Time
 
 	// transport sends every request; oauthHTTP wraps it for the OAuth
-	// server, api for the API (built once: godo.New allocates every
-	// service godo has, about 2 KB, which a page view need not pay).
+	// server, api for the API: one godo client for every user, since
+	// each call brings its token in its context (see newAPI).
 	transport http.RoundTripper
 	oauthHTTP *http.Client
 	api       *godo.Client
@@ -195,12 +195,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Transport == nil {
 		const maxIdlePerHost = 64
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Every user's calls go to the same host, so keep a connection
-		// for each call in flight at a busy moment: with the default (2),
-		// or one per page of a listing (8), every burst of views closed
-		// the extra connections and the next one opened them again (a
-		// new TCP and TLS handshake, a round trip or two each, and two
-		// goroutines and 8 KB of buffers per connection).
+		// Every user's calls go to the same host, so keep an idle
+		// connection for each call in flight at a busy moment (a listing
+		// alone has up to eight): with fewer, each burst of views closes
+		// connections that the next one opens again, a TCP and TLS
+		// handshake each.
 		t.MaxIdleConns = max(t.MaxIdleConns, maxIdlePerHost)
 		t.MaxIdleConnsPerHost = maxIdlePerHost
 		cfg.Transport = t
