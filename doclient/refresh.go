@@ -100,7 +100,7 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 	// token source refreshes it at once.
 	tok, err := c.oauth.TokenSource(c.oauthContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, wrapError(ctx, "refresh token", err)
+		return nil, tokenError(ctx, "refresh token", err)
 	}
 	c.stampExpiry(tok)
 	return tok, nil

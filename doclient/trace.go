@@ -253,6 +253,8 @@ func errorCode(err error) string {
 		return "code already used (no request sent)"
 	case IsInvalidGrant(err):
 		return "invalid_grant"
+	case IsMalformed(err):
+		return "unreadable answer"
 	case IsUnavailable(err):
 		return "no answer"
 	}
