@@ -121,14 +121,14 @@ func (c *Client) Droplets(ctx context.Context, ts oauth2.TokenSource, opts ListO
 
 // lister collects the pages of one listing, fetched concurrently.
 type lister struct {
-	c   *Client
-	tag string
-
-	mu           sync.Mutex
-	pages        map[int][]godo.Droplet
-	requests     int
-	rate         godo.Rate
+	c            *Client
+	tag          string
 	total, count int // meta.total and the page count, from page 1
+
+	mu       sync.Mutex
+	pages    map[int][]godo.Droplet
+	requests int
+	rate     godo.Rate
 }
 
 // pageHead is what a page says of the whole list: how many droplets it
