@@ -140,9 +140,6 @@ func traceFrom(ctx context.Context) *Trace {
 	return t
 }
 
-// Every mask shows at most a quarter of a value's characters (see lead),
-// whatever the server sent: a value made too short is never shown whole.
-
 // MaskState shows the first 6 characters of a state, enough to recognise
 // it beside the login cookie's, too few to forge a callback with.
 func MaskState(s string) string { return lead(s, 6) + "…" }
@@ -180,7 +177,9 @@ func MaskToken(s string) string {
 }
 
 // lead is what a mask shows of s: its first n characters, but never more
-// than a quarter of them, so none of a value shorter than 4.
+// than a quarter of its characters, whatever the server sent, so that a
+// value made too short is never shown whole (and one shorter than 4 not
+// at all).
 func lead(s string, n int) string {
 	return prefix(s, min(n, utf8.RuneCountInString(s)/4))
 }
