@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/godo"
 	"golang.org/x/oauth2"
-	"golang.org/x/sync/singleflight"
 )
 
 // The power actions the app offers, by DigitalOcean's names for them
@@ -45,25 +43,34 @@ const (
 const ActionOnceFor = 10 * time.Minute
 
 // Droplet returns one droplet (GET /v2/droplets/{id}). Another account's
-// droplet, or one that was destroyed, is an [*APIError] with StatusCode 404.
+// droplet, or one that was destroyed, is an [*APIError] with StatusCode 404;
+// an answer without that droplet is an error for which [IsMalformed] is
+// true.
 func (c *Client) Droplet(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Droplet, error) {
 	ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 	defer cancel()
 	d, _, err := c.api.Droplets.Get(ctx, id)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, wrapError(ctx, "get droplet", err)
+	case d == nil || d.ID != id:
+		return nil, malformed("get droplet", "not the droplet asked for")
 	}
 	return d, nil
 }
 
 // Action returns an action (GET /v2/actions/{id}), to follow its progress
-// from in-progress to completed or errored.
+// from in-progress to completed or errored. An answer without that action
+// is an error for which [IsMalformed] is true.
 func (c *Client) Action(ctx context.Context, ts oauth2.TokenSource, id int) (*godo.Action, error) {
 	ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 	defer cancel()
 	a, _, err := c.api.Actions.Get(ctx, id)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, wrapError(ctx, "get action", err)
+	case a == nil || a.ID != id:
+		return nil, malformed("get action", "not the action asked for")
 	}
 	return a, nil
 }
@@ -75,7 +82,10 @@ func (c *Client) Action(ctx context.Context, ts oauth2.TokenSource, id int) (*go
 // The POST is sent once and never retried, not even after a short 429 (the
 // rate-limit retry is for GETs only): a second POST could act twice. A
 // timeout or 5xx therefore leaves the caller not knowing whether the action
-// started; [IsTimeout] and [IsUnavailable] say which it was.
+// started; [IsTimeout] and [IsUnavailable] say which it was. So does a 2xx
+// answer without the action ([IsMalformed]): DigitalOcean accepted the
+// POST, so the action may have started, but there is no action to follow;
+// the droplet's page shows whether it did.
 //
 // once is the one-time key of the user's confirmation (its hash is kept,
 // never the key). Calls with the same once share one POST: one arriving
@@ -90,19 +100,38 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 	if !IsPowerAction(t) {
 		return nil, fmt.Errorf("doclient: droplet action: unknown type %q", t)
 	}
+	op := "droplet action " + t
 	post := func(ctx context.Context) (*godo.Action, error) {
 		ctx, cancel := context.WithTimeout(withTokenSource(ctx, ts), c.timeout)
 		defer cancel()
 		a, _, err := powerAction(c.api.DropletActions, t)(ctx, id)
-		if err != nil {
-			return nil, wrapError(ctx, "droplet action "+t, err)
+		switch {
+		case err != nil:
+			return nil, wrapError(ctx, op, err)
+		case a == nil || a.ID < 1:
+			return nil, malformed(op, "no action")
 		}
 		return a, nil
 	}
 	if once == "" {
 		return post(ctx)
 	}
-	return c.actions.do(ctx, hashOf("droplet action", once, fmt.Sprint(id), t), c.now, post)
+	// Every outcome is kept, failures too: after a timeout the action
+	// may have started, and the same confirmation must not send it again.
+	key := hashOf("droplet action", once, fmt.Sprint(id), t)
+	look := func() (*godo.Action, bool, error) {
+		r, ok := c.actions.get(key, c.now())
+		return r.val, ok, r.err
+	}
+	a, err := c.actions.do(ctx, key, look, func(ctx context.Context) (*godo.Action, error) {
+		a, err := post(ctx)
+		c.actions.put(key, memoResult[*godo.Action]{val: a, err: err, at: c.now()})
+		return a, err
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("doclient: droplet action: %w", ctx.Err())
+	}
+	return copyAction(a), err
 }
 
 // powerAction returns godo's method for action type t.
@@ -118,80 +147,6 @@ func powerAction(s godo.DropletActionsService, t string) func(context.Context, i
 		return s.PowerOff
 	}
 	return s.PowerOn
-}
-
-// onceActions shares one action POST among the calls that present the same
-// one-time key, and remembers its outcome for ActionOnceFor.
-type onceActions struct {
-	group singleflight.Group
-
-	mu     sync.Mutex
-	recent map[credentialHash]onceOutcome
-}
-
-type onceOutcome struct {
-	action *godo.Action
-	err    error
-	at     time.Time
-}
-
-func (o *onceActions) do(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*godo.Action, error)) (*godo.Action, error) {
-	if out, ok := o.get(key, now()); ok {
-		return copyAction(out.action), out.err
-	}
-	result := o.group.DoChan(string(key[:]), func() (any, error) {
-		if out, ok := o.get(key, now()); ok {
-			return out.action, out.err
-		}
-		// The POST runs to its end even if this caller goes away: once
-		// sent, it may have acted, and the next caller must learn that.
-		a, err := fn(context.WithoutCancel(ctx))
-		o.put(key, onceOutcome{action: a, err: err, at: now()})
-		return a, err
-	})
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("doclient: droplet action: %w", ctx.Err())
-	case r := <-result:
-		a, _ := r.Val.(*godo.Action)
-		return copyAction(a), r.Err
-	}
-}
-
-func (o *onceActions) get(key credentialHash, now time.Time) (onceOutcome, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out, ok := o.recent[key]
-	if !ok || now.Sub(out.at) > ActionOnceFor {
-		return onceOutcome{}, false
-	}
-	return out, true
-}
-
-func (o *onceActions) put(key credentialHash, out onceOutcome) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.recent == nil {
-		o.recent = map[credentialHash]onceOutcome{}
-	}
-	if len(o.recent) >= maxRecent {
-		// Drop what has expired; if everything is recent, the oldest.
-		var oldest credentialHash
-		first := true
-		for k, v := range o.recent {
-			if out.at.Sub(v.at) > ActionOnceFor {
-				delete(o.recent, k)
-				continue
-			}
-			if first || v.at.Before(o.recent[oldest].at) {
-				oldest, first = k, false
-			}
-		}
-		if len(o.recent) >= maxRecent {
-			delete(o.recent, oldest)
-		}
-	}
-	o.recent[key] = out
 }
 
 // copyAction gives each caller its own copy of a shared result.

@@ -188,3 +188,23 @@ func TestDropletActionOncePerKey(t *testing.T) {
 		t.Errorf("another key: %v, %d POSTs", err, api.posts.Load())
 	}
 }
+
+// A failure is remembered for the key as a success is: after a success
+// answer without the action (the action may have started), the same
+// confirmation gets the same error, with no second POST.
+func TestDropletActionRemembersAFailureForTheKey(t *testing.T) {
+	t.Parallel()
+	api := &actionAPI{fail: func(w http.ResponseWriter) { writeJSON(w, http.StatusCreated, map[string]any{}) }}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := newClient(t, srv.URL+"/v1/oauth", srv.URL)
+	for i := range 2 {
+		a, err := c.DropletAction(context.Background(), staticToken("doo_v1_x"), 7, doclient.ActionPowerOff, "key-1")
+		if a != nil || !doclient.IsMalformed(err) || !doclient.IsUnavailable(err) {
+			t.Errorf("call %d: %+v, %v; want no action and a malformed answer", i+1, a, err)
+		}
+	}
+	if n := api.posts.Load(); n != 1 {
+		t.Errorf("%d POSTs for one key, want 1", n)
+	}
+}

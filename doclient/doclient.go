@@ -21,16 +21,19 @@
 //
 // Then: call the API with the access token ([Client.Droplets],
 // [Client.Droplet]; with write access, [Client.DropletAction] and
-// [Client.Action] to follow it); access tokens expire, and a [TokenSource] refreshes them ([Client.Refresh]) and
-// tells the app about the new pair so it can store it; on logout, revoke
-// the token ([Client.Revoke]).
+// [Client.Action] to follow it); access tokens expire, and a [TokenSource]
+// refreshes them ([Client.Refresh]) and tells the app about the new pair so
+// it can store it; on logout, revoke the token ([Client.Revoke]).
 //
 // Failures come back as [*OAuthError] (the OAuth server said no), [*APIError]
-// (the API said no), [ErrCodeUsed] (a code replayed after its exchange) or a
-// wrapped network error; [IsInvalidGrant], [IsUnauthorized], [IsTimeout],
-// [IsUnavailable], [IsRateLimited], [IsForbidden], [IsNotFound] and
-// [IsActionRefused] tell a handler which page to show. No
-// error string contains a token, a code or the client secret.
+// (the API said no), [ErrCodeUsed] (a code replayed after its exchange),
+// [ErrMalformedAnswer] (a success answer that is not the call's result, e.g.
+// "{}"), [ErrWaitedForAnotherInstance] (another instance holds the
+// credential) or a wrapped network error; [IsInvalidGrant],
+// [IsUnauthorized], [IsTimeout], [IsUnavailable], [IsMalformed],
+// [IsRateLimited], [IsForbidden], [IsNotFound] and [IsActionRefused] tell a
+// handler which page to show. No call returns a nil value without an error.
+// No error string contains a token, a code or the client secret.
 //
 // Each single-use credential (a code, a refresh token) reaches DigitalOcean
 // once however many requests present it: within the process by default,
@@ -54,7 +57,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -157,8 +159,8 @@ type Client struct {
 	now       func() time.Time
 
 	// transport sends every request; oauthHTTP wraps it for the OAuth
-	// server, api for the API (built once: godo.New allocates every
-	// service godo has, about 2 KB, which a page view need not pay).
+	// server, api for the API: one godo client for every user, since
+	// each call brings its token in its context (see newAPI).
 	transport http.RoundTripper
 	oauthHTTP *http.Client
 	api       *godo.Client
@@ -168,10 +170,7 @@ type Client struct {
 	exchanges *sharedGrants
 	refreshes *sharedGrants
 	// One POST per confirmation of a droplet action (see DropletAction).
-	actions *onceActions
-
-	// bodies holds *bytes.Buffer for droplet pages, reused (dropletPage).
-	bodies sync.Pool
+	actions *memo[*godo.Action]
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
@@ -195,12 +194,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Transport == nil {
 		const maxIdlePerHost = 64
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Every user's calls go to the same host, so keep a connection
-		// for each call in flight at a busy moment: with the default (2),
-		// or one per page of a listing (8), every burst of views closed
-		// the extra connections and the next one opened them again (a
-		// new TCP and TLS handshake, a round trip or two each, and two
-		// goroutines and 8 KB of buffers per connection).
+		// Every user's calls go to the same host, so keep an idle
+		// connection for each call in flight at a busy moment (a listing
+		// alone has up to eight): with fewer, each burst of views closes
+		// connections that the next one opens again, a TCP and TLS
+		// handshake each.
 		t.MaxIdleConns = max(t.MaxIdleConns, maxIdlePerHost)
 		t.MaxIdleConnsPerHost = maxIdlePerHost
 		cfg.Transport = t
@@ -256,9 +254,9 @@ func New(cfg Config) (*Client, error) {
 		transport: transport,
 		oauthHTTP: &http.Client{Transport: transport, CheckRedirect: refuseRedirects},
 		api:       api,
-		exchanges: &sharedGrants{op: "exchange code", share: CodeShareWindow, spent: CodeSpentFor, store: cfg.Shared, lease: lease, wait: lease},
-		refreshes: &sharedGrants{op: "refresh token", share: refreshReuse, store: cfg.Shared, lease: lease, wait: lease},
-		actions:   &onceActions{},
+		exchanges: newSharedGrants("exchange code", CodeShareWindow, CodeSpentFor, cfg.Shared, lease),
+		refreshes: newSharedGrants("refresh token", refreshReuse, 0, cfg.Shared, lease),
+		actions:   &memo[*godo.Action]{keep: ActionOnceFor},
 	}, nil
 }
 
@@ -392,7 +390,7 @@ func (c *Client) exchange(ctx context.Context, code, verifier string) (*oauth2.T
 	}
 	tok, err := c.oauth.Exchange(c.oauthContext(ctx), code, opts...)
 	if err != nil {
-		return nil, wrapError(ctx, "exchange code", err)
+		return nil, tokenError(ctx, "exchange code", err)
 	}
 	c.stampExpiry(tok)
 	return tok, nil

@@ -35,6 +35,7 @@ type dropletAPI struct {
 	metaLies int                  // if set, meta.total reports this instead
 	ids      func(page int) []int // if set, the droplet IDs of each page
 	pad      int                  // bytes of filler per droplet, as the real API's size and region catalogues
+	full     bool                 // describe droplets as DigitalOcean does (realisticDroplet), pad ignored
 
 	rec         recorder
 	inFlight    atomic.Int32
@@ -83,8 +84,12 @@ func (a *dropletAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ids = append(ids, id)
 		}
 	}
-	droplets := make([]map[string]any, 0, len(ids))
+	droplets := make([]any, 0, len(ids))
 	for _, id := range ids {
+		if a.full {
+			droplets = append(droplets, realisticDroplet(id))
+			continue
+		}
 		droplets = append(droplets, map[string]any{
 			"id": id, "name": fmt.Sprintf("droplet-%d", id), "memory": 1024, "vcpus": 1, "disk": 25,
 			"status": "active", "created_at": "2024-01-02T03:04:05Z",
@@ -116,6 +121,37 @@ func (a *dropletAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body["meta"] = map[string]any{"total": total}
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// realisticDroplet is droplet id as DigitalOcean describes it, with its
+// size, region and image catalogues: about 1.5 KB, nearly all of it
+// fields the app does not show.
+func realisticDroplet(id int) godo.Droplet {
+	regions := []string{"nyc1", "nyc3", "sfo3", "ams3", "fra1", "lon1", "sgp1", "tor1", "blr1", "syd1"}
+	sizes := []string{"s-1vcpu-512mb-10gb", "s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-8gb",
+		"c-2", "c-4", "c-8", "g-2vcpu-8gb", "gd-2vcpu-8gb", "m-2vcpu-16gb", "m-4vcpu-32gb", "so-2vcpu-16gb"}
+	region := regions[id%len(regions)]
+	return godo.Droplet{
+		ID: id, Name: fmt.Sprintf("web-%04d", id), Memory: 2048, Vcpus: 1, Disk: 50,
+		Status: "active", Created: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Hour).Format(time.RFC3339),
+		SizeSlug: "s-1vcpu-2gb", Tags: []string{"web", "env:prod"}, Features: []string{"backups", "monitoring", "droplet_agent", "private_networking"},
+		BackupIDs: []int{180002000 + id}, SnapshotIDs: []int{}, VolumeIDs: []string{},
+		Size: &godo.Size{Slug: "s-1vcpu-2gb", Memory: 2048, Vcpus: 1, Disk: 50, PriceMonthly: 12, PriceHourly: 0.01786, Regions: regions,
+			Available: true, Transfer: 2, Description: "Basic"},
+		Region: &godo.Region{Slug: region, Name: "Region " + region, Sizes: sizes, Available: true,
+			Features: []string{"backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"}},
+		Image: &godo.Image{ID: 160232537, Name: "24.04 (LTS) x64", Type: "base", Distribution: "Ubuntu", Slug: "ubuntu-24-04-x64",
+			Public: true, Regions: regions, MinDiskSize: 7, SizeGigaBytes: 2.44, Created: "2024-07-22T16:10:52Z",
+			Description: "Ubuntu 24.04 (LTS) x64", Status: "available"},
+		Networks: &godo.Networks{
+			V4: []godo.NetworkV4{
+				{IPAddress: fmt.Sprintf("203.0.%d.%d", id/250%250, id%250+1), Netmask: "255.255.240.0", Gateway: "203.0.0.1", Type: "public"},
+				{IPAddress: fmt.Sprintf("10.10.%d.%d", id/250%250, id%250+1), Netmask: "255.255.0.0", Type: "private"},
+			},
+			V6: []godo.NetworkV6{{IPAddress: fmt.Sprintf("2001:db8:1::%x", id+2), Netmask: 64, Gateway: "2001:db8:1::1", Type: "public"}},
+		},
+		VPCUUID: "5a4981aa-9653-4bd1-bef5-d6bff52042e4",
+	}
 }
 
 // pagesSeen returns the page numbers requested, and fails the test if a
@@ -494,7 +530,7 @@ func TestDropletsRoundTrips(t *testing.T) {
 		hint      int
 		rounds    []int // requests sent together, round after round
 		wantPages int
-		pad       int // filler bytes per droplet: large enough, page 1's count is read before its droplets are decoded
+		pad       int // filler bytes per droplet
 	}{
 		{"first view of 1,000 droplets: page 1, then the other 4 together", 1000, 0, []int{1, 4}, 5, 0},
 		{"later view of 1,000 droplets: all 5 pages at once", 1000, 5, []int{5}, 5, 0},
@@ -538,12 +574,15 @@ func TestDropletsByTagAsksTheAPI(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, srv.URL)
 
-	if _, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{Tag: "env:prod"}); err != nil {
-		t.Fatalf("Droplets: %v", err)
-	}
-	reqs := api.rec.all()
-	if len(reqs) != 1 || reqs[0].Query.Get("tag_name") != "env:prod" {
-		t.Fatalf("requests %+v, want one with tag_name=env:prod", reqs)
+	// A tag is one parameter, whatever its characters.
+	for i, tag := range []string{"env:prod", "a&per_page=1#b"} {
+		if _, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{Tag: tag}); err != nil {
+			t.Fatalf("Droplets: %v", err)
+		}
+		reqs := api.rec.all()
+		if len(reqs) != i+1 || reqs[i].Query.Get("tag_name") != tag || reqs[i].Query.Get("per_page") != "200" {
+			t.Fatalf("requests %+v, want one with tag_name=%s and per_page=200", reqs, tag)
+		}
 	}
 }
 
@@ -562,22 +601,28 @@ func TestDropletsHintDoesNotHideAFailure(t *testing.T) {
 }
 
 // BenchmarkDropletsListAll lists 1,000 droplets (5 pages) from a local fake
-// API, without and with the page-count hint.
+// API, without and with the page-count hint; full/ with droplets described
+// as DigitalOcean describes them (about 1.5 KB each).
 func BenchmarkDropletsListAll(b *testing.B) {
-	api := &dropletAPI{total: 1000}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
-	c := newClient(b, srv.URL, srv.URL)
-	for _, hint := range []int{0, 5} {
-		b.Run("hint="+strconv.Itoa(hint), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: hint})
-				if err != nil || len(list.Droplets) != 1000 {
-					b.Fatalf("%v, %v", list, err)
+	for _, full := range []bool{false, true} {
+		srv := httptest.NewServer(&dropletAPI{total: 1000, full: full})
+		b.Cleanup(srv.Close)
+		c := newClient(b, srv.URL, srv.URL)
+		name := ""
+		if full {
+			name = "full/"
+		}
+		for _, hint := range []int{0, 5} {
+			b.Run(name+"hint="+strconv.Itoa(hint), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{PagesHint: hint})
+					if err != nil || len(list.Droplets) != 1000 {
+						b.Fatalf("%v, %v", list, err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -605,5 +650,26 @@ func TestDropletsReuseConnections(t *testing.T) {
 	api.check(t)
 	if n := conns.Load(); n != 5 {
 		t.Errorf("two listings of 5 pages at once opened %d connections, want 5", n)
+	}
+}
+
+// A later page that is a success without its droplets fails the whole
+// listing, as an error page does: never a list with a page missing.
+func TestDropletsMalformedPage(t *testing.T) {
+	t.Parallel()
+	api := &dropletAPI{total: 450}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("page") == "2" {
+			writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]any{"total": 450}})
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, srv.URL)
+
+	list, err := c.Droplets(context.Background(), staticToken("doo_v1_access"), doclient.ListOptions{})
+	if list != nil || !doclient.IsMalformed(err) || !doclient.IsUnavailable(err) || !strings.Contains(err.Error(), "page 2") {
+		t.Fatalf("Droplets = %v, %v; want no list and page 2's malformed answer", list, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -82,6 +83,25 @@ func (e *OAuthError) Error() string {
 // Like invalid_grant, it means the user has to connect again.
 var ErrNoRefreshToken = errors.New("doclient: token expired and there is no refresh token")
 
+// ErrMalformedAnswer is wrapped by the error of a call that DigitalOcean
+// answered with success (2xx) in a body that is not the call's result: not
+// JSON, cut short, or without the object asked for, as "{}" is. Like a 5xx,
+// it is DigitalOcean's (or a proxy's) failure: [IsUnavailable] is true for
+// it, and [IsMalformed] tells it apart. After [Client.DropletAction] it
+// means that the action may have started.
+var ErrMalformedAnswer = errors.New("DigitalOcean's answer could not be read")
+
+// IsMalformed reports whether DigitalOcean answered with success but the
+// answer could not be read ([ErrMalformedAnswer]).
+func IsMalformed(err error) bool {
+	return errors.Is(err, ErrMalformedAnswer)
+}
+
+// malformed is the error of op for a success answer that lacks what.
+func malformed(op, what string) error {
+	return fmt.Errorf("doclient: %s: %w: %s", op, ErrMalformedAnswer, what)
+}
+
 // IsInvalidGrant reports whether err means the grant is dead and the user has
 // to connect again: the authorization code was bad, expired or already used,
 // or the refresh token was revoked, expired or already used (OAuth error
@@ -110,11 +130,15 @@ func IsUnauthorized(err error) bool {
 
 // IsUnavailable reports whether err means DigitalOcean could not be reached or
 // failed on its side: a network error, a timeout, or a 5xx answer of the OAuth
-// server or the API. Trying again later may work. The caller's own
+// server or the API, or a success answer that could not be read
+// ([ErrMalformedAnswer]). Trying again later may work. The caller's own
 // cancellation (context.Canceled) does not count.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
+	}
+	if IsMalformed(err) {
+		return true
 	}
 	// A typed answer decides first: a url.Error around an OAuthError (a
 	// failed refresh inside Droplets) is not a network error.
@@ -185,7 +209,29 @@ func wrapError(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		return fmt.Errorf("doclient: %s: %w: %w", op, ctxErr, err)
 	}
+	// godo decodes a 2xx body itself and returns encoding/json's error, as
+	// it is, when the body is not the JSON it expects, or is empty or cut
+	// short. (A failure to send or to get an answer is a *url.Error.)
+	var ue *url.Error
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &ue) && (errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return malformed(op, err.Error())
+	}
 	return fmt.Errorf("doclient: %s: %w", op, err)
+}
+
+// tokenError is wrapError for a token request. x/oauth2 reports an answer
+// it could not read (a 2xx without access_token, a body that is not JSON,
+// one cut short) as a plain error: neither a refusal (*RetrieveError), nor
+// a failure to get an answer (*url.Error), nor a deadline.
+func tokenError(ctx context.Context, op string, err error) error {
+	var re *oauth2.RetrieveError
+	var ue *url.Error
+	if errors.As(err, &re) || errors.As(err, &ue) || ctx.Err() != nil {
+		return wrapError(ctx, op, err)
+	}
+	return malformed(op, err.Error())
 }
 
 func oauthErrorFromRetrieve(re *oauth2.RetrieveError) *OAuthError {

@@ -105,7 +105,8 @@ func ExampleWithTrace() {
 			}
 		},
 	})
-	client.AuthCodeURL(ctx, "some-state-0123456789", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil, doclient.SelectAccount)
+	state := "some-state-as-long-as-the-apps-two-rand-Texts-KLMNOP" // 52 characters; a mask shows at most a quarter
+	client.AuthCodeURL(ctx, state, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", nil, doclient.SelectAccount)
 	// Output:
 	// GET https://cloud.digitalocean.com/v1/oauth/authorize
 	//   client_id = my-client-id

@@ -32,10 +32,10 @@ const RefreshMargin = time.Minute
 // the user out. So Refresh sends exactly one request per refresh token:
 // concurrent calls with the same refresh token share one request
 // (singleflight), and calls arriving up to a minute after it succeeded get
-// the same new pair without asking DigitalOcean again. That memory holds at
-// most 1024 recent refreshes, keyed by a SHA-256 hash of the old refresh
-// token; it hands a new token only to a caller that presents the old refresh
-// token, which only that session's cookie held.
+// the same new pair without asking DigitalOcean again. That memory is
+// bounded, keyed by a SHA-256 hash of the old refresh token; it hands a new
+// token only to a caller that presents the old refresh token, which only
+// that session's cookie held.
 //
 // The deduplication lives in this Client, so in one process, unless
 // Config.Shared is set: with several instances behind a load balancer,
@@ -100,7 +100,7 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 	// token source refreshes it at once.
 	tok, err := c.oauth.TokenSource(c.oauthContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, wrapError(ctx, "refresh token", err)
+		return nil, tokenError(ctx, "refresh token", err)
 	}
 	c.stampExpiry(tok)
 	return tok, nil

@@ -3,16 +3,13 @@ package doclient
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/sync/singleflight"
 )
 
 // How long a [sharedGrants] hands out, or refuses, a credential's result.
@@ -33,7 +30,6 @@ const (
 
 	failureShare = 5 * time.Second // a failure is handed to everyone who presents the credential, then forgotten
 	pollInterval = 20 * time.Millisecond
-	maxRecent    = 4096
 )
 
 // ErrWaitedForAnotherInstance is returned by [Client.Refresh] and
@@ -91,9 +87,10 @@ type SharedStore interface {
 // the lock, the instance coordinates in its own process; after, it waits
 // and never presents the credential itself.
 //
-// In memory it keeps at most maxRecent results, keyed by a SHA-256 hash of
-// the credential, so it never holds a credential itself, and it hands a
-// result only to a caller that presents the same credential.
+// In memory (a memo) it keeps the successes and spent codes, keyed by a
+// hash of the credential, and hands a result only to a caller that
+// presents the same credential. Failures are not kept: the next request
+// asks again.
 type sharedGrants struct {
 	op    string        // "refresh token" or "exchange code", for errors and shared names
 	share time.Duration // a result is handed out this long after the request
@@ -102,60 +99,35 @@ type sharedGrants struct {
 	lease time.Duration // the shared lock's lease: longer than the request it guards
 	wait  time.Duration // how long to wait for another instance's result
 
-	group singleflight.Group
-
-	mu     sync.Mutex
-	recent map[credentialHash]recentGrant
+	// recent keeps a token (nil once the code is only known as spent)
+	// for share+spent after its request answered.
+	recent memo[*oauth2.Token]
 }
 
-type credentialHash [sha256.Size]byte
-
-type recentGrant struct {
-	tok *oauth2.Token // nil once only "spent" is remembered
-	at  time.Time     // when the request to DigitalOcean answered
-}
-
-// hashOf is the key for a credential made of parts (joined unambiguously).
-func hashOf(parts ...string) credentialHash {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	var key credentialHash
-	h.Sum(key[:0])
-	return key
+// newSharedGrants returns the sharedGrants of op (see its fields).
+func newSharedGrants(op string, share, spent time.Duration, store SharedStore, lease time.Duration) *sharedGrants {
+	return &sharedGrants{op: op, share: share, spent: spent, store: store, lease: lease, wait: lease,
+		recent: memo[*oauth2.Token]{keep: share + spent}}
 }
 
 // do returns the result of fn for key, calling fn only when no call for key
 // is under way (here or, with a store, in another instance) or answered
-// recently. fn runs without ctx's cancellation: once sent, the request
-// consumes the credential, so it is seen through and its result remembered
-// for the caller's next attempt; do itself returns as soon as ctx is done.
+// recently. fn runs without ctx's cancellation (see memo.do): once sent,
+// the request consumes the credential; do itself returns as soon as ctx
+// is done.
 func (s *sharedGrants) do(ctx context.Context, key credentialHash, now func() time.Time, fn func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, error) {
-	if tok, ok, err := s.get(key, now()); ok {
-		return tok, err
-	}
-	result := s.group.DoChan(string(key[:]), func() (any, error) {
-		// Another call may have finished between our look and now.
-		if tok, ok, err := s.get(key, now()); ok {
-			return tok, err
-		}
-		tok, at, err := s.coordinate(context.WithoutCancel(ctx), key, now, fn)
+	look := func() (*oauth2.Token, bool, error) { return s.get(key, now()) }
+	tok, err := s.recent.do(ctx, key, look, func(ctx context.Context) (*oauth2.Token, error) {
+		tok, at, err := s.coordinate(ctx, key, now, fn)
 		if err == nil || errors.Is(err, ErrCodeUsed) {
-			s.put(key, tok, at)
+			s.recent.put(key, memoResult[*oauth2.Token]{val: tok, at: at})
 		}
 		return tok, err
 	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-result:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return copyToken(r.Val.(*oauth2.Token)), nil
+	if err != nil {
+		return nil, err
 	}
+	return copyToken(tok), nil
 }
 
 // coordinate calls fn once across instances when there is a store, and
@@ -337,49 +309,17 @@ func (e remoteFailure) Temporary() bool { return true }
 // get returns what is remembered about key: the result within share, or
 // ErrCodeUsed within the spent period after it.
 func (s *sharedGrants) get(key credentialHash, now time.Time) (*oauth2.Token, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.recent[key]
-	if !ok {
-		return nil, false, nil
-	}
-	age := now.Sub(e.at)
+	r, ok := s.recent.get(key, now)
 	switch {
-	case age < s.share && e.tok != nil:
-		return copyToken(e.tok), true, nil
-	case age < s.share+s.spent:
-		s.recent[key] = recentGrant{at: e.at} // the tokens are no longer handed out
-		return nil, true, ErrCodeUsed
+	case !ok:
+		return nil, false, nil
+	case now.Sub(r.at) < s.share && r.val != nil:
+		return r.val, true, nil
+	case r.val != nil:
+		// The tokens are no longer handed out: forget them.
+		s.recent.put(key, memoResult[*oauth2.Token]{at: r.at})
 	}
-	delete(s.recent, key)
-	return nil, false, nil
-}
-
-// put remembers tok (nil: only that the code was used), dropping expired
-// entries, or the oldest one, when full.
-func (s *sharedGrants) put(key credentialHash, tok *oauth2.Token, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.recent == nil {
-		s.recent = make(map[credentialHash]recentGrant)
-	}
-	if len(s.recent) >= maxRecent {
-		var oldest credentialHash
-		var oldestAt time.Time
-		for k, e := range s.recent {
-			if at.Sub(e.at) >= s.share+s.spent {
-				delete(s.recent, k)
-				continue
-			}
-			if oldestAt.IsZero() || e.at.Before(oldestAt) {
-				oldest, oldestAt = k, e.at
-			}
-		}
-		if len(s.recent) >= maxRecent {
-			delete(s.recent, oldest)
-		}
-	}
-	s.recent[key] = recentGrant{tok: tok, at: at}
+	return nil, true, ErrCodeUsed
 }
 
 // copyToken gives each caller its own *oauth2.Token, so that one caller

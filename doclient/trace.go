@@ -24,7 +24,8 @@ import (
 // it masks them before they leave it (see [MaskState] and its siblings).
 // State and code_challenge keep their first characters, the code its first
 // characters and its length, tokens their prefix and first characters, and
-// code_verifier and client_secret only their length.
+// code_verifier and client_secret only their length; none shows more than
+// a quarter of a value.
 //
 // Hooks may be called from several goroutines at once (the pages of
 // [Client.Droplets] are fetched in parallel) and must not block for long.
@@ -141,16 +142,16 @@ func traceFrom(ctx context.Context) *Trace {
 
 // MaskState shows the first 6 characters of a state, enough to recognise
 // it beside the login cookie's, too few to forge a callback with.
-func MaskState(s string) string { return prefix(s, 6) + "…" }
+func MaskState(s string) string { return lead(s, 6) + "…" }
 
 // MaskChallenge shows the first 8 characters of a PKCE code_challenge. The
 // challenge is a hash and not secret, but it is shortened like the rest.
-func MaskChallenge(s string) string { return prefix(s, 8) + "…" }
+func MaskChallenge(s string) string { return lead(s, 8) + "…" }
 
 // MaskCode shows the first 6 characters of an authorization code and its
 // length.
 func MaskCode(s string) string {
-	return prefix(s, 6) + "… (" + strconv.Itoa(utf8.RuneCountInString(s)) + " characters)"
+	return lead(s, 6) + "… (" + strconv.Itoa(utf8.RuneCountInString(s)) + " characters)"
 }
 
 // Hidden shows nothing of a secret (the client secret, the PKCE verifier)
@@ -160,18 +161,27 @@ func Hidden(s string) string {
 }
 
 // MaskToken shows a token's type prefix and its first 4 characters after
-// it: "doo_v1_3f9a…" for a DigitalOcean access token.
+// it: "doo_v1_3f9a…" for a DigitalOcean access token. A token too short
+// for that shows less. An empty token (no refresh token) stays empty.
 func MaskToken(s string) string {
 	if s == "" {
 		return ""
 	}
-	head := ""
+	head := 0
 	// DigitalOcean's tokens start with a type and version, "doo_v1_"
 	// (access) or "dor_v1_" (refresh): short, and not secret.
 	if i := strings.LastIndex(prefix(s, 8), "_"); i > 0 {
-		head, s = s[:i+1], s[i+1:]
+		head = utf8.RuneCountInString(s[:i+1])
 	}
-	return head + prefix(s, 4) + "…"
+	return lead(s, head+4) + "…"
+}
+
+// lead is what a mask shows of s: its first n characters, but never more
+// than a quarter of its characters, whatever the server sent, so that a
+// value made too short is never shown whole (and one shorter than 4 not
+// at all).
+func lead(s string, n int) string {
+	return prefix(s, min(n, utf8.RuneCountInString(s)/4))
 }
 
 // prefix is the first n characters of s.
@@ -242,6 +252,8 @@ func errorCode(err error) string {
 		return "code already used (no request sent)"
 	case IsInvalidGrant(err):
 		return "invalid_grant"
+	case IsMalformed(err):
+		return "unreadable answer"
 	case IsUnavailable(err):
 		return "no answer"
 	}

@@ -19,20 +19,84 @@ import (
 )
 
 func TestMasks(t *testing.T) {
+	t.Parallel()
+	hex := strings.Repeat("3f9a0123456789ab", 4) // 64 hex digits, as in DigitalOcean's tokens and codes
 	for _, tt := range []struct{ got, want string }{
-		{doclient.MaskState("K4LVUCABCDEFGHIJ"), "K4LVUC…"},
-		{doclient.MaskChallenge("aRbSgnDJxyzxyzxyz"), "aRbSgnDJ…"},
-		{doclient.MaskCode("4028b4ffffffffff"), "4028b4… (16 characters)"},
+		// Values as long as the app's and DigitalOcean's.
+		{doclient.MaskState("K4LVUCABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMN"), "K4LVUC…"}, // 52, two rand.Text()
+		{doclient.MaskChallenge("aRbSgnDJ" + hex[:35]), "aRbSgnDJ…"},                            // 43, base64url of SHA-256
+		{doclient.MaskCode("4028b4" + hex[:58]), "4028b4… (64 characters)"},
 		{doclient.Hidden("client-secret"), "•••• (13 characters)"},
-		{doclient.MaskToken("doo_v1_3f9a0123456789"), "doo_v1_3f9a…"},
-		{doclient.MaskToken("dor_v1_abcdef"), "dor_v1_abcd…"},
-		{doclient.MaskToken("plaintokenvalue"), "plai…"},
-		{doclient.MaskToken("ab"), "ab…"},
+		{doclient.MaskToken("doo_v1_" + hex), "doo_v1_3f9a…"},
+		{doclient.MaskToken("dor_v1_" + hex), "dor_v1_3f9a…"},
 		{doclient.MaskToken(""), ""},
-		{doclient.MaskState("é✓"), "é✓…"},
+		// Short values show at most a quarter of their characters.
+		{doclient.MaskToken("doo_v1_3f9a0123456789"), "doo_v…"}, // 21: 5
+		{doclient.MaskToken("plaintokenvalue"), "pla…"},         // 15: 3
+		{doclient.MaskToken("abcd"), "a…"},
+		{doclient.MaskToken("ab"), "…"},
+		{doclient.MaskCode("123456"), "1… (6 characters)"},
+		{doclient.MaskCode("4028b4ffffffffff"), "4028… (16 characters)"},
+		{doclient.MaskState("é✓"), "…"},
+		{doclient.MaskState("é✓é✓é✓é✓"), "é✓…"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// Whatever the server sends, no mask shows more than a quarter of a
+// value's characters, so none shows a value whole.
+func TestMasksShowAtMostAQuarter(t *testing.T) {
+	t.Parallel()
+	masks := []struct {
+		name   string
+		mask   func(string) string
+		length bool // the mask ends with the value's length
+	}{
+		{"MaskState", doclient.MaskState, false},
+		{"MaskChallenge", doclient.MaskChallenge, false},
+		{"MaskCode", doclient.MaskCode, true},
+		{"MaskToken", doclient.MaskToken, false},
+	}
+	shapes := []struct{ name, head, fill string }{
+		{"hex", "", "0123456789abcdef"},
+		{"token", "doo_v1_", "0123456789abcdef"},
+		{"underscores", "", "a_b_c_d_"},
+		{"multibyte", "", "é✓€😀"},
+	}
+	for n := 0; n <= 80; n++ {
+		for _, sh := range shapes {
+			v := []rune(sh.head + strings.Repeat(sh.fill, 80))[:n]
+			s := string(v)
+			for _, m := range masks {
+				got := m.mask(s)
+				if m.name == "MaskToken" && s == "" {
+					if got != "" {
+						t.Errorf("MaskToken(\"\") = %q, want \"\"", got)
+					}
+					continue
+				}
+				shown, rest, ok := strings.Cut(got, "…")
+				if !ok || !strings.HasPrefix(s, shown) {
+					t.Errorf("%s(%q) = %q, want a prefix of the value, then …", m.name, s, got)
+					continue
+				}
+				if k := len([]rune(shown)); k > n/4 {
+					t.Errorf("%s of %d characters (%s) shows %d: %q, want at most %d", m.name, n, sh.name, k, got, n/4)
+				}
+				wantRest := ""
+				if m.length {
+					wantRest = fmt.Sprintf(" (%d characters)", n)
+				}
+				if rest != wantRest {
+					t.Errorf("%s(%q) = %q, want %q after the …", m.name, s, got, wantRest)
+				}
+			}
+			if got, want := doclient.Hidden(s), fmt.Sprintf("•••• (%d characters)", n); got != want {
+				t.Errorf("Hidden(%q) = %q, want %q", s, got, want)
+			}
 		}
 	}
 }
@@ -92,7 +156,9 @@ func TestTraceReportsEveryStepMasked(t *testing.T) {
 		APICall:       func(a doclient.APICall) { mu.Lock(); defer mu.Unlock(); note(a); calls = append(calls, a) },
 	})
 
-	state, verifier, code := "STATE-0123456789abcdef", oauth2.GenerateVerifier(), "CODE-0123456789abcdef"
+	// As long as the app's state (52 characters) and DigitalOcean's codes (64).
+	hex := strings.Repeat("0123456789abcdef", 4)
+	state, verifier, code := "STATE-"+hex[:46], oauth2.GenerateVerifier(), "CODE-"+hex[:59]
 	link := c.AuthCodeURL(ctx, state, verifier, nil, doclient.SelectAccount)
 	if q := mustQuery(t, link); q.Get("prompt") != "select_account" {
 		t.Errorf("the link has no prompt=select_account: %s", link)
@@ -164,7 +230,7 @@ func TestTraceReportsEveryStepMasked(t *testing.T) {
 		sent[f.Name] = f.Value
 	}
 	for name, want := range map[string]string{
-		"grant_type": "authorization_code", "code": "CODE-0… (21 characters)", "redirect_uri": testRedirectURL,
+		"grant_type": "authorization_code", "code": "CODE-0… (64 characters)", "redirect_uri": testRedirectURL,
 		"code_verifier": "•••• (43 characters)", "client_id": testClientID, "client_secret": "•••• (25 characters)",
 	} {
 		if sent[name] != want {
