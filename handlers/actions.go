@@ -443,6 +443,11 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 			Link:    "/digitalocean", LinkText: "Your droplets", Err: err}
 	}
 	maybe := " The action may or may not have started. Before trying again, open the droplet: its status, and its latest action in the DigitalOcean control panel (the droplet's History tab), show whether it did."
+	if doclient.IsMalformed(err) {
+		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean did not say which action it started",
+			Message: "DigitalOcean accepted the request, but its answer did not name the action, so the app cannot follow it. The action may have started: do not press the button again." + maybe,
+			Link:    droplet, LinkText: "Open the droplet", Err: err}
+	}
 	if doclient.IsTimeout(err) {
 		return &Problem{Status: http.StatusGatewayTimeout, Title: "DigitalOcean took too long",
 			Message: "DigitalOcean did not answer in time." + maybe, Link: droplet, LinkText: "Open the droplet", Err: err}

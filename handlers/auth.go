@@ -286,6 +286,9 @@ func exchangeProblem(err error) *Problem {
 		return &Problem{Status: http.StatusServiceUnavailable, Title: "Sign-in is taking too long",
 			Message:    "Another instance of this app is finishing this sign-in and did not finish in time. Go back to the home page and connect again in a moment.",
 			RetryAfter: time.Second, Err: err}
+	case doclient.IsMalformed(err):
+		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean's answer could not be read",
+			Message: "DigitalOcean answered the token request, but without tokens this app could read. Go back to the home page and connect again.", Err: err}
 	case doclient.IsTimeout(err):
 		return &Problem{Status: http.StatusGatewayTimeout, Title: "DigitalOcean took too long",
 			Message: "DigitalOcean did not answer in time while finishing your sign-in. Go back to the home page and connect again.", Err: err}

@@ -154,6 +154,11 @@ func upstreamProblem(err error) error {
 			Retry:      true,
 			RetryAfter: time.Second, Err: err}
 	}
+	if doclient.IsMalformed(err) {
+		return &Problem{Status: http.StatusBadGateway, Title: "DigitalOcean's answer could not be read",
+			Message: "DigitalOcean answered, but not with what the app asked for. Your session is kept: try again in a moment.",
+			Retry:   true, Err: err}
+	}
 	if doclient.IsTimeout(err) {
 		// 504, not 502: an operator can tell a slow DigitalOcean (or
 		// network) from one that answered with an error.

@@ -130,6 +130,7 @@ func TestFaultMatrix(t *testing.T) {
 	signInFailed := expectation{status: 502, shows: "Sign-in failed", attempts: 1}
 	refused := expectation{status: 502, shows: "DigitalOcean refused the request", attempts: 1, session: true}
 	unreachable := expectation{status: 502, shows: "could not be reached", attempts: 1, session: true}
+	unreadable := expectation{status: 502, shows: "could not be read", attempts: 1, session: true}
 	notConfirmed := expectation{status: 200, shows: "did not confirm", attempts: 1}
 	want := map[endpoint]map[string]expectation{
 		atToken: {
@@ -141,7 +142,7 @@ func TestFaultMatrix(t *testing.T) {
 			"429 long":         {status: 503, shows: "connect again in 60 seconds", retryAfter: "60", attempts: 1},
 			"401":              signInFailed,
 			"connection reset": {status: 502, shows: "could not be reached", attempts: 1},
-			"malformed JSON":   signInFailed,
+			"malformed JSON":   {status: 502, shows: "could not be read", attempts: 1},
 		},
 		atRefresh: {
 			"timeout":          {status: 504, shows: "took too long", attempts: 1, session: true},
@@ -152,7 +153,7 @@ func TestFaultMatrix(t *testing.T) {
 			"429 long":         {status: 503, shows: "Try again in 60 seconds", retryAfter: "60", attempts: 1, session: true},
 			"401":              refused,
 			"connection reset": unreachable,
-			"malformed JSON":   refused,
+			"malformed JSON":   unreadable,
 		},
 		atAPI: {
 			"timeout":          {status: 504, shows: "took too long", attempts: 1, session: true},
@@ -163,7 +164,7 @@ func TestFaultMatrix(t *testing.T) {
 			"429 long":         {status: 503, shows: "Try again in 60 seconds", retryAfter: "60", attempts: 1, session: true},
 			"401":              {status: 200, shows: "no longer accepts", attempts: 2}, // renewed once (a parallel rotation?), refused again: signed out, on the index
 			"connection reset": {status: 502, shows: "could not be reached", attempts: 1, orOneMore: true, session: true},
-			"malformed JSON":   refused,
+			"malformed JSON":   unreadable,
 		},
 		atRevoke: {
 			"timeout": notConfirmed, "500": notConfirmed, "502": notConfirmed, "503": notConfirmed,

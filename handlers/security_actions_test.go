@@ -287,3 +287,58 @@ func TestSecurity35SeveralConfirmationsCoexistAndSayWhatHappened(t *testing.T) {
 		t.Errorf("the confirmation cookie is %d bytes after many pages", n)
 	}
 }
+
+// TestSecurity33AnAnswerWithoutItsValueNeverInvitesARepeat: DigitalOcean
+// (or whatever answers in its place) may say 2xx with a body that is not
+// the droplet or the action asked for ({}, null, nothing). After the
+// action's POST, which may have acted, that is a 502 that says so and
+// offers no "Try again"; on the droplet and progress pages it is a 502,
+// never a panic's 500.
+func TestSecurity33AnAnswerWithoutItsValueNeverInvitesARepeat(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{`{}`, `null`, ``, `{"action":null}`, `{"action":{}}`} {
+		t.Run("POST "+body, func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t)
+			c := a.Browser
+			connectWrite(a, c)
+			d := a.droplets(c)[0]
+			confirm := a.confirmPage(c, d.ID, "reboot")
+			posts := failingActions(a, http.StatusCreated, nil, body)
+			p := a.submit(c, confirm, fmt.Sprintf("/droplets/%d/actions", d.ID))
+			if p.Status != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502:\n%s", p.Status, p.Body)
+			}
+			mustContain(t, p, "The action may have started", "do not press the button again", fmt.Sprintf(`href="/droplets/%d"`, d.ID))
+			mustNotContain(t, p, "Try again")
+			if n := posts.Load(); n != 1 {
+				t.Errorf("%d POSTs, want 1", n)
+			}
+		})
+	}
+	for _, body := range []string{`{}`, `null`, `{"droplet":null}`, `{"droplet":{"id":0}}`} {
+		t.Run("GET "+body, func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t)
+			c := a.Browser
+			connectWrite(a, c)
+			d := a.droplets(c)[0]
+			progress := a.act(c, d.ID, "reboot")
+			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/v2/droplets/") || strings.Contains(r.URL.Path, "/v2/actions/")) {
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, body)
+					return
+				}
+				a.Sandbox.ServeHTTP(w, r)
+			}))
+			for _, path := range []string{fmt.Sprintf("/droplets/%d", d.ID), fmt.Sprintf("/droplets/%d/confirm?type=reboot", d.ID), progress.URL.Path} {
+				p := a.get(c, a.URL+path)
+				if p.Status != http.StatusBadGateway {
+					t.Errorf("%s with %s: status %d, want 502", path, body, p.Status)
+				}
+				mustContain(t, p, "could not be read")
+			}
+		})
+	}
+}
