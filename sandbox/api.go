@@ -130,7 +130,12 @@ func (s *Server) api(ops ...operation) http.HandlerFunc {
 			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: it needs "+need+".")
 			return
 		}
-		op.h(w, r, s.accounts[who.account])
+		acct, refusal := s.actingAccount(who.account, op)
+		if refusal != "" {
+			writeAPIError(w, http.StatusForbidden, "forbidden", refusal)
+			return
+		}
+		op.h(w, r, acct)
 	}
 }
 
