@@ -54,9 +54,10 @@ import (
 // The user code is short so that people can type it, so it could be
 // guessed where the device code could not: 8 letters from 20 consonants
 // (about 2^34 codes; no vowels, so no words, and no digits to confuse with
-// letters, as RFC 8628 §6.1 suggests), and each client address may get
-// only a few wrong codes in a row (§5.1) before the page refuses every code
-// for a while. The page ignores case, spaces and dashes.
+// letters, as RFC 8628 §6.1 suggests), and each client address may enter
+// only 5 wrong codes in 5 minutes (§5.1): past that, the page refuses every
+// code, the right one too, until the 5 minutes are over. The page ignores
+// case, spaces and dashes.
 
 // Limits and timings of the device grant.
 const (
@@ -224,6 +225,8 @@ func (d *deviceFlows) decide(now time.Time, addr, userCode string, approve bool,
 	return *f, nil
 }
 
+// pendingLocked is find's and decide's lookup: the budget first, so that a
+// refused address learns nothing about the code, then the code.
 func (d *deviceFlows) pendingLocked(now time.Time, addr, userCode string) (*deviceFlow, error) {
 	key := d.failureKeyLocked(now, addr)
 	if w := d.failures[key]; w != nil && w.n >= maxCodeFailures && now.Before(w.start.Add(codeFailureWindow)) {

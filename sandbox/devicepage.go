@@ -34,7 +34,8 @@ type devicePage struct {
 	CustomScopes []string
 	Accounts     []Account
 	CSRFToken    string
-	Interval     int // seconds between the device's polls
+
+	Interval int // the approved step's: seconds between the device's polls
 }
 
 // handleDevicePage serves /device, step 2 of the device grant: GET shows
@@ -52,6 +53,9 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// showDevicePage shows the step the query asks for: the outcome, the
+// confirm step for a pending code, or the entry step (again, with why the
+// code was refused).
 func (s *Server) showDevicePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch q.Get("done") {
