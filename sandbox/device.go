@@ -355,9 +355,6 @@ func newUserCode() string {
 // spaces and dashes do not matter (RFC 8628 §6.1). ok is false when the
 // result cannot be a code the sandbox issued.
 func normalizeUserCode(raw string) (code string, ok bool) {
-	if len(raw) > 64 {
-		return "", false
-	}
 	b := make([]byte, 0, userCodeLength)
 	for _, r := range raw {
 		switch {
