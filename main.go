@@ -5,6 +5,7 @@
 //
 //	go run .                 # serve on http://localhost:5000
 //	go run . sandbox         # serve only the sandbox, a local DigitalOcean, on http://localhost:5050
+//	go run . device          # play a device signing in to the sandbox with the device grant (RFC 8628)
 //	go run . healthcheck     # exit 0 when the local /healthz answers 200
 package main
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"dosignin/devicecli"
 	"dosignin/doclient"
 	"dosignin/handlers"
 	"dosignin/sandbox"
@@ -46,8 +48,10 @@ func main() {
 			os.Exit(healthcheck(os.Getenv))
 		case "sandbox":
 			start = runSandbox
+		case "device":
+			os.Exit(device(os.Args[2:]))
 		default:
-			fmt.Fprintf(os.Stderr, "unknown command %q; usage: dosignin [sandbox | healthcheck]\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "unknown command %q; usage: dosignin [sandbox | device | healthcheck]\n", os.Args[1])
 			os.Exit(2)
 		}
 	}
@@ -271,6 +275,15 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// device is `dosignin device` (package devicecli): it signs a pretend
+// device in to the sandbox, whose address it takes from -url or
+// SANDBOX_URL, until it is done or interrupted.
+func device(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return devicecli.Run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 }
 
 // healthcheck is `dosignin healthcheck`: a probe for images with no shell

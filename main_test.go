@@ -132,6 +132,38 @@ func TestBinaryWithJSONLogs(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	// `dosignin device` signs a pretend device in to the embedded sandbox:
+	// the code it prints, approved on the sandbox's page, gets it a token.
+	devOut := &syncBuffer{}
+	dev := exec.Command(bin, "device", "-url", base+"/sandbox")
+	dev.Env = []string{}
+	dev.Stdout, dev.Stderr = devOut, devOut
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dev.Process.Kill() })
+	userCode := ""
+	for deadline := time.Now().Add(15 * time.Second); userCode == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := regexp.MustCompile(`\n    ([A-Z]{4}-[A-Z]{4})\n`).FindStringSubmatch(devOut.String()); m != nil {
+			userCode = m[1]
+		}
+	}
+	confirm := get(t, browser, base+"/sandbox/device?user_code="+userCode)
+	approval := hiddenFields(confirm.body)
+	approval.Set("decision", "approve")
+	if resp, err := browser.PostForm(base+"/sandbox/device", approval); err != nil {
+		t.Error(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), "Device connected") {
+			t.Errorf("approving the device's code %q led to %s", userCode, resp.Request.URL)
+		}
+	}
+	if err := dev.Wait(); err != nil || !strings.Contains(devOut.String(), "Account: sammy@example.com") {
+		t.Errorf("dosignin device: %v\n%s", err, devOut)
+	}
+
 	// SIGTERM: graceful shutdown, exit status 0.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -185,6 +217,9 @@ func TestBinaryWithJSONLogs(t *testing.T) {
 	}
 	if code != "" && strings.Contains(out, code) {
 		t.Error("logs contain the authorization code")
+	}
+	if userCode != "" && strings.Contains(out, userCode) {
+		t.Error("logs contain the device's user code")
 	}
 }
 

@@ -161,7 +161,12 @@ func (s *Server) api(ops ...operation) http.HandlerFunc {
 			writeAPIError(w, http.StatusForbidden, "forbidden", "You are not authorized to perform this operation: it needs "+need+".")
 			return
 		}
-		op.h(w, r.WithContext(context.WithValue(r.Context(), grantScopeKey{}, who.scope)), s.accounts[who.account])
+		acct, refusal := s.actingAccount(who.account, op)
+		if refusal != "" {
+			writeAPIError(w, http.StatusForbidden, "forbidden", refusal)
+			return
+		}
+		op.h(w, r.WithContext(context.WithValue(r.Context(), grantScopeKey{}, who.scope)), acct)
 	}
 }
 

@@ -51,8 +51,9 @@ type client struct {
 	public       bool
 	name         string
 	redirectURIs []string
-	scope        string // registered scope: the most it may ask for; "" for no bound
-	registered   bool   // through /v1/oauth/register, rather than Config
+	scope        string   // registered scope: the most it may ask for; "" for no bound
+	registered   bool     // through /v1/oauth/register, rather than Config
+	grantTypes   []string // registered grant types; see allowsGrant
 }
 
 func (c *client) allowsRedirect(uri string) bool {
@@ -116,7 +117,7 @@ type registrationResponse struct {
 	ClientSecret            string   `json:"client_secret,omitempty"`
 	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"` // 0: never; only with a secret
 	ClientName              string   `json:"client_name,omitempty"`
-	RedirectURIs            []string `json:"redirect_uris"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"` // none for a client without the authorization-code grant
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
@@ -163,20 +164,6 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 // register validates the metadata and registers the client.
 func (s *Server) register(reg registration) (registrationResponse, *oauthError) {
-	switch n := len(reg.RedirectURIs); {
-	case n == 0:
-		return registrationResponse{}, invalidRedirect("redirect_uris is required: list the callback URLs codes may be sent to.")
-	case n > maxRedirectURIs:
-		return registrationResponse{}, invalidRedirect("At most 10 redirect_uris may be registered.")
-	}
-	for _, uri := range reg.RedirectURIs {
-		if problem := checkRegisteredRedirect(uri); problem != "" {
-			return registrationResponse{}, invalidRedirect(problem)
-		}
-	}
-	if !displayableName(reg.ClientName) {
-		return registrationResponse{}, invalidMetadata("client_name must be at most 100 characters, without control or invisible formatting characters.")
-	}
 	method := reg.TokenEndpointAuthMethod
 	switch method {
 	case "":
@@ -185,27 +172,29 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 	default:
 		return registrationResponse{}, invalidMetadata("token_endpoint_auth_method must be none (a public client, with PKCE), client_secret_post or client_secret_basic.")
 	}
-	// The sandbox issues refresh tokens with every code, so a client that
-	// names no grant types is registered for both (RFC 7591 §3.2.1 lets
-	// the server say what it registered).
-	grants := reg.GrantTypes
-	if len(grants) == 0 {
-		grants = []string{"authorization_code", "refresh_token"}
+	grants, responses, oerr := registeredGrants(reg, method == authNone)
+	if oerr != nil {
+		return registrationResponse{}, oerr
 	}
-	for _, g := range grants {
-		if g != "authorization_code" && g != "refresh_token" {
-			return registrationResponse{}, invalidMetadata("grant_types may hold only authorization_code and refresh_token.")
+	// Redirect URIs are where the authorization endpoint sends codes: a
+	// client without that grant (a device, a service) has none.
+	if slices.Contains(grants, grantAuthorizationCode) {
+		switch n := len(reg.RedirectURIs); {
+		case n == 0:
+			return registrationResponse{}, invalidRedirect("redirect_uris is required: list the callback URLs codes may be sent to.")
+		case n > maxRedirectURIs:
+			return registrationResponse{}, invalidRedirect("At most 10 redirect_uris may be registered.")
 		}
+		for _, uri := range reg.RedirectURIs {
+			if problem := checkRegisteredRedirect(uri); problem != "" {
+				return registrationResponse{}, invalidRedirect(problem)
+			}
+		}
+	} else if len(reg.RedirectURIs) > 0 {
+		return registrationResponse{}, invalidMetadata("redirect_uris are for the authorization_code grant, which grant_types does not include: leave them out.")
 	}
-	if !slices.Contains(grants, "authorization_code") {
-		return registrationResponse{}, invalidMetadata("grant_types must include authorization_code, the only way to get a token here.")
-	}
-	responses := reg.ResponseTypes
-	if len(responses) == 0 {
-		responses = []string{"code"}
-	}
-	if len(responses) != 1 || responses[0] != "code" {
-		return registrationResponse{}, invalidMetadata(`response_types must be ["code"].`)
+	if !displayableName(reg.ClientName) {
+		return registrationResponse{}, invalidMetadata("client_name must be at most 100 characters, without control or invisible formatting characters.")
 	}
 	scope := ""
 	if reg.Scope != "" {
@@ -223,6 +212,7 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 		redirectURIs: slices.Clone(reg.RedirectURIs),
 		scope:        scope,
 		registered:   true,
+		grantTypes:   grants,
 	}
 	resp := registrationResponse{
 		ClientID:                c.id,

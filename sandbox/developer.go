@@ -17,6 +17,11 @@ type developerPage struct {
 	RateLimit   int // -1: off
 	BurstLimit  int // -1: off
 	MaxClients  int
+
+	DeviceGrant    string        // the device grant's grant_type
+	DeviceInterval time.Duration // its polling interval
+	DeviceCodeTTL  time.Duration // how long its codes last
+	MaxCodeTries   int           // wrong user codes per address before the page waits
 }
 
 type developerAccount struct {
@@ -25,7 +30,8 @@ type developerAccount struct {
 }
 
 // handleDeveloper serves GET /developer: the personal access token, the
-// endpoints, and how to register a client. The token is shown on purpose:
+// endpoints, how to register a client, and how to try the grants only the
+// sandbox offers. The token is shown on purpose:
 // it reaches only the sandbox's made-up account, and the page says so.
 func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -41,6 +47,11 @@ func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
 		RateLimit:   s.limits.hourly,
 		BurstLimit:  s.limits.perMinute,
 		MaxClients:  maxClients,
+
+		DeviceGrant:    grantDeviceCode,
+		DeviceInterval: s.deviceInterval,
+		DeviceCodeTTL:  deviceCodeTTL,
+		MaxCodeTries:   maxCodeFailures,
 	}
 	for _, a := range s.accounts {
 		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.live()})

@@ -11,13 +11,15 @@ import (
 const metadataPath = "/.well-known/oauth-authorization-server"
 
 // serverMetadata is the RFC 8414 §2 document, with the members
-// DigitalOcean's has.
+// DigitalOcean's has, plus the device grant's endpoint and the two grants
+// only the sandbox offers.
 type serverMetadata struct {
 	Issuer                                 string   `json:"issuer"`
 	AuthorizationEndpoint                  string   `json:"authorization_endpoint"`
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	RegistrationEndpoint                   string   `json:"registration_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"` // RFC 8628 §4; sandbox only
 	ScopesSupported                        []string `json:"scopes_supported"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	ResponseModesSupported                 []string `json:"response_modes_supported"`
@@ -46,10 +48,11 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpoint:                          root + "/v1/oauth/token",
 		RevocationEndpoint:                     root + "/v1/oauth/revoke",
 		RegistrationEndpoint:                   root + "/v1/oauth/register",
+		DeviceAuthorizationEndpoint:            root + deviceAuthorizationPath,
 		ScopesSupported:                        []string{"read", "write", "account:read", "actions:read", "droplet:read", "droplet:update", "droplet:create", "droplet:delete", "regions:read", "sizes:read", "image:read", "ssh_key:read", "tag:create", "vpc:read"},
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
-		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:                    grantTypes(),
 		TokenEndpointAuthMethodsSupported:      auth,
 		RevocationEndpointAuthMethodsSupported: auth,
 		CodeChallengeMethodsSupported:          []string{"S256"},

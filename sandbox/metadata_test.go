@@ -24,9 +24,10 @@ func TestServerMetadata(t *testing.T) {
 		"token_endpoint":                        h.base + "/v1/oauth/token",
 		"revocation_endpoint":                   h.base + "/v1/oauth/revoke",
 		"registration_endpoint":                 h.base + "/v1/oauth/register",
+		"device_authorization_endpoint":         h.base + "/v1/oauth/device_authorization",
 		"code_challenge_methods_supported":      "[S256]",
 		"response_types_supported":              "[code]",
-		"grant_types_supported":                 "[authorization_code refresh_token]",
+		"grant_types_supported":                 "[authorization_code refresh_token client_credentials urn:ietf:params:oauth:grant-type:device_code]",
 		"token_endpoint_auth_methods_supported": "[client_secret_post client_secret_basic none]",
 		"service_documentation":                 h.base + "/developer",
 	}

@@ -39,6 +39,7 @@ func parsePages() (map[string]*template.Template, error) {
 		{"error.html", "error.html", "../../"},
 		{"developer.html", "developer.html", ""},
 		{"developer-error", "error.html", ""},
+		{"device.html", "device.html", ""},
 	} {
 		root := p.root
 		t, err := template.New("").Funcs(template.FuncMap{"root": func() string { return root }}).

@@ -20,9 +20,12 @@
 //	GET  /.well-known/oauth-authorization-server  server metadata (RFC 8414)
 //	GET  /v1/oauth/authorize  consent page (RFC 6749 §4.1.1, PKCE per RFC 7636; prompt=select_account)
 //	POST /v1/oauth/authorize  the user's decision; redirects back with a code or an error
-//	POST /v1/oauth/token      authorization_code and refresh_token grants
+//	POST /v1/oauth/token      authorization_code and refresh_token grants; in the sandbox only, client_credentials and the device grant
 //	POST /v1/oauth/revoke     token revocation (RFC 7009)
 //	POST /v1/oauth/register   dynamic client registration (RFC 7591)
+//	POST /v1/oauth/device_authorization  in the sandbox only: a device's codes (RFC 8628 §3.1)
+//	GET  /device              in the sandbox only: the user-code page, where the user approves a device
+//	POST /device              the user's decision on it
 //	GET  /v2/account          the token's account
 //	GET  /v2/account/keys     the account's SSH keys
 //	GET  /v2/regions, /v2/sizes  where droplets can be created, and how big (available, regions, prices)
@@ -49,6 +52,13 @@
 // in size, and disappears with the process. Never use it as a real OAuth
 // server: it has two hard-coded users and approves whatever is clicked, and
 // its personal access token is shown to anyone who opens the Developer page.
+//
+// For teaching, it also offers the two grants the OAuth articles describe
+// and DigitalOcean does not, each labelled as sandbox-only wherever it
+// appears: the device authorization grant (RFC 8628; device.go explains
+// it, with examples) and the client-credentials grant (RFC 6749 §4.4;
+// clientcredentials.go says what its tokens may see). The implicit grant
+// is not offered: response_type=token gets unsupported_response_type.
 package sandbox
 
 import (
@@ -126,6 +136,11 @@ type Config struct {
 	// completes. Zero means 3 seconds.
 	ActionDelay time.Duration
 
+	// DeviceInterval is the device grant's polling interval (RFC 8628
+	// §3.2's interval), a whole number of seconds. Zero means 5 seconds,
+	// the RFC's default; tests make it shorter.
+	DeviceInterval time.Duration
+
 	// Now is the sandbox's clock; nil means time.Now. Tokens and codes
 	// expire by this clock, so tests can make them stale without sleeping.
 	Now func() time.Time
@@ -155,13 +170,18 @@ type Server struct {
 	lastActionID  atomic.Int64
 	lastDropletID atomic.Int64 // the last created droplet's ID
 	destroyed     atomic.Int64 // droplets destroyed, in every account
+
+	// The grants only the sandbox offers.
+	deviceInterval time.Duration
+	devices        *deviceFlows  // device authorizations (device.go)
+	noAccount      *accountState // what a token that acts for no user sees (clientcredentials.go)
 }
 
 // Stats are counters of what the sandbox has done since it started, for
 // tests and for the app's startup and debug logs.
 type Stats struct {
 	Authorizations int // the user approved and an authorization code was issued
-	Denials        int // the user pressed Deny
+	Denials        int // the user pressed Deny, on the consent page or the user-code page
 	CodeExchanges  int // an authorization code was exchanged for tokens
 	Refreshes      int // a refresh token was exchanged for a new pair
 	Revocations    int // a live grant was revoked (revoke endpoint, or its code was replayed)
@@ -209,6 +229,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ActionDelay < 0 {
 		problems = append(problems, fmt.Errorf("sandbox: ActionDelay must not be negative, got %v", cfg.ActionDelay))
 	}
+	if cfg.DeviceInterval < 0 || cfg.DeviceInterval%time.Second != 0 {
+		problems = append(problems, fmt.Errorf("sandbox: DeviceInterval must be a whole number of seconds, got %v", cfg.DeviceInterval))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -232,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 		store:       newStore(maxCodes, maxGrants),
 		csrf:        newCSRFGuard(),
 		pages:       pages,
+
+		deviceInterval: orDefault(cfg.DeviceInterval, defaultDeviceInterval),
+		devices:        newDeviceFlows(maxDeviceFlows),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -249,6 +275,7 @@ func New(cfg Config) (*Server, error) {
 	sammy := sandboxAccount()
 	sammy.DropletLimit = droplets + dropletRoom // room to create droplets however many were generated
 	offer := newOfferings()
+	s.noAccount = newAccountState(Account{}, newCatalog(offer, 0))
 	s.accounts = []*accountState{
 		newAccountState(sammy, newCatalog(offer, droplets)),
 		newAccountState(secondAccount(), secondCatalog(offer)),
@@ -303,6 +330,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/oauth/token", s.handleToken)
 	mux.HandleFunc("/v1/oauth/revoke", s.handleRevoke)
 	mux.HandleFunc("/v1/oauth/register", s.handleRegister)
+	mux.HandleFunc(deviceAuthorizationPath, s.handleDeviceAuthorization)
+	mux.HandleFunc(devicePagePath, s.handleDevicePage)
 	// Scopes as DigitalOcean's OpenAPI description lists them per operation.
 	mux.HandleFunc("/v2/account", s.api(get("account:read", s.handleAccount)))
 	mux.HandleFunc("/v2/account/keys", s.api(get("ssh_key:read", s.handleKeys)))
@@ -344,10 +373,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossOrigin reports whether a path is one other origins may call: the
-// API, the token, revoke and registration endpoints, and the metadata.
+// API, the token, revoke, registration and device authorization endpoints,
+// and the metadata.
 func crossOrigin(path string) bool {
 	switch path {
-	case "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/register", metadataPath:
+	case "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/register", deviceAuthorizationPath, metadataPath:
 		return true
 	}
 	return strings.HasPrefix(path, "/v2/")

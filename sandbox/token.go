@@ -53,7 +53,8 @@ type tokenResponse struct {
 }
 
 // handleToken serves POST /v1/oauth/token: steps 4 and 5 of the flow (code
-// for tokens) and refreshing (refresh token for a new pair).
+// for tokens) and refreshing (refresh token for a new pair), and, in the
+// sandbox only, the client-credentials grant and the device's polls.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	c, form, oerr := s.readClientRequest(w, r)
 	if oerr != nil {
@@ -65,6 +66,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.exchangeCode(w, c, form)
 	case "refresh_token":
 		s.refreshToken(w, c, form)
+	case grantClientCredentials: // sandbox only
+		s.clientCredentials(w, c, form)
+	case grantDeviceCode: // sandbox only
+		s.pollDevice(w, c, form)
 	case "":
 		writeOAuthError(w, invalidRequest("Missing required parameter: grant_type."))
 	default:
