@@ -160,7 +160,7 @@ func TestE2E(t *testing.T) {
 		}
 		tab.checkPage()
 		tab.expectText("details.flow .events", "Token refreshed")
-		tab.expectText("details.flow .events", "why: asked for")
+		tab.expectText("details.flow .events", "why: you pressed Refresh now")
 		if s := env.Sandbox.Stats(); s.Refreshes != 1 {
 			t.Errorf("the sandbox saw %d refreshes, want 1", s.Refreshes)
 		}

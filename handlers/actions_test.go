@@ -241,6 +241,7 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	// the actions' POSTs among what followed.
 	list = a.get(c, a.URL+"/digitalocean")
 	mustContain(t, list, "How this worked", "step-up to read &amp; write", "handleStepUp", "handlers/actions.go",
+		"Timeline, from the action&#39;s button to the action&#39;s confirmation",
 		"<code>scope</code></th><td>read write</td>", fmt.Sprintf("POST /v2/droplets/%d/actions", d.ID))
 }
 

@@ -81,7 +81,7 @@ func TestViewThatDiffersSavesTheRecord(t *testing.T) {
 		shows string // in the view's panel
 	}{
 		{"another call and count", nil, "/digitalocean?tag=web", "1 page fetched, 1 droplet"},
-		{"a refresh on the way", func(a *testApp) { a.Clock.Advance(5 * time.Minute) }, "/digitalocean", "why: expired"},
+		{"a refresh on the way", func(a *testApp) { a.Clock.Advance(5 * time.Minute) }, "/digitalocean", "why: the access token had expired"},
 		{"a 429 waited out", func(a *testApp) {
 			var limited atomic.Bool
 			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -104,7 +104,7 @@ func TestSecurity16PanelShowsTheLoginWithNoSecret(t *testing.T) {
 	if after[0] == before[0] {
 		t.Fatal("Refresh now did not change the access token")
 	}
-	mustContain(t, r, "Token refreshed", "why: asked for", "new access_token")
+	mustContain(t, r, "Token refreshed", "why: you pressed Refresh now", "new access_token")
 	for _, q := range []page{r, a.get(a.Browser, a.URL+"/digitalocean"), a.get(a.Browser, a.URL+"/")} {
 		mustNotContain(t, q, before...)
 		mustNotContain(t, q, after...)
@@ -133,7 +133,7 @@ func TestRefreshNowRefreshesAndShowsTheNewExpiry(t *testing.T) {
 		t.Error("the new access token does not work")
 	}
 	newExpiry := sess.Expiry.UTC().Format("15:04:05 MST")
-	mustContain(t, p, "Refreshed: DigitalOcean issued a new token pair", newExpiry, "Token refreshed", "why: asked for",
+	mustContain(t, p, "Refreshed: DigitalOcean issued a new token pair", newExpiry, "Token refreshed", "why: you pressed Refresh now",
 		"new expiry</code></th><td>"+newExpiry, "Last refreshed</dt><dd>"+a.Clock.Now().UTC().Format("15:04:05"))
 }
 
@@ -622,4 +622,37 @@ func TestCallbackErrorsAreNamedNotCalledDenials(t *testing.T) {
 			mustContain(t, p, "no code, so no token request")
 		})
 	}
+}
+
+// TestPanelSaysWhatTheLearnerDid: after Refresh now the page comes back
+// with the panel open and the message in the token status box, beside the
+// button; the timeline's title names where the login started and ended
+// (a denial never reached the droplet list), and step 2 has one name.
+func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	first := a.connect(a.Browser, "approve")
+	mustContain(t, first, "Timeline, from <code>/connect</code> to the droplet list", `<span class="timeline-label">2. User authorizes application</span>`)
+	mustNotContain(t, first, "At DigitalOcean (you decide)")
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
+		t.Fatal("the panel is open on a later view")
+	}
+	a.Clock.Advance(10 * time.Second)
+	r := a.post(a.Browser, a.URL+"/refresh", nil, http.Header{"Origin": {a.URL}})
+	mustContain(t, r, `<details class="flow" open>`, "why: you pressed Refresh now")
+	box := r.Body[strings.Index(r.Body, `id="token-status-title"`):]
+	box = box[:strings.Index(box, "</section>")]
+	if !strings.Contains(box, "Refreshed: DigitalOcean issued a new token pair") {
+		t.Errorf("the refresh's message is not in the token status box:\n%s", box)
+	}
+	if top := r.Body[:strings.Index(r.Body, "<h1>")]; strings.Contains(top, "Refreshed:") {
+		t.Error("the refresh's message is also at the top of the page")
+	}
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
+		t.Error("the panel stays open after the view that showed the refresh")
+	}
+
+	denied := a.connect(newBrowser(t), "deny")
+	mustContain(t, denied, "Timeline, from <code>/connect</code> to DigitalOcean&#39;s answer")
+	mustNotContain(t, denied, "to the droplet list")
 }

@@ -70,12 +70,14 @@ func (s *Server) saveRecord(c echo.Context, rec *flow.Record) {
 }
 
 // recordEvents adds a request's events to the browser's flow record, if
-// it has one, and returns the record (nil: none). A request that did
-// nothing worth recording leaves the cookie as it is.
-func (s *Server) recordEvents(c echo.Context, events []flow.Step) *flow.Record {
+// it has one, and returns the record (nil: none). open asks the next page
+// that shows the panel to show it open, on these events. A request that
+// did nothing worth recording leaves the cookie as it is.
+func (s *Server) recordEvents(c echo.Context, events []flow.Step, open bool) *flow.Record {
 	rec := s.sessions.loadRecord(c.Request())
 	if rec != nil && len(events) > 0 {
 		rec.Add(events...)
+		rec.Open = rec.Open || open
 		s.saveRecord(c, rec)
 	}
 	return rec

@@ -30,7 +30,7 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	}
 	w, now := c.Response(), s.now()
 	if !sess.Refreshed.IsZero() && now.Sub(sess.Refreshed) < justRefreshed {
-		s.sessions.setFlash(w, "info", "Just refreshed, a moment ago: the access token is new, valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
+		s.sessions.setFlashNear(w, "info", "Just refreshed, a moment ago: the access token is new, valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".", flashTokenStatus)
 		return c.Redirect(http.StatusSeeOther, "/digitalocean")
 	}
 
@@ -43,7 +43,7 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if err := s.saveRefreshed(c, sess, tok); err != nil {
 		return err
 	}
-	s.recordEvents(c, calls.Events())
-	s.sessions.setFlash(w, "info", "Refreshed: DigitalOcean issued a new token pair; the access token is valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".")
+	s.recordEvents(c, calls.Events(), true) // the droplet page shows the refresh, its panel open
+	s.sessions.setFlashNear(w, "info", "Refreshed: DigitalOcean issued a new token pair; the access token is valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".", flashTokenStatus)
 	return c.Redirect(http.StatusSeeOther, "/digitalocean")
 }

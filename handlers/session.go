@@ -87,11 +87,17 @@ type pendingLogin struct {
 	SelectAccount bool `json:"select,omitempty"`
 }
 
-// flash is a one-time message shown on the next page.
+// flash is a one-time message shown on the next page: at its top, or
+// beside what it is about (Near).
 type flash struct {
 	Kind string `json:"kind"` // "info" or "error"
 	Text string `json:"text"`
+	Near string `json:"near,omitempty"` // "" or flashTokenStatus
 }
+
+// flashTokenStatus places a flash in the droplet page's token status box,
+// beside the button that caused it.
+const flashTokenStatus = "token-status"
 
 // Cookie names. On https the __Host- prefix makes the browser insist on
 // Secure, Path=/ and no Domain, so a sibling subdomain cannot plant one.
@@ -261,7 +267,12 @@ func (s *sessionStore) takeLogin(w http.ResponseWriter, r *http.Request) (pendin
 // setFlash queues a message for the next page. Failing to save one loses
 // only the message, so the error is not worth a failed request.
 func (s *sessionStore) setFlash(w http.ResponseWriter, kind, text string) {
-	_ = s.write(w, s.short, flashCookie, flash{Kind: kind, Text: text}, loginTTL)
+	s.setFlashNear(w, kind, text, "")
+}
+
+// setFlashNear is setFlash for a message shown beside what it is about.
+func (s *sessionStore) setFlashNear(w http.ResponseWriter, kind, text, near string) {
+	_ = s.write(w, s.short, flashCookie, flash{Kind: kind, Text: text, Near: near}, loginTTL)
 }
 
 // takeFlash returns the queued message, if any, and deletes it.

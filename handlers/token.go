@@ -47,7 +47,7 @@ func (s *Server) withToken(c echo.Context, sess *Session, call func(ctx context.
 			return nil, serr
 		}
 	}
-	rec := s.recordEvents(c, calls.Events())
+	rec := s.recordEvents(c, calls.Events(), false)
 	return rec, signedOutIf(err)
 }
 

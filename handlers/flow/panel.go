@@ -19,9 +19,11 @@ type Panel struct {
 	StepUp string
 	// Stopped explains a login that DigitalOcean answered without a code.
 	Stopped string
-	// Timeline is the login's steps end to end; Total their sum.
-	Timeline []Bar
-	Total    string
+	// Timeline is the login's steps end to end, from TimelineFrom to
+	// TimelineTo; Total their sum.
+	Timeline                 []Bar
+	TimelineFrom, TimelineTo string
+	Total                    string
 	Steps    []StepView
 	Events   []EventView // newest first
 }
@@ -150,6 +152,7 @@ func NewPanel(rec *Record, open, sandbox bool) *Panel {
 		}
 	}
 	p.Timeline, p.Total = timeline(rec)
+	p.TimelineFrom, p.TimelineTo = timelineEnds(rec)
 	for i := len(rec.Events) - 1; i >= 0; i-- {
 		ev := rec.Events[i]
 		p.Events = append(p.Events, EventView{At: ev.At.Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note, Took: duration(ev.Took), Fields: fields(ev)})
@@ -218,11 +221,7 @@ func timeline(rec *Record) ([]Bar, string) {
 	var segs []segment
 	for i, d := range steps() {
 		if st, ok := rec.find(d.kind); ok {
-			label := fmt.Sprintf("%d. %s", i+1, d.name)
-			if d.kind == KindDecision {
-				label = "2. At DigitalOcean (you decide)"
-			}
-			segs = append(segs, segment{label, st.Took})
+			segs = append(segs, segment{fmt.Sprintf("%d. %s", i+1, d.name), st.Took})
 		}
 	}
 	if st, ok := rec.find(KindListing); ok {
@@ -245,6 +244,32 @@ func timeline(rec *Record) ([]Bar, string) {
 		at += s.took
 	}
 	return bars, duration(total)
+}
+
+// timelineEnds says where the login's timeline starts and ends: at
+// /connect, or at the action's button for a step-up; at the first droplet
+// list, the action's confirmation (a step-up), the tokens, or wherever the
+// login stopped.
+func timelineEnds(rec *Record) (from, to string) {
+	from = "/connect"
+	if rec.StepUp != "" {
+		from = "the action's button"
+	}
+	switch {
+	case rec.step(KindListing):
+		to = "the droplet list"
+	case rec.step(KindTokenResponse) && rec.StepUp != "":
+		to = "the action's confirmation"
+	case rec.step(KindTokenResponse):
+		to = "the tokens"
+	case rec.step(KindTokenRequest):
+		to = "the refused token request"
+	case rec.step(KindCallback):
+		to = "DigitalOcean's answer"
+	default:
+		to = "DigitalOcean"
+	}
+	return from, to
 }
 
 // TokenStatus is the data of the token status box beside the panel.

@@ -186,10 +186,11 @@ func Disconnected(events []Step) *Record {
 
 // Add appends events, keeping the last MaxEvents. The first droplet listing
 // after a completed login is also kept with its steps: it ends the login's
-// timeline, however many events scroll by later.
+// timeline, however many events scroll by later. (A step-up's timeline
+// ends at the action's confirmation, before any listing.)
 func (r *Record) Add(events ...Step) {
 	for _, ev := range events {
-		if ev.Kind == KindListing && r.step(KindTokenResponse) && !r.step(KindListing) {
+		if ev.Kind == KindListing && r.StepUp == "" && r.step(KindTokenResponse) && !r.step(KindListing) {
 			ev.Fields = nil // the timeline shows its note and duration; the event, its requests
 			r.Steps = append(r.Steps, ev)
 		}
@@ -294,7 +295,7 @@ func isListPage(c doclient.APICall) bool {
 // refreshEvent is a refresh: why, how it ended, and the new pair's masked
 // tokens and expiry.
 func refreshEvent(t doclient.TokenRequest) Step {
-	note := "why: " + string(t.Reason)
+	note := "why: " + reasonWords(t.Reason)
 	if t.Error != "" {
 		note += "; refused: " + t.Error
 	} else if t.Shared {
@@ -310,6 +311,21 @@ func refreshEvent(t doclient.TokenRequest) Step {
 		fields = append(fields, doclient.Field{Name: "new expiry", Value: clock(t.Expiry)})
 	}
 	return newStep(KindRefresh, t.At, t.Duration, note, fields)
+}
+
+// reasonWords says why doclient refreshed, in a learner's words.
+func reasonWords(r doclient.RefreshReason) string {
+	switch r {
+	case doclient.RefreshAsked:
+		return "you pressed Refresh now"
+	case doclient.RefreshExpired:
+		return "the access token had expired"
+	case doclient.RefreshExpiresSoon:
+		return "the access token had less than a minute left"
+	case doclient.RefreshRefused:
+		return "DigitalOcean refused the access token, which a refresh by a parallel request had replaced"
+	}
+	return string(r)
 }
 
 func statusNote(status int) string {
