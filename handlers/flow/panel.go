@@ -24,8 +24,8 @@ type Panel struct {
 	Timeline                 []Bar
 	TimelineFrom, TimelineTo string
 	Total                    string
-	Steps    []StepView
-	Events   []EventView // newest first
+	Steps                    []StepView
+	Events                   []EventView // newest first
 }
 
 // StepView is one of the five steps, as DigitalOcean's tutorial names it.
