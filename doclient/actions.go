@@ -37,9 +37,9 @@ const (
 	ActionErrored    = "errored"
 )
 
-// ActionOnceFor is how long [Client.DropletAction] remembers the action a
-// one-time key started: as long as the confirmation form that carries the
-// key may be used.
+// ActionOnceFor is how long [Client.DropletAction], [Client.CreateDroplet]
+// and [Client.DeleteDroplet] remember what a one-time key did: as long as
+// the confirmation form that carries the key may be used.
 const ActionOnceFor = 10 * time.Minute
 
 // Droplet returns one droplet (GET /v2/droplets/{id}). Another account's
@@ -116,18 +116,10 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 	if once == "" {
 		return post(ctx)
 	}
-	// Every outcome is kept, failures too: after a timeout the action
-	// may have started, and the same confirmation must not send it again.
-	key := hashOf("droplet action", once, fmt.Sprint(id), t)
-	look := func() (*godo.Action, bool, error) {
-		r, ok := c.actions.get(key, c.now())
-		return r.val, ok, r.err
-	}
-	a, err := c.actions.do(ctx, key, look, func(ctx context.Context) (*godo.Action, error) {
-		a, err := post(ctx)
-		c.actions.put(key, memoResult[*godo.Action]{val: a, err: err, at: c.now()})
-		return a, err
-	})
+	// Every outcome but a 401 is kept, failures too: after a timeout the
+	// action may have started, and the same confirmation must not send
+	// it again.
+	a, err := c.actions.once(ctx, hashOf("droplet action", once, fmt.Sprint(id), t), c.now, post)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("doclient: droplet action: %w", ctx.Err())
 	}
@@ -162,11 +154,7 @@ func copyAction(a *godo.Action) *godo.Action {
 // impossible right now (422 unprocessable_entity): the droplet is already
 // in that state, or another action is in progress on it. Message says which.
 func IsActionRefused(err error) (*APIError, bool) {
-	var ae *APIError
-	if errors.As(err, &ae) && ae.StatusCode == 422 {
-		return ae, true
-	}
-	return nil, false
+	return IsUnprocessable(err)
 }
 
 // IsForbidden reports whether the API refused the call because the token's

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/digitalocean/godo"
+
 	"dosignin/doclient"
 )
 
@@ -69,6 +71,30 @@ var answerCalls = []struct {
 	{"droplet action with a key", func(ctx context.Context, c *doclient.Client, seq string) (bool, bool, error) {
 		a, err := c.DropletAction(ctx, staticToken("doo_v1_x"), 7, doclient.ActionReboot, "key-"+seq)
 		return a != nil, a != nil && a.ID > 0, err
+	}},
+	{"list regions", func(ctx context.Context, c *doclient.Client, _ string) (bool, bool, error) {
+		l, err := c.Regions(ctx, staticToken("doo_v1_x"))
+		return l != nil, l != nil && (len(l) == 0 || l[0].Slug != ""), err
+	}},
+	{"list sizes", func(ctx context.Context, c *doclient.Client, _ string) (bool, bool, error) {
+		l, err := c.Sizes(ctx, staticToken("doo_v1_x"))
+		return l != nil, l != nil && (len(l) == 0 || l[0].Slug != ""), err
+	}},
+	{"list images", func(ctx context.Context, c *doclient.Client, _ string) (bool, bool, error) {
+		l, err := c.Images(ctx, staticToken("doo_v1_x"))
+		return l != nil, l != nil && (len(l) == 0 || l[0].ID > 0), err
+	}},
+	{"list SSH keys", func(ctx context.Context, c *doclient.Client, _ string) (bool, bool, error) {
+		l, err := c.Keys(ctx, staticToken("doo_v1_x"))
+		return l != nil, l != nil && (len(l) == 0 || l[0].ID > 0), err
+	}},
+	{"create droplet", func(ctx context.Context, c *doclient.Client, seq string) (bool, bool, error) {
+		d, err := c.CreateDroplet(ctx, staticToken("doo_v1_x"), &godo.DropletCreateRequest{Name: "web-1"}, "key-"+seq)
+		return d != nil, d != nil && d.Droplet.ID > 0, err
+	}},
+	{"delete droplet", func(ctx context.Context, c *doclient.Client, seq string) (bool, bool, error) {
+		err := c.DeleteDroplet(ctx, staticToken("doo_v1_x"), 7, "key-"+seq)
+		return err == nil, true, err // no value: any success answer is a success
 	}},
 	{"exchange code", func(ctx context.Context, c *doclient.Client, seq string) (bool, bool, error) {
 		tok, _, err := c.Exchange(ctx, "code-"+seq, "")
@@ -141,15 +167,17 @@ var answerBodies = []struct {
 	{"nulls", `{"droplet":null,"droplets":null,"action":null,"access_token":null}`, nil},
 	{"empty objects", `{"droplet":{},"droplets":[{}],"action":{},"access_token":""}`, nil},
 	{"a null droplet in the list", `{"droplets":[{"id":1},null]}`, nil},
-	{"another droplet and action", `{"droplet":{"id":8},"action":{"id":98}}`, map[string]string{"droplet action": "ok", "droplet action with a key": "ok"}},
+	{"another droplet and action", `{"droplet":{"id":8},"action":{"id":98}}`, map[string]string{"droplet action": "ok", "droplet action with a key": "ok", "create droplet": "ok"}},
 	{"wrong types", `{"droplet":{"id":"7"},"droplets":{"id":7},"action":[],"access_token":7}`, nil},
 	{"an OAuth error in a 200", `{"error":"invalid_grant","error_description":"no"}`, map[string]string{"exchange code": "refused", "refresh token": "refused"}},
 	{"an empty list", `{"droplets":[],"links":{"pages":{"last":"::"}},"meta":{"total":0}}`, map[string]string{"list droplets": "ok", "list droplets by tag": "ok"}},
+	{"empty catalogue lists", `{"regions":[],"sizes":[],"images":[],"ssh_keys":[]}`, map[string]string{"list regions": "ok", "list sizes": "ok", "list images": "ok", "list SSH keys": "ok"}},
+	{"catalogue items without their slug or id", `{"regions":[{"name":"x"}],"sizes":[{}],"images":[{"slug":"x"}],"ssh_keys":[{"name":"k"}]}`, nil},
 	{"a page count past the limit", `{"droplets":[{"id":1}],"meta":{"total":1000000}}`, map[string]string{"list droplets": "error", "list droplets by tag": "error"}},
 	{"every answer at once, well formed", `{"droplet":{"id":7,"name":"web-1","status":"active"},"droplets":[{"id":7,"name":"web-1"}],"meta":{"total":1},` +
 		`"action":{"id":99,"status":"in-progress","type":"reboot"},"access_token":"doo_v1_new","token_type":"bearer","expires_in":3600,"refresh_token":"dor_v1_new"}`,
 		map[string]string{"list droplets": "ok", "list droplets by tag": "ok", "get droplet": "ok", "get action": "ok",
-			"droplet action": "ok", "droplet action with a key": "ok", "exchange code": "ok", "refresh token": "ok"}},
+			"droplet action": "ok", "droplet action with a key": "ok", "create droplet": "ok", "exchange code": "ok", "refresh token": "ok"}},
 }
 
 // A success answer that is not the call's result never panics and never
@@ -174,7 +202,7 @@ func TestAPIAnswers(t *testing.T) {
 					want := "malformed"
 					if w, ok := tt.not[call.name]; ok {
 						want = w
-					} else if call.name == "revoke token" {
+					} else if call.name == "revoke token" || call.name == "delete droplet" {
 						want = "ok"
 					}
 					if got := answerOutcome(t, c, call.name, call.call, strconv.FormatInt(seq.Add(1), 10)); got != want {

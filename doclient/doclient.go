@@ -1,9 +1,11 @@
-// Package doclient signs users in with DigitalOcean and lists their droplets.
+// Package doclient signs users in with DigitalOcean and manages their
+// droplets.
 //
 // It wraps DigitalOcean's OAuth 2.0 authorization server
 // (https://cloud.digitalocean.com/v1/oauth) with golang.org/x/oauth2, and the
-// API calls this app makes (listing droplets, reading one, and its power
-// actions) with the official client, github.com/digitalocean/godo.
+// API calls this app makes (listing droplets, reading one, its power
+// actions, creating and destroying droplets) with the official client,
+// github.com/digitalocean/godo.
 //
 // The authorization-code flow (RFC 6749 §4.1) with PKCE (RFC 7636), numbered
 // as in DigitalOcean's tutorial "How To Use OAuth Authentication with
@@ -21,7 +23,9 @@
 //
 // Then: call the API with the access token ([Client.Droplets],
 // [Client.Droplet]; with write access, [Client.DropletAction] and
-// [Client.Action] to follow it); access tokens expire, and a [TokenSource]
+// [Client.Action] to follow it; [Client.CreateDroplet], from the choices
+// of [Client.Regions], [Client.Sizes], [Client.Images] and [Client.Keys],
+// and [Client.DeleteDroplet]); access tokens expire, and a [TokenSource]
 // refreshes them ([Client.Refresh]) and tells the app about the new pair so
 // it can store it; on logout, revoke the token ([Client.Revoke]).
 //
@@ -31,16 +35,20 @@
 // "{}"), [ErrWaitedForAnotherInstance] (another instance holds the
 // credential) or a wrapped network error; [IsInvalidGrant],
 // [IsUnauthorized], [IsTimeout], [IsUnavailable], [IsMalformed],
-// [IsRateLimited], [IsForbidden], [IsNotFound] and [IsActionRefused] tell a
-// handler which page to show. No call returns a nil value without an error.
+// [IsRateLimited], [IsForbidden], [IsNotFound], [IsUnprocessable] (422,
+// with DigitalOcean's message) and [IsActionRefused] tell a handler which
+// page to show. No call returns a nil value without an error.
 // No error string contains a token, a code or the client secret.
 //
 // Each single-use credential (a code, a refresh token) reaches DigitalOcean
 // once however many requests present it: within the process by default,
 // and across instances with a [SharedStore] in Config.Shared. Token
-// requests are never retried, and neither are droplet actions (POSTs); an
-// API GET answered 429 with a short retry-after ([MaxRateLimitWait]) is
-// sent again once.
+// requests are never retried, and neither are the requests that change
+// something (a droplet action, a create, a destroy); an API GET answered
+// 429 with a short retry-after ([MaxRateLimitWait]) is sent again once.
+// Each of those changes is sent once per one-time key (the user's
+// confirmation): a form sent twice acts once, creates one droplet,
+// destroys once.
 //
 // A [Trace] attached to a context ([WithTrace]) learns what each step
 // sent and received, with every secret already masked, so that an app can
@@ -169,8 +177,11 @@ type Client struct {
 	// token, however many requests of one browser present it.
 	exchanges *sharedGrants
 	refreshes *sharedGrants
-	// One POST per confirmation of a droplet action (see DropletAction).
+	// One POST per confirmation of a droplet action (see DropletAction),
+	// of a create, and one DELETE per confirmation of a destroy.
 	actions *memo[*godo.Action]
+	creates *memo[*Created]
+	deletes *memo[struct{}]
 }
 
 // New checks cfg and returns a Client. It reports every problem it finds, one
@@ -257,6 +268,8 @@ func New(cfg Config) (*Client, error) {
 		exchanges: newSharedGrants("exchange code", CodeShareWindow, CodeSpentFor, cfg.Shared, lease),
 		refreshes: newSharedGrants("refresh token", refreshReuse, 0, cfg.Shared, lease),
 		actions:   &memo[*godo.Action]{keep: ActionOnceFor},
+		creates:   &memo[*Created]{keep: ActionOnceFor},
+		deletes:   &memo[struct{}]{keep: ActionOnceFor},
 	}, nil
 }
 

@@ -84,6 +84,26 @@ func (m *memo[T]) do(ctx context.Context, key credentialHash, look func() (T, bo
 	}
 }
 
+// once is do for a request that may act (a POST, a DELETE): concurrent
+// callers with key share one call, and its result is kept for keep,
+// failures too, since after a timeout or a 5xx the request may have acted
+// and must not be sent again with the same key. A 401 is not kept: the
+// API refused the token before doing anything, and the caller may send
+// the request again with a renewed one (see TokenSource.Renew).
+func (m *memo[T]) once(ctx context.Context, key credentialHash, now func() time.Time, call func(context.Context) (T, error)) (T, error) {
+	look := func() (T, bool, error) {
+		r, ok := m.get(key, now())
+		return r.val, ok, r.err
+	}
+	return m.do(ctx, key, look, func(ctx context.Context) (T, error) {
+		v, err := call(ctx)
+		if !IsUnauthorized(err) {
+			m.put(key, memoResult[T]{val: v, err: err, at: now()})
+		}
+		return v, err
+	})
+}
+
 // get returns the result kept for key, if it answered less than keep
 // before now.
 func (m *memo[T]) get(key credentialHash, now time.Time) (memoResult[T], bool) {

@@ -32,15 +32,21 @@ import (
 	"dosignin/handlers/flow"
 )
 
-// pendingAction is the action a step-up to read & write was started for,
-// kept in the login cookie (pendingLogin.Action) until the callback. It
-// names the account that asked, so that a consent given by another
-// account is not taken for this one's.
+// pendingAction is what a step-up to read & write was started for, kept
+// in the login cookie (pendingLogin.Action) until the callback: a power
+// action on a droplet, creating a droplet (handlers/provision.go) or
+// destroying one (handlers/destroy.go). It names the account that asked,
+// so that a consent given by another account is not taken for this
+// one's. The callback never does it: it shows its confirmation (next).
 type pendingAction struct {
-	Droplet  int    `json:"droplet"`
-	Type     string `json:"type"`
-	Account  string `json:"account"` // the session's account UUID
-	TeamUUID string `json:"team,omitempty"`
+	Droplet int    `json:"droplet,omitempty"`
+	Type    string `json:"type"` // a power action's type, stepUpCreate or stepUpDestroy
+	// Create is the droplet to create, for stepUpCreate. The form's
+	// limits bound it (handleCreateStepUp), so the login cookie stays
+	// well under a cookie's 4 KB.
+	Create   *dropletSpec `json:"create,omitempty"`
+	Account  string       `json:"account"` // the session's account UUID
+	TeamUUID string       `json:"team,omitempty"`
 	// Session identifies the session that asked (its LoginState): the
 	// callback acts on the pending action only in the browser whose
 	// session started the step-up, so a login cookie carried into another
@@ -48,14 +54,63 @@ type pendingAction struct {
 	Session string `json:"session"`
 }
 
+// What a step-up may be for besides the power actions.
+const (
+	stepUpCreate  = "create"
+	stepUpDestroy = "destroy"
+)
+
 // String names what a step-up is for, for the flow record: "reboot
-// droplet 123" ("" for none).
+// droplet 123", "create droplet web-1" ("" for none).
 func (p *pendingAction) String() string {
-	if p == nil {
+	switch {
+	case p == nil:
 		return ""
+	case p.Type == stepUpCreate && p.Create != nil:
+		return "create droplet " + p.Create.Name
+	case p.Type == stepUpDestroy:
+		return "destroy droplet " + strconv.Itoa(p.Droplet)
 	}
 	act, _ := actionFor(p.Type)
 	return act.Verb + " droplet " + strconv.Itoa(p.Droplet)
+}
+
+// next is where the callback sends the browser once the step-up is
+// granted: the confirmation of what it was for, never the thing itself.
+func (p *pendingAction) next() string {
+	droplet := "/droplets/" + strconv.Itoa(p.Droplet)
+	switch p.Type {
+	case stepUpCreate:
+		if p.Create == nil {
+			return "/droplets/new"
+		}
+		return "/droplets/new/confirm?" + p.Create.query()
+	case stepUpDestroy:
+		return droplet + "/destroy"
+	}
+	return droplet + "/confirm?type=" + url.QueryEscape(p.Type)
+}
+
+// back is where the browser goes when the step-up did not grant what it
+// was for: the page the user started from.
+func (p *pendingAction) back() string {
+	if p.Type == stepUpCreate {
+		if p.Create == nil {
+			return "/droplets/new"
+		}
+		return "/droplets/new?" + p.Create.query()
+	}
+	return "/droplets/" + strconv.Itoa(p.Droplet)
+}
+
+// stepUpFor reads the type field of a droplet's step-up form: a power
+// action, or stepUpDestroy.
+func stepUpFor(t string) (string, error) {
+	if t == stepUpDestroy {
+		return t, nil
+	}
+	act, err := actionType(t)
+	return act.Type, err
 }
 
 // actionInfo is what the pages say about each action.
@@ -130,15 +185,29 @@ type confirmPage struct {
 	Token   string
 }
 
+// stepUpPage is the data of views/stepup.html, for any write: a power
+// action, a create, a destroy.
 type stepUpPage struct {
-	DropletID int
-	Name      string
-	Action    actionInfo
-	Refused   bool   // DigitalOcean refused the session's token (403), not just the app's reading of its scope
-	Account   string // the account to authorize, in words
+	Verb    string        // what the write does, for sentences: "reboot", "create", "destroy"
+	Name    string        // the droplet's name
+	Action  string        // where the step-up form posts
+	Fields  []hiddenField // its hidden fields: what the step-up is for
+	Cancel  string        // the page to go back to
+	Cost    string        // for a create: its price, "$6.00 a month"
+	Refused bool          // DigitalOcean refused the session's token (403), not just the app's reading of its scope
+	Account string        // the account to authorize, in words
 	// ChooseAccount: DigitalOcean will ask which account to authorize
 	// (the session's account was chosen there).
 	ChooseAccount bool
+}
+
+// actionStepUp is the step-up page for power action act on droplet id.
+func actionStepUp(sess *Session, id int, name string, act actionInfo, refused bool) stepUpPage {
+	droplet := "/droplets/" + strconv.Itoa(id)
+	return stepUpPage{
+		Verb: act.Verb, Name: name, Action: droplet + "/step-up", Fields: []hiddenField{{"type", act.Type}}, Cancel: droplet,
+		Refused: refused, Account: accountName(sess.Account), ChooseAccount: sess.ChoseAccount,
+	}
 }
 
 type progressPage struct {
@@ -249,8 +318,7 @@ func (s *Server) handleConfirm(c echo.Context) error {
 		return err
 	}
 	if !canWrite(sess.Scope) {
-		return s.render(c, http.StatusOK, "stepup", "This needs read & write access", sess,
-			stepUpPage{DropletID: id, Name: d.Name, Action: act, Account: accountName(sess.Account), ChooseAccount: sess.ChoseAccount})
+		return s.render(c, http.StatusOK, "stepup", "This needs read & write access", sess, actionStepUp(sess, id, d.Name, act, false))
 	}
 	token, err := s.issueConfirmation(c, actionPurpose(id, act))
 	if err != nil {
@@ -260,17 +328,18 @@ func (s *Server) handleConfirm(c echo.Context) error {
 		confirmPage{Droplet: newDropletView(d), Action: act, Token: token})
 }
 
-// handleStepUp serves POST /droplets/{id}/step-up: incremental consent. It
-// starts a login (step 1 again, see startLogin) that asks for read write,
-// with the action the user chose kept in the login cookie, never in a URL:
-// after DigitalOcean's consent the callback shows that action's
+// handleStepUp serves POST /droplets/{id}/step-up: incremental consent,
+// for a power action (type=reboot, ...) or for destroying the droplet
+// (type=destroy). It starts a login (step 1 again, see startLogin) that
+// asks for read write, with what the user chose kept in the login cookie,
+// never in a URL: after DigitalOcean's consent the callback shows its
 // confirmation (it executes nothing).
 func (s *Server) handleStepUp(c echo.Context) error {
 	id, err := dropletID(c)
 	if err != nil {
 		return err
 	}
-	act, err := actionType(c.Request().PostFormValue("type"))
+	typ, err := stepUpFor(c.Request().PostFormValue("type"))
 	if err != nil {
 		return err
 	}
@@ -278,21 +347,26 @@ func (s *Server) handleStepUp(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// No shortcut for a session whose scope already says write: this page
-	// is also where DigitalOcean's 403 leads, when the token may not act
-	// whatever the session believes, and only a new consent can help.
-	// A session whose account was chosen at DigitalOcean lets the user
-	// choose again: without it DigitalOcean would use its default account,
-	// which may not be this one.
-	action := &pendingAction{Droplet: id, Type: act.Type, Account: sess.Account.UUID, TeamUUID: sess.Account.TeamUUID, Session: sess.LoginState}
-	return s.startLogin(c, http.StatusSeeOther, []string{"read", "write"}, sess.ChoseAccount, action)
+	return s.startStepUp(c, sess, pendingAction{Droplet: id, Type: typ})
+}
+
+// startStepUp starts the step-up login for p, on behalf of sess's account
+// and session. No shortcut for a session whose scope already says write:
+// the step-up page is also where DigitalOcean's 403 leads, when the token
+// may not act whatever the session believes, and only a new consent can
+// help. A session whose account was chosen at DigitalOcean lets the user
+// choose again: without it DigitalOcean would use its default account,
+// which may not be this one.
+func (s *Server) startStepUp(c echo.Context, sess *Session, p pendingAction) error {
+	p.Account, p.TeamUUID, p.Session = sess.Account.UUID, sess.Account.TeamUUID, sess.LoginState
+	return s.startLogin(c, http.StatusSeeOther, []string{"read", "write"}, sess.ChoseAccount, &p)
 }
 
 // stepUpDenied answers a step-up the user declined at DigitalOcean: the
 // read-only session is untouched.
 func (s *Server) stepUpDenied(c echo.Context, p *pendingAction) error {
 	s.sessions.setFlash(c.Response(), "info", "You did not grant read & write access, so nothing was done. You are still connected, with the access you had before.")
-	return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
+	return c.Redirect(http.StatusSeeOther, p.back())
 }
 
 // stepUpGranted finishes a step-up after the code exchange. The new token
@@ -300,8 +374,8 @@ func (s *Server) stepUpDenied(c echo.Context, p *pendingAction) error {
 // another account at the consent page is told so, that account's new
 // token is revoked, and the session stays as it was (read-only, the
 // original account). Otherwise the new read & write session replaces the
-// old one and the browser goes to the action's confirmation: the callback
-// itself never acts.
+// old one and the browser goes to the confirmation of what it was for
+// (pendingAction.next): the callback itself never acts.
 func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Token, acct doclient.Account, state string) error {
 	w, r := c.Response(), c.Request()
 	revoke := func() {
@@ -316,7 +390,7 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 		// Not the session that asked (it ended meanwhile, or this login
 		// cookie came from another browser): start nothing from it.
 		revoke()
-		s.sessions.setFlash(w, "error", "This read & write access was asked for by another session, so it was not used and nothing was done. Open the droplet and choose the action again.")
+		s.sessions.setFlash(w, "error", "This read & write access was asked for by another session, so it was not used and nothing was done. Go back to what you were doing and choose it again.")
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {
@@ -325,14 +399,14 @@ func (s *Server) stepUpGranted(c echo.Context, p *pendingAction, tok *oauth2.Tok
 		if who == "" {
 			who = "another account"
 		}
-		s.sessions.setFlash(w, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, as "+accountName(sess.Account)+", with read access. To act on this droplet, step up again and authorize "+accountName(sess.Account)+".")
-		return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet))
+		s.sessions.setFlash(w, "error", "You authorized "+who+" at DigitalOcean, not the account you are connected with, so nothing was done and that authorization was revoked. You are still connected as before, as "+accountName(sess.Account)+", with read access. To go on, step up again and authorize "+accountName(sess.Account)+".")
+		return c.Redirect(http.StatusSeeOther, p.back())
 	}
 	if _, err := s.sessions.start(w, tok, acct, state, sess.ChoseAccount); err != nil {
 		return &Problem{Status: http.StatusInternalServerError, Title: "Sign-in could not be saved",
 			Message: "The app could not store your new access. It has been logged. Go back to the home page and try again.", Err: err}
 	}
-	return c.Redirect(http.StatusSeeOther, "/droplets/"+strconv.Itoa(p.Droplet)+"/confirm?type="+p.Type)
+	return c.Redirect(http.StatusSeeOther, p.next())
 }
 
 // handleProgress serves GET /droplets/{id}/actions/{action}: the action's
@@ -428,8 +502,7 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 	if doclient.IsForbidden(err) {
 		// The session's scope looked sufficient, but DigitalOcean says the
 		// token may not do this: offer the step-up.
-		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess,
-			stepUpPage{DropletID: id, Name: "this droplet", Action: act, Refused: true, Account: accountName(sess.Account), ChooseAccount: sess.ChoseAccount})
+		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess, actionStepUp(sess, id, "this droplet", act, true))
 	}
 	if after, ok := doclient.IsRateLimited(err); ok {
 		at := s.now().Add(max(after, time.Second))

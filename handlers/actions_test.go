@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,8 +75,15 @@ func (a *testApp) submit(c *http.Client, p page, path string) page {
 // formFields returns the hidden fields of p's form that posts to path.
 func formFields(t *testing.T, p page, path string) url.Values {
 	t.Helper()
+	return allFields(t, p, path)
+}
+
+// allFields returns the hidden fields of p's form that posts to path, a
+// field that appears several times (ssh_keys) with each of its values.
+func allFields(t *testing.T, p page, path string) url.Values {
+	t.Helper()
 	for _, m := range formRE.FindAllStringSubmatch(p.Body, -1) {
-		if m[1] != path {
+		if html.UnescapeString(m[1]) != path {
 			continue
 		}
 		fields := url.Values{}
@@ -83,12 +91,12 @@ func formFields(t *testing.T, p page, path string) url.Values {
 			var name, value string
 			for _, at := range attrRE.FindAllStringSubmatch(input, -1) {
 				if at[1] == "name" {
-					name = at[2]
+					name = html.UnescapeString(at[2])
 				} else {
-					value = at[2]
+					value = html.UnescapeString(at[2])
 				}
 			}
-			fields.Set(name, value)
+			fields.Add(name, value)
 		}
 		return fields
 	}
@@ -102,8 +110,13 @@ func formFields(t *testing.T, p page, path string) url.Values {
 // as a user who switches accounts at DigitalOcean would see).
 func (a *testApp) stepUp(c *http.Client, p page, id int, decision, account string) page {
 	a.t.Helper()
-	path := fmt.Sprintf("/droplets/%d/step-up", id)
-	fields := formFields(a.t, p, path)
+	return a.stepUpAt(c, p, fmt.Sprintf("/droplets/%d/step-up", id), decision, account)
+}
+
+// stepUpAt is stepUp for the step-up form of p that posts to path.
+func (a *testApp) stepUpAt(c *http.Client, p page, path, decision, account string) page {
+	a.t.Helper()
+	fields := allFields(a.t, p, path)
 	noFollow := *c
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp := a.post(&noFollow, a.URL+path, fields, a.same())

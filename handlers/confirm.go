@@ -44,7 +44,7 @@ type confirmation struct {
 
 // issueConfirmation opens a confirmation for purpose and returns its token.
 func (s *Server) issueConfirmation(c echo.Context, purpose string) (string, error) {
-	all := s.loadConfirmations(c.Request())
+	all := s.loadConfirmations(c)
 	all.Pending = slices.DeleteFunc(all.Pending, func(p confirmation) bool { return s.now().Sub(p.Issued) > confirmTTL })
 	if len(all.Pending) >= maxPendingConfirmations {
 		all.Replaced = remember(all.Replaced, stateHash(all.Pending[0].Token))
@@ -52,7 +52,7 @@ func (s *Server) issueConfirmation(c echo.Context, purpose string) (string, erro
 	}
 	conf := confirmation{Token: rand.Text(), For: purpose, Issued: s.now()}
 	all.Pending = append(all.Pending, conf)
-	return conf.Token, s.sessions.write(c.Response(), s.sessions.short, confirmCookie, all, loginTTL)
+	return conf.Token, s.saveConfirmations(c, all)
 }
 
 // spendConfirmation spends token, which must be an open confirmation of
@@ -61,14 +61,14 @@ func (s *Server) issueConfirmation(c echo.Context, purpose string) (string, erro
 // action for that page ("reboot the droplet"), and back the page to go
 // to. The token is spent whatever happens: one confirmation, one try.
 func (s *Server) spendConfirmation(c echo.Context, token, purpose, doing, back string) error {
-	all := s.loadConfirmations(c.Request())
+	all := s.loadConfirmations(c)
 	i := slices.IndexFunc(all.Pending, func(p confirmation) bool { return sameState(token, p.Token) })
 	var found confirmation
 	if i >= 0 {
 		found = all.Pending[i]
 		all.Pending = slices.Delete(all.Pending, i, i+1)
 		all.Used = remember(all.Used, stateHash(token))
-		if err := s.sessions.write(c.Response(), s.sessions.short, confirmCookie, all, loginTTL); err != nil {
+		if err := s.saveConfirmations(c, all); err != nil {
 			return err
 		}
 	}
@@ -95,14 +95,29 @@ func (s *Server) spendConfirmation(c echo.Context, token, purpose, doing, back s
 		"Nothing was done. It has expired, or it was not shown in this browser: a confirmation works for 10 minutes, in the browser that opened its page. Go back and confirm again.")
 }
 
-// loadConfirmations reads the confirmation cookie; an unreadable one
-// counts as none.
-func (s *Server) loadConfirmations(r *http.Request) confirmations {
+// confirmationsKey is where a request keeps the confirmations it saved, so
+// that one which spends a confirmation and then opens another (the destroy
+// page shown again after a wrong name) builds on its own spend, not on the
+// cookie it came with.
+const confirmationsKey = "confirmations"
+
+// loadConfirmations reads the confirmation cookie, or what this request
+// saved in its place; an unreadable one counts as none.
+func (s *Server) loadConfirmations(c echo.Context) confirmations {
+	if saved, ok := c.Get(confirmationsKey).(confirmations); ok {
+		return saved
+	}
 	var all confirmations
-	if found, err := s.sessions.read(r, s.sessions.short, confirmCookie, &all); !found || err != nil {
+	if found, err := s.sessions.read(c.Request(), s.sessions.short, confirmCookie, &all); !found || err != nil {
 		return confirmations{}
 	}
 	return all
+}
+
+// saveConfirmations writes the confirmation cookie.
+func (s *Server) saveConfirmations(c echo.Context, all confirmations) error {
+	c.Set(confirmationsKey, all)
+	return s.sessions.write(c.Response(), s.sessions.short, confirmCookie, all, loginTTL)
 }
 
 // remember appends hash to a bounded list, dropping the oldest.

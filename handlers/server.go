@@ -132,6 +132,14 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)
 	e.POST("/droplets/:id/step-up", s.handleStepUp)
 	e.GET("/droplets/:id/actions/:action", s.handleProgress)
+	// Creating and destroying droplets (handlers/provision.go, destroy.go),
+	// on the same rules.
+	e.Match(getOrHead, "/droplets/new", s.handleNewDroplet)
+	e.POST("/droplets", s.handleCreateButtonOrConfirmation)
+	e.GET("/droplets/new/confirm", s.handleCreateConfirm)
+	e.POST("/droplets/new/step-up", s.handleCreateStepUp)
+	e.GET("/droplets/:id/destroy", s.handleDestroyConfirm)
+	e.POST("/droplets/:id/destroy", s.handleDestroy)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
