@@ -505,10 +505,7 @@ func (s *Server) actionProblem(c echo.Context, sess *Session, err error, id int,
 		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess, actionStepUp(sess, id, "this droplet", act, true))
 	}
 	if after, ok := doclient.IsRateLimited(err); ok {
-		at := s.now().Add(max(after, time.Second))
-		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
-			Message:    "DigitalOcean is limiting how fast this account may call its API, and refused the action before starting it: nothing was done. Try again at " + at.UTC().Format("15:04:05 MST") + " (in " + waitWords(after) + ").",
-			RetryAfter: max(after, time.Second), Link: droplet, LinkText: "Back to the droplet", Err: err}
+		return busyProblem(err, after, s.now(), "refused the action before starting it: nothing was done", droplet, "Back to the droplet")
 	}
 	if doclient.IsNotFound(err) {
 		return &Problem{Status: http.StatusNotFound, Title: "Droplet not found",

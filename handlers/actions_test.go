@@ -426,10 +426,18 @@ func TestActionRefusedPages(t *testing.T) {
 // failingActions answers every action POST with status and body, counting
 // them, and lets everything else through to the sandbox.
 func failingActions(a *testApp, status int, header http.Header, body string) *atomic.Int32 {
-	var posts atomic.Int32
+	return failing(a, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/actions")
+	}, status, header, body)
+}
+
+// failing answers the requests match picks with status, header and
+// body, counting them, and lets everything else through to the sandbox.
+func failing(a *testApp, match func(*http.Request) bool, status int, header http.Header, body string) *atomic.Int32 {
+	var sent atomic.Int32
 	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/actions") {
-			posts.Add(1)
+		if match(r) {
+			sent.Add(1)
 			for k, v := range header {
 				w.Header()[k] = v
 			}
@@ -440,7 +448,7 @@ func failingActions(a *testApp, status int, header http.Header, body string) *at
 		}
 		a.Sandbox.ServeHTTP(w, r)
 	}))
-	return &posts
+	return &sent
 }
 
 func TestActionFailurePages(t *testing.T) {

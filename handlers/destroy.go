@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -154,10 +153,7 @@ func (s *Server) destroyProblem(c echo.Context, sess *Session, err error, id int
 		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess, destroyStepUp(sess, id, name, true))
 	}
 	if after, ok := doclient.IsRateLimited(err); ok {
-		at := s.now().Add(max(after, time.Second))
-		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
-			Message:    "DigitalOcean is limiting how fast this account may call its API, and refused the request before destroying anything: the droplet is still there. Try again at " + at.UTC().Format("15:04:05 MST") + " (in " + waitWords(after) + ").",
-			RetryAfter: max(after, time.Second), Link: droplet, LinkText: "Back to the droplet", Err: err}
+		return busyProblem(err, after, s.now(), "refused the request before destroying anything: the droplet is still there", droplet, "Back to the droplet")
 	}
 	check := "/digitalocean?" + url.Values{"name": {name}}.Encode()
 	maybe := " The droplet may or may not have been destroyed. Before trying again, look for it in your droplet list: if " + name + " is no longer there, it was destroyed."

@@ -176,6 +176,17 @@ func upstreamProblem(err error) error {
 		Retry:   true, Err: err}
 }
 
+// busyProblem is the page for a change DigitalOcean refused with 429
+// before doing anything (refused says so: "refused the action before
+// starting it: nothing was done"): when to try again, and where to go
+// meanwhile. after is the Retry-After DigitalOcean sent; now the time.
+func busyProblem(err error, after time.Duration, now time.Time, refused, link, linkText string) *Problem {
+	at := now.Add(max(after, time.Second))
+	return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
+		Message:    "DigitalOcean is limiting how fast this account may call its API, and " + refused + ". Try again at " + at.UTC().Format("15:04:05 MST") + " (in " + waitWords(after) + ").",
+		RetryAfter: max(after, time.Second), Link: link, LinkText: linkText, Err: err}
+}
+
 // waitWords says how long to wait, rounded up to whole seconds or minutes.
 func waitWords(d time.Duration) string {
 	secs := int(math.Ceil(max(d, time.Second).Seconds()))

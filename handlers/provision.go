@@ -28,7 +28,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/digitalocean/godo"
@@ -139,11 +138,6 @@ func (f createForm) spec() dropletSpec {
 		sp.Tags = slices.Compact(tags)
 	}
 	return sp
-}
-
-// form is the create form that shows sp again.
-func (sp dropletSpec) form() createForm {
-	return createForm{Name: sp.Name, Region: sp.Region, Size: sp.Size, Image: sp.Image, Keys: sp.Keys, Tags: strings.Join(sp.Tags, " ")}
 }
 
 // splitTags splits the tags field at spaces and commas.
@@ -492,21 +486,37 @@ type createConfirmPage struct {
 // come from the API, so they appear in the flow record; it changes
 // nothing at DigitalOcean.
 func (s *Server) handleNewDroplet(c echo.Context) error {
-	f, err := parseCreateForm(c.Request().URL.Query())
+	f, sess, cat, rec, err := s.createQuery(c, "Connect your DigitalOcean account to create a droplet.")
 	if err != nil {
 		return err
 	}
-	sess, err := s.session(c, "Connect your DigitalOcean account to create a droplet.")
+	return s.renderCreateForm(c, http.StatusOK, sess, f, f.check(cat, false), cat, rec)
+}
+
+// createQuery reads the create form from the query of a GET page, the
+// session (why: what to say if there is none) and the API's lists.
+func (s *Server) createQuery(c echo.Context, why string) (createForm, *Session, *catalog, *flow.Record, error) {
+	f, err := parseCreateForm(c.Request().URL.Query())
 	if err != nil {
-		return err
+		return f, nil, nil, nil, err
+	}
+	sess, err := s.session(c, why)
+	if err != nil {
+		return f, nil, nil, nil, err
 	}
 	cat, rec, err := s.fetchCatalog(c, sess)
 	if err != nil {
-		return upstreamProblem(err)
+		return f, nil, nil, nil, upstreamProblem(err)
 	}
-	data := newCreatePage(f, f.check(cat, false), cat, canWrite(sess.Scope))
+	return f, sess, cat, rec, nil
+}
+
+// renderCreateForm shows the create form with f's values and errs beside
+// the fields, its choices from cat.
+func (s *Server) renderCreateForm(c echo.Context, status int, sess *Session, f createForm, errs fieldErrors, cat *catalog, rec *flow.Record) error {
+	data := newCreatePage(f, errs, cat, canWrite(sess.Scope))
 	data.Flow = s.showPanel(c, rec)
-	return s.render(c, http.StatusOK, "create", "Create a droplet", sess, data)
+	return s.render(c, status, "create", "Create a droplet", sess, data)
 }
 
 // handleCreateButtonOrConfirmation serves POST /droplets, which has two
@@ -537,9 +547,7 @@ func (s *Server) handleCreateButtonOrConfirmation(c echo.Context) error {
 			return formProblem(err, "/droplets/new?"+f.spec().query())
 		}
 		if errs := f.check(cat, true); errs.Any() {
-			data := newCreatePage(f, errs, cat, canWrite(sess.Scope))
-			data.Flow = s.showPanel(c, rec)
-			return s.render(c, http.StatusUnprocessableEntity, "create", "Create a droplet", sess, data)
+			return s.renderCreateForm(c, http.StatusUnprocessableEntity, sess, f, errs, cat, rec)
 		}
 		return c.Redirect(http.StatusSeeOther, "/droplets/new/confirm?"+f.spec().query())
 	}
@@ -571,22 +579,12 @@ func (s *Server) handleCreateButtonOrConfirmation(c echo.Context) error {
 // the page that offers the step-up to read & write. It changes nothing at
 // DigitalOcean.
 func (s *Server) handleCreateConfirm(c echo.Context) error {
-	f, err := parseCreateForm(c.Request().URL.Query())
+	f, sess, cat, rec, err := s.createQuery(c, "Connect your DigitalOcean account first.")
 	if err != nil {
 		return err
-	}
-	sess, err := s.session(c, "Connect your DigitalOcean account first.")
-	if err != nil {
-		return err
-	}
-	cat, rec, err := s.fetchCatalog(c, sess)
-	if err != nil {
-		return upstreamProblem(err)
 	}
 	if errs := f.check(cat, true); errs.Any() {
-		data := newCreatePage(f, errs, cat, canWrite(sess.Scope))
-		data.Flow = s.showPanel(c, rec)
-		return s.render(c, http.StatusUnprocessableEntity, "create", "Create a droplet", sess, data)
+		return s.renderCreateForm(c, http.StatusUnprocessableEntity, sess, f, errs, cat, rec)
 	}
 	spec := f.spec()
 	size := cat.size(spec.Size)
@@ -683,10 +681,7 @@ func (s *Server) createProblem(c echo.Context, sess *Session, err error, spec dr
 		return s.render(c, http.StatusForbidden, "stepup", "This needs read & write access", sess, createStepUp(sess, spec, godo.Size{}, true))
 	}
 	if after, ok := doclient.IsRateLimited(err); ok {
-		at := s.now().Add(max(after, time.Second))
-		return &Problem{Status: http.StatusServiceUnavailable, Title: "DigitalOcean is busy",
-			Message:    "DigitalOcean is limiting how fast this account may call its API, and refused the request before creating anything: nothing was created. Try again at " + at.UTC().Format("15:04:05 MST") + " (in " + waitWords(after) + "); the form keeps what you chose.",
-			RetryAfter: max(after, time.Second), Link: back, LinkText: "Back to the form", Err: err}
+		return busyProblem(err, after, s.now(), "refused the request before creating anything: nothing was created (the form keeps what you chose)", back, "Back to the form")
 	}
 	check := "/digitalocean?" + url.Values{"name": {spec.Name}}.Encode()
 	maybe := " The droplet may or may not have been created. Do not send the form again before you look: your droplet list, filtered by the name " + spec.Name + ", shows whether it was (a created droplet is billed until you destroy it)."

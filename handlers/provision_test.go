@@ -336,21 +336,9 @@ func TestDeniedCreateStepUpGoesBackToTheForm(t *testing.T) {
 // /v2/droplets/{id} with status and body, counting them, and lets
 // everything else through to the sandbox.
 func failingCreates(a *testApp, status int, header http.Header, body string) *atomic.Int32 {
-	var sent atomic.Int32
-	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (r.Method == http.MethodPost && r.URL.Path == "/v2/droplets") || r.Method == http.MethodDelete {
-			sent.Add(1)
-			for k, v := range header {
-				w.Header()[k] = v
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			fmt.Fprint(w, body)
-			return
-		}
-		a.Sandbox.ServeHTTP(w, r)
-	}))
-	return &sent
+	return failing(a, func(r *http.Request) bool {
+		return (r.Method == http.MethodPost && r.URL.Path == "/v2/droplets") || r.Method == http.MethodDelete
+	}, status, header, body)
 }
 
 // Every way a create can fail, each in words: a refusal (nothing was

@@ -20,17 +20,26 @@ func noRedirects(c *http.Client) *http.Client {
 	return &nf
 }
 
+// confirmations opens, with a read & write session, the confirmation of
+// webSpec and of destroying the account's first droplet (its name typed),
+// and returns that droplet, the forms' fields and the destroy's path.
+func (a *testApp) confirmations(c *http.Client) (d sbDroplet, create, destroy url.Values, destroyPath string) {
+	a.t.Helper()
+	connectWrite(a, c)
+	d = a.droplets(c)[0]
+	create = allFields(a.t, a.createConfirm(c, webSpec()), "/droplets")
+	destroyPath = fmt.Sprintf("/droplets/%d/destroy", d.ID)
+	destroy = allFields(a.t, a.destroyPage(c, d.ID), destroyPath)
+	destroy.Set("name", d.Name)
+	return d, create, destroy, destroyPath
+}
+
 func TestSecurity41CrossSiteCreateAndDestroyAreRefused(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
-	connectWrite(a, c)
-	d := a.droplets(c)[0]
 	// Valid confirmations in this browser: only the requests' origin is wrong.
-	create := allFields(t, a.createConfirm(c, webSpec()), "/droplets")
-	destroyPath := fmt.Sprintf("/droplets/%d/destroy", d.ID)
-	destroy := allFields(t, a.destroyPage(c, d.ID), destroyPath)
-	destroy.Set("name", d.Name)
+	d, create, destroy, destroyPath := a.confirmations(c)
 	for _, h := range []http.Header{
 		{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}},
 		{"Origin": {"https://evil.example"}},
@@ -76,12 +85,7 @@ func TestSecurity42NoGETCreatesOrDestroys(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
-	connectWrite(a, c)
-	d := a.droplets(c)[0]
-	create := allFields(t, a.createConfirm(c, webSpec()), "/droplets")
-	destroyPath := fmt.Sprintf("/droplets/%d/destroy", d.ID)
-	destroy := allFields(t, a.destroyPage(c, d.ID), destroyPath)
-	destroy.Set("name", d.Name)
+	d, create, destroy, destroyPath := a.confirmations(c)
 
 	// The POST routes refuse GET and HEAD, whatever the query holds.
 	for _, u := range []string{
