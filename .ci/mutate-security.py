@@ -92,6 +92,7 @@ M = [
  ("35", "only the last confirmation kept", "handlers/confirm.go", "all.Pending = append(all.Pending, conf)", "all.Pending = []confirmation{conf}"),
  ("35", "pending confirmations unbounded", "handlers/confirm.go", "if len(all.Pending) >= maxPendingConfirmations {", "if false {"),
  ("35", "a replaced confirmation said to be used", "handlers/confirm.go", "all.Replaced = remember(all.Replaced, stateHash(all.Pending[0].Token))", "all.Used = remember(all.Used, stateHash(all.Pending[0].Token))"),
+ ("36", "short values shown whole by the masks", "doclient/trace.go", "return prefix(s, min(n, utf8.RuneCountInString(s)/4))", "return prefix(s, n)"),
  ("29", "panel's field names not escaped", "views/partials/flow.html", "<code>{{.Name}}</code>", "<code>{{safe .Name}}</code>"),
  ("29", "panel's field values not escaped", "views/partials/flow.html", "<td>{{.Value}}</td>", "<td>{{safe .Value}}</td>"),
  ("29", "a step's note not escaped", "views/partials/flow.html", "{{- with .Note}} · {{.}}{{end}}", "{{- with .Note}} · {{safe .}}{{end}}"),

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -655,4 +656,47 @@ func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
 	denied := a.connect(newBrowser(t), "deny")
 	mustContain(t, denied, "Timeline, from <code>/connect</code> to DigitalOcean&#39;s answer")
 	mustNotContain(t, denied, "to the droplet list")
+}
+
+// TestSecurity36MasksNeverShowAShortValueWhole: whatever DigitalOcean (or
+// whatever answers in its place) sends, the panel shows at most a quarter
+// of a code or a token: a 6-character code and 4-character tokens do not
+// appear whole on the page, nor in the record's cookie.
+func TestSecurity36MasksNeverShowAShortValueWhole(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	const code, access, refresh = "q7Zk2P", "Wq3x", "Rt9v"
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/oauth/token":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":300,"refresh_token":%q,"scope":"read","info":{"name":"Sammy","email":"sammy@example.com","uuid":"u1","team_uuid":"t1","team_name":"My Team"}}`, access, refresh)
+		case r.Method == http.MethodGet && r.URL.Path == "/v2/droplets" && r.Header.Get("Authorization") == "Bearer "+access:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"droplets":[],"links":{},"meta":{"total":0}}`)
+		default:
+			a.Sandbox.ServeHTTP(w, r)
+		}
+	}))
+	u, _ := url.Parse(a.callbackURL(a.Browser))
+	q := u.Query()
+	q.Set("code", code)
+	u.RawQuery = q.Encode()
+	p := a.get(a.Browser, u.String())
+	if p.Status != http.StatusOK || p.URL.Path != "/digitalocean" {
+		t.Fatalf("after the callback: %d %s", p.Status, p.URL)
+	}
+	mustContain(t, p, `<details class="flow" open>`, "<code>access_token</code></th><td>", "<code>code</code></th><td>")
+	for _, secret := range []string{code, access, refresh} {
+		if strings.Contains(p.Body, secret) {
+			t.Errorf("the panel shows %q whole", secret)
+		}
+		var rec flow.Record
+		if _, err := a.Server.sessions.read(requestWith(flowCookie, a.cookie(a.Browser, flowCookie)), a.Server.sessions.short, flowCookie, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if raw, _ := json.Marshal(rec); strings.Contains(string(raw), secret) {
+			t.Errorf("the flow record holds %q whole", secret)
+		}
+	}
 }
