@@ -54,7 +54,7 @@ M = [
  ("13", "read & write by default", "handlers/auth.go", '\tcase "":\n\t\treturn s.scopes, nil', '\tcase "":\n\t\treturn []string{"read", "write"}, nil'),
  ("14", "short session secret accepted", "config.go", "const minSecretLen = 32", "const minSecretLen = 8"),
  ("15", "Refresh now on any method", "handlers/server.go", 'e.POST("/refresh", s.handleRefresh)', 'e.Any("/refresh", s.handleRefresh)'),
- ("15", "Refresh now refreshes again at once", "handlers/refresh.go", "if !sess.Refreshed.IsZero() && now.Sub(sess.Refreshed) < justRefreshed {", "if false {"),
+ ("15", "Refresh now refreshes again at once", "handlers/refresh.go", "if !sess.Refreshed.IsZero() && s.now().Sub(sess.Refreshed) < justRefreshed {", "if false {"),
  ("16", "state shown whole in the panel", "doclient/trace.go", 'func MaskState(s string) string { return lead(s, 6) + "…" }', 'func MaskState(s string) string { return s + "…" }'),
  ("16", "code shown whole in the panel", "doclient/trace.go", 'return lead(s, 6) + "… (" + strconv', 'return s + "… (" + strconv'),
  ("16", "verifier and client secret shown in the panel", "doclient/trace.go", 'return "•••• (" + strconv', 'return s + "•••• (" + strconv'),

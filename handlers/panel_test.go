@@ -364,6 +364,19 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	if len(value) > maxRecordCookie || len(got.Events) == 0 || len(got.Events) == flow.MaxEvents {
 		t.Errorf("a record near the bound: value of %d bytes (bound %d), %d of %d events kept, want some dropped", len(value), maxRecordCookie, len(got.Events), flow.MaxEvents)
 	}
+	// Many small events: the count, not the size, is the bound.
+	rec = &flow.Record{Steps: got.Steps[:1]}
+	for range 3 * flow.MaxEvents {
+		rec.Add(flow.Step{Kind: flow.KindAPI, Note: "200 OK"})
+	}
+	w = httptest.NewRecorder()
+	if err := st.saveRecord(w, rec); err != nil {
+		t.Fatal(err)
+	}
+	value, _, _ = strings.Cut(strings.TrimPrefix(w.Header().Get("Set-Cookie"), flowCookie+"="), ";")
+	if got := st.loadRecord(requestWith(flowCookie, value)); got == nil || len(got.Events) != flow.MaxEvents {
+		t.Errorf("a record of %d small events kept %+v, want the last %d", 3*flow.MaxEvents, got, flow.MaxEvents)
+	}
 	// And the session cookie with a refreshed session beside it.
 	if n := len(a.cookie(a.Browser, sessionCookie)); n > 4096 {
 		t.Errorf("session cookie is %d bytes", n)
