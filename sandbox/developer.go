@@ -17,6 +17,17 @@ type developerPage struct {
 	RateLimit   int // -1: off
 	BurstLimit  int // -1: off
 	MaxClients  int
+	SignIn      signInFigures
+}
+
+// signInFigures are the limits on signing in (limits.go, shares.go), for
+// the Developer page.
+type signInFigures struct {
+	Off                                     bool
+	ApprovalsPerAddress, ApprovalsPerClient int
+	TokensPerAddress, TokensPerClient       int
+	RegistrationsPerAddress                 int
+	AppShare, ClientShare                   int // grants kept for the app's client, and for one registered client
 }
 
 type developerAccount struct {
@@ -41,6 +52,16 @@ func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
 		RateLimit:   s.limits.hourly,
 		BurstLimit:  s.limits.perMinute,
 		MaxClients:  maxClients,
+		SignIn: signInFigures{
+			Off:                     s.throttle.off,
+			ApprovalsPerAddress:     s.throttle.consent.budget,
+			ApprovalsPerClient:      s.throttle.consentBy.budget,
+			TokensPerAddress:        s.throttle.token.budget,
+			TokensPerClient:         s.throttle.tokenBy.budget,
+			RegistrationsPerAddress: s.throttle.register.budget,
+			AppShare:                s.store.grantShares.appShare,
+			ClientShare:             s.store.grantShares.perClient,
+		},
 	}
 	for _, a := range s.accounts {
 		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.live()})

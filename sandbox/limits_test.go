@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"dosignin/sandbox"
 )
 
 // These tests flood the sandbox as one anonymous party could, and check
@@ -112,24 +114,41 @@ func (v *visitor) signIn(t testing.TB, conf *oauth2.Config) (*oauth2.Token, erro
 	return conf.Exchange(v.ctx(), code, oauth2.VerifierOption(verifier))
 }
 
-// registerPublic registers a public client (a CLI) from v.
-func (h *harness) registerPublic(t testing.TB, v *visitor, callback string) *oauth2.Config {
+// registerFrom POSTs client metadata to the registration endpoint from v
+// and returns the status and the decoded answer.
+func (h *harness) registerFrom(t testing.TB, v *visitor, metadata string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, h.base+"/v1/oauth/register",
-		strings.NewReader(`{"client_name":"CLI","redirect_uris":["`+callback+`"],"token_endpoint_auth_method":"none"}`))
+	req, _ := http.NewRequest(http.MethodPost, h.base+"/v1/oauth/register", strings.NewReader(metadata))
 	req.Header.Set("Content-Type", "application/json")
 	r, err := v.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var reg struct {
-		ClientID string `json:"client_id"`
+	var out map[string]any
+	json.NewDecoder(r.Body).Decode(&out)
+	return r, out
+}
+
+// registerPublic registers a public client (a CLI) from v.
+func (h *harness) registerPublic(t testing.TB, v *visitor, callback string) *oauth2.Config {
+	t.Helper()
+	resp, reg := h.registerFrom(t, v, `{"client_name":"CLI","redirect_uris":["`+callback+`"],"token_endpoint_auth_method":"none"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, reg)
 	}
-	if err := json.NewDecoder(r.Body).Decode(&reg); err != nil || r.StatusCode != http.StatusCreated {
-		t.Fatalf("register: %d %v", r.StatusCode, err)
+	return h.clientConf(reg["client_id"].(string), "", callback)
+}
+
+// registerConfidential registers a confidential client from v and returns
+// its ID and secret.
+func (h *harness) registerConfidential(t testing.TB, v *visitor) (id, secret string) {
+	t.Helper()
+	resp, reg := h.registerFrom(t, v, `{"redirect_uris":["https://example.com/cb"]}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, reg)
 	}
-	return h.clientConf(reg.ClientID, "", callback)
+	return reg["client_id"].(string), reg["client_secret"].(string)
 }
 
 func (h *harness) clientConf(id, secret, callback string) *oauth2.Config {
@@ -256,5 +275,201 @@ func TestHonestUseOverAWeekEvictsTheOldestGrants(t *testing.T) {
 		if err := refresh(toks[k]); err != nil {
 			t.Errorf("sign-in %d, among the newest 5,000: %v", k+1, err)
 		}
+	}
+}
+
+// tokenRequest POSTs a refresh with an unknown token for a client: an
+// authenticated token request that keeps nothing, answered 400 (or 429).
+func (v *visitor) tokenRequest(t testing.TB, h *harness, id, secret string) (*http.Response, map[string]string) {
+	t.Helper()
+	form := map[string][]string{"grant_type": {"refresh_token"}, "refresh_token": {"unknown"}, "client_id": {id}}
+	if secret != "" {
+		form["client_secret"] = []string{secret}
+	}
+	resp, body := do(t, v.c, http.MethodPost, h.base+"/v1/oauth/token", form, nil)
+	var out map[string]string
+	json.Unmarshal([]byte(body), &out)
+	return resp, out
+}
+
+// Past a budget, each endpoint answers 429 with Retry-After in its own
+// format: the error page on the consent form, an OAuth error JSON at the
+// token and registration endpoints. The wait is what is left of the window.
+func TestSignInLimitsAnswer429(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t) // MaxGrants 10,000: 20 approvals a minute per address
+	user := h.from(t, "198.51.100.7:1234", nil)
+	form := user.consent(t, h.conf, oauth2.GenerateVerifier())
+	for i := range 20 {
+		if _, err := user.approve(t, h.conf, form); err != nil {
+			t.Fatalf("approval %d: %v", i+1, err)
+		}
+	}
+	h.clock.Advance(15 * time.Second)
+	resp, page := form.submit(t, user.c, "approve")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "45" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		!strings.Contains(page, "too many sign-ins from your address in the last minute. Try again in 45 seconds.") {
+		t.Errorf("approval 21: %d Retry-After=%q\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), page)
+	}
+	if _, err := h.from(t, "198.51.100.8:1234", nil).signIn(t, h.conf); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	cli := h.registerPublic(t, user, "http://127.0.0.1:8085/cb")
+	if _, err := user.signIn(t, cli); err != nil {
+		t.Errorf("a registered client at the same address, counted apart from the app's: %v", err)
+	}
+	h.clock.Advance(45 * time.Second)
+	if _, err := user.approve(t, h.conf, form); err != nil {
+		t.Errorf("after the window: %v", err)
+	}
+
+	// Token requests of a registered client: 100 a minute per address.
+	server := h.from(t, "192.0.2.10:443", nil)
+	id, secret := h.registerConfidential(t, server)
+	for i := range 100 {
+		if resp, out := server.tokenRequest(t, h, id, secret); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("token request %d: %d %v", i+1, resp.StatusCode, out)
+		}
+	}
+	resp, out := server.tokenRequest(t, h, id, secret)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" || resp.Header.Get("Cache-Control") != "no-store" ||
+		out["error"] != "temporarily_unavailable" || out["error_description"] != "Too many token requests from this address: try again in 60 seconds." {
+		t.Errorf("token request 101: %d Retry-After=%q %v", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+
+	// Registrations: 10 an hour per address.
+	reg := h.from(t, "192.0.2.20:1", nil)
+	for range 10 {
+		h.registerConfidential(t, reg)
+	}
+	r, body := h.registerFrom(t, reg, `{"redirect_uris":["https://example.com/cb"]}`)
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "3600" ||
+		body["error"] != "temporarily_unavailable" || body["error_description"] != "Too many registrations from this address: try again in 3600 seconds." {
+		t.Errorf("registration 11: %d Retry-After=%q %v", r.StatusCode, r.Header.Get("Retry-After"), body)
+	}
+	if st := h.sb.Stats(); st.Throttled != 3 {
+		t.Errorf("Stats().Throttled = %d, want 3", st.Throttled)
+	}
+}
+
+// A registered client has budgets of its own, ten times an address's, so
+// that flooding it from many addresses is bounded too; the app's client,
+// which every visitor uses and whose token requests all come from the
+// app's server, has none.
+func TestSignInLimitsPerClient(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cli := h.registerPublic(t, h.from(t, "192.0.2.1:1", nil), "http://127.0.0.1:8085/cb")
+	bot := h.from(t, addr(0), nil)
+	form := bot.consent(t, cli, oauth2.GenerateVerifier())
+	for i := range 200 {
+		bot.c.Transport = fromAddress{h: h.sb, addr: addr(i)}
+		if _, err := bot.approve(t, cli, form); err != nil {
+			t.Fatalf("approval %d: %v", i+1, err)
+		}
+	}
+	bot.c.Transport = fromAddress{h: h.sb, addr: addr(200)}
+	var refused *errRefused
+	if _, err := bot.approve(t, cli, form); !errors.As(err, &refused) || refused.status != http.StatusTooManyRequests ||
+		!strings.Contains(refused.page, "too many sign-ins for this application") {
+		t.Errorf("approval 201, from a fresh address: %v", err)
+	}
+	if _, err := h.from(t, addr(201), nil).signIn(t, h.conf); err != nil {
+		t.Errorf("the app's client: %v", err)
+	}
+
+	id, secret := h.registerConfidential(t, h.from(t, "192.0.2.2:1", nil))
+	for i := range 1000 {
+		if resp, out := h.from(t, addr(i/100), nil).tokenRequest(t, h, id, secret); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("token request %d: %d %v", i+1, resp.StatusCode, out)
+		}
+	}
+	resp, out := h.from(t, addr(999), nil).tokenRequest(t, h, id, secret)
+	if resp.StatusCode != http.StatusTooManyRequests || out["error_description"] != "Too many token requests for this client: try again in 60 seconds." {
+		t.Errorf("token request 1001: %d %v", resp.StatusCode, out)
+	}
+
+	app := h.from(t, "127.0.0.1:50000", nil) // the app's server, for every visitor
+	for i := range 2000 {
+		if resp, out := app.tokenRequest(t, h, testClientID, testSecret); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("the app's token request %d: %d %v", i+1, resp.StatusCode, out)
+		}
+	}
+}
+
+// The budgets follow the memory bound: a tenth of it, a tenth of them.
+func TestSignInLimitsScaleWithMaxGrants(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ maxGrants, approvals int }{{1_000, 2}, {100_000, 200}} {
+		h := newHarness(t, withConfig(func(c *sandbox.Config) { c.MaxGrants = tt.maxGrants }))
+		user := h.from(t, "198.51.100.7:1234", nil)
+		form := user.consent(t, h.conf, oauth2.GenerateVerifier())
+		for i := range tt.approvals {
+			if _, err := user.approve(t, h.conf, form); err != nil {
+				t.Fatalf("MaxGrants %d: approval %d: %v", tt.maxGrants, i+1, err)
+			}
+		}
+		if _, err := user.approve(t, h.conf, form); err == nil {
+			t.Errorf("MaxGrants %d: approval %d was not refused", tt.maxGrants, tt.approvals+1)
+		}
+	}
+
+	h := newHarness(t, withConfig(func(c *sandbox.Config) { c.DisableSignInLimits = true }))
+	user := h.from(t, "198.51.100.7:1234", nil)
+	form := user.consent(t, h.conf, oauth2.GenerateVerifier())
+	for i := range 100 {
+		if _, err := user.approve(t, h.conf, form); err != nil {
+			t.Fatalf("DisableSignInLimits: approval %d: %v", i+1, err)
+		}
+	}
+
+	for _, cfg := range []sandbox.Config{{MaxGrants: 99}, {MaxGrants: -1}, {TrustedProxies: -1}} {
+		if _, err := sandbox.New(cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}
+
+// The address a limit counts is the connection's: X-Forwarded-For, which
+// any client can write, is read only with Config.TrustedProxies, and then
+// only the entries the trusted proxies appended. IPv6 addresses count by
+// their /64.
+func TestSignInLimitsCountTheSendersAddress(t *testing.T) {
+	t.Parallel()
+	approvals := func(h *harness, addrOf func(i int) (string, string)) int {
+		v := h.from(t, "192.0.2.1:1", nil)
+		form := v.consent(t, h.conf, oauth2.GenerateVerifier())
+		ok := 0
+		for i := range 40 {
+			remote, xff := addrOf(i)
+			hdr := http.Header{}
+			if xff != "" {
+				hdr.Set("X-Forwarded-For", xff)
+			}
+			v.c.Transport = fromAddress{h: h.sb, addr: remote, hdr: hdr}
+			resp, _ := form.submit(t, v.c, "approve")
+			if resp.StatusCode == http.StatusFound {
+				ok++
+			}
+		}
+		return ok
+	}
+	direct := newHarness(t)
+	if n := approvals(direct, func(i int) (string, string) { return "203.0.113.5:1", fmt.Sprintf("198.51.100.%d", i) }); n != 20 {
+		t.Errorf("one connection address writing a new X-Forwarded-For each time: %d approvals, want 20", n)
+	}
+	if n := approvals(direct, func(i int) (string, string) { return fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1), "" }); n != 20 {
+		t.Errorf("addresses of one IPv6 /64: %d approvals, want 20", n)
+	}
+	if n := approvals(direct, func(i int) (string, string) { return fmt.Sprintf("[2001:db8:2:%x::1]:1", i+1), "" }); n != 40 {
+		t.Errorf("addresses of 40 IPv6 /64s: %d approvals, want 40", n)
+	}
+	proxied := newHarness(t, withConfig(func(c *sandbox.Config) { c.TrustedProxies = 1 }))
+	if n := approvals(proxied, func(i int) (string, string) { return "10.0.0.1:1", fmt.Sprintf("198.51.100.%d, 203.0.113.9", i) }); n != 20 {
+		t.Errorf("behind one proxy, one sender writing its own X-Forwarded-For entries: %d approvals, want 20", n)
+	}
+	if n := approvals(proxied, func(i int) (string, string) { return "10.0.0.1:1", fmt.Sprintf("198.18.0.%d", i) }); n != 40 {
+		t.Errorf("behind one proxy, 40 senders: %d approvals, want 40", n)
 	}
 }

@@ -46,9 +46,14 @@
 // DigitalOcean's do; responses have DigitalOcean's shapes and conform to
 // that description. All state (grants, registered clients, actions and what
 // they changed, droplets created and destroyed) is kept in memory, bounded
-// in size, and disappears with the process. Never use it as a real OAuth
-// server: it has two hard-coded users and approves whatever is clicked, and
-// its personal access token is shown to anyone who opens the Developer page.
+// in size, and disappears with the process. It may be served publicly as a
+// demo: approvals, token requests and registrations are limited per
+// address and per registered client (429 with Retry-After), and a client
+// past its share of codes and grants loses its own oldest, so one party's
+// flood never keeps others from signing in (see Config.MaxGrants and
+// Config.TrustedProxies). Never use it as a real OAuth server: it has two
+// hard-coded users and approves whatever is clicked, and its personal
+// access token is shown to anyone who opens the Developer page.
 package sandbox
 
 import (

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,5 +147,29 @@ func TestStoreSweeps(t *testing.T) {
 	defer st.mu.Unlock()
 	if len(st.codes) != 1 || len(st.access) != 0 || len(st.refresh) != 0 {
 		t.Errorf("after sweep: %d codes, %d access, %d refresh; want 1, 0, 0", len(st.codes), len(st.access), len(st.refresh))
+	}
+}
+
+// The policy is built only from origins that pass validation: anything
+// else is left out, even if a caller passed it (the redirect back is then
+// blocked, which fails closed).
+func TestPageHeadersLeaveOutInvalidOrigins(t *testing.T) {
+	t.Parallel()
+	for _, target := range []string{"https://*", `https://a"b`, "https://a b", "https://example.com/cb", "https://example.com;script-src *", "javascript://x"} {
+		h := http.Header{}
+		pageHeaders(h, target)
+		if got := h.Get("Content-Security-Policy"); !strings.HasSuffix(got, "form-action 'self'") {
+			t.Errorf("pageHeaders(%q): CSP %q", target, got)
+		}
+	}
+	for _, uri := range []string{"https://*/cb", `https://a"b/cb`, "https://u@example.com/cb", "ftp://example.com/cb", "https://a..b/cb"} {
+		if got := origin(uri); got != "" {
+			t.Errorf("origin(%q) = %q, want none", uri, got)
+		}
+	}
+	h := http.Header{}
+	pageHeaders(h, origin("https://Example.com:8443/cb?x"))
+	if got := h.Get("Content-Security-Policy"); !strings.HasSuffix(got, "form-action 'self' https://Example.com:8443") {
+		t.Errorf("a valid origin: CSP %q", got)
 	}
 }
