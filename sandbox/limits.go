@@ -14,12 +14,12 @@ import (
 )
 
 // Limits on signing in. Anyone can reach a public sandbox (SANDBOX=1 on a
-// server) and register a client, so the requests that make it keep
-// something are counted, per address and per registered client, in
-// windows of a minute (an hour for registrations). Past a budget the
-// answer is 429 with Retry-After, as DigitalOcean answers its API's
-// clients: an HTML page on the consent form, an OAuth error at the token
-// and registration endpoints.
+// server) and register a client, so each request that makes the sandbox
+// keep something (a code, a grant, a client) is counted, per address and
+// per registered client, in windows of a minute (an hour for
+// registrations). Past a budget the answer is 429 with Retry-After, as
+// DigitalOcean answers its API's clients: an HTML page on the consent
+// form, an OAuth error at the token and registration endpoints.
 //
 // Every budget is derived from the memory bound N (Config.MaxGrants,
 // 10,000 by default), so that a sandbox given more room admits more:
@@ -35,10 +35,9 @@ import (
 // each minute of a code's ten), a twenty-fifth of the app's half of the
 // bound (see shares). At each address, approvals for registered clients
 // are counted apart from approvals for the app's client, so a registered
-// client never uses up the app's budget. Only requests that would
-// keep something are counted: an approval (not a denial or a rejected
-// form), a token request from an authenticated client, a valid
-// registration.
+// client never uses up the app's budget. Only requests that would keep
+// something are counted: an approval (not a denial or a rejected form), a
+// token request from an authenticated client, a valid registration.
 //
 // The app's own client is not limited per client, nor at the token
 // endpoint at all: every visitor of the demo signs in with it, and its
@@ -154,7 +153,7 @@ func (t *throttle) address(r *http.Request) string {
 		// Fewer entries than proxies: the request did not come through
 		// them all, and the connection's address is the sender.
 		if len(hops) >= t.proxies {
-			if a, err := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-t.proxies])); err == nil {
+			if a, ok := parseAddr(strings.TrimSpace(hops[len(hops)-t.proxies])); ok {
 				return addressKey(a)
 			}
 		}
@@ -163,6 +162,16 @@ func (t *throttle) address(r *http.Request) string {
 		return addressKey(a)
 	}
 	return host
+}
+
+// parseAddr reads an address as proxies write it in X-Forwarded-For:
+// bare, or with a port (some add one).
+func parseAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, true
+	}
+	ap, err := netip.ParseAddrPort(s)
+	return ap.Addr(), err == nil
 }
 
 // addressKey is an IPv4 address, or the /64 of an IPv6 one.

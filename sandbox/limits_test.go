@@ -472,4 +472,7 @@ func TestSignInLimitsCountTheSendersAddress(t *testing.T) {
 	if n := approvals(proxied, func(i int) (string, string) { return "10.0.0.1:1", fmt.Sprintf("198.18.0.%d", i) }); n != 40 {
 		t.Errorf("behind one proxy, 40 senders: %d approvals, want 40", n)
 	}
+	if n := approvals(proxied, func(i int) (string, string) { return "10.0.0.1:1", fmt.Sprintf("[2001:db8:9:%x::1]:443", i) }); n != 40 {
+		t.Errorf("behind one proxy, 40 senders written with a port: %d approvals, want 40", n)
+	}
 }
