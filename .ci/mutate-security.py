@@ -105,7 +105,7 @@ M = [
  ("40", "the sandbox's configured redirect URIs take any host", "sandbox/sandbox.go", 'if problem := hostProblem(u); problem != "" {', 'if problem := hostProblem(u); false && problem != "" {'),
  ("40", "host names' labels unchecked", "sandbox/hosts.go", "\tif !validHostname(host) {", "\tif false {"),
  ("40", "a numeric last label taken for a name", "sandbox/hosts.go", "return !numeric(labels[len(labels)-1])", "return true"),
- ("40", "any port accepted", "sandbox/hosts.go", 'case port != "" && !validPort(port):', "case false:"),
+ ("40", "any port accepted", "sandbox/hosts.go", 'case port != "" && !validPort(port):', 'case port != "" && false && !validPort(port):'),
  ("40", "IPv6 literals with a zone or not as browsers write them", "sandbox/hosts.go", ' || a.Zone() != "" || a.String() != host', ""),
 ]
 

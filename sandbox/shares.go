@@ -2,8 +2,9 @@ package sandbox
 
 import "container/list"
 
-// The store keeps at most Config.MaxGrants grants and as many outstanding
-// authorization codes. Within that bound each kind of entry is shared out
+// The store keeps at most Config.MaxGrants grants and as many
+// authorization codes (spent codes too, kept until they expire to detect a
+// replay). Within that bound each kind of entry is shared out
 // among the clients, so that no client can take the room of the others:
 //
 //   - the app's own client (Config.ClientID) has half of the bound to
@@ -24,8 +25,8 @@ import "container/list"
 // first are the ones nobody has used for longest.
 
 // shares tracks one kind of entry (codes or grants) per client, oldest
-// first. It only decides what to evict; the store owns the entries and
-// forgets the ones it is told to.
+// first. It only decides what to evict; the store owns the entries, and
+// forgets those it names.
 type shares[T any] struct {
 	app       string // the app's client ID; "" in a standalone sandbox
 	appShare  int    // room for the app's client
