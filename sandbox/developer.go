@@ -23,7 +23,7 @@ type developerPage struct {
 	DeviceCodeTTL  time.Duration // how long its codes last
 	MaxCodeTries   int           // wrong user codes per address before the page waits
 
-	SignIn      signInFigures
+	SignIn signInFigures
 }
 
 // signInFigures are the limits on signing in (limits.go, shares.go), for
