@@ -98,6 +98,11 @@ M = [
  ("29", "an event's note not escaped", "views/partials/flow.html", "<strong>{{.Title}}</strong> · {{.Note}}", "<strong>{{.Title}}</strong> · {{safe .Note}}"),
  ("30", "a menu option's value not escaped", "views/partials/forms.html", '<option value="{{.Value}}"', '<option value="{{safe .Value}}"'),
  ("30", "a menu option's label not escaped", "views/partials/forms.html", ">{{.Label}}</option>", ">{{safe .Label}}</option>"),
+ ("32", "plain redis:// to another machine accepted", "config.go", 'if u.Scheme == "redis" && !loopback(u.Hostname()) && !allowPlaintext {', "if u.Scheme == \"redis\" && !loopback(u.Hostname()) && !allowPlaintext && false {"),
+ ("32", "Redis's replies read unguarded", "sharedstore/store.go", "\tropts.Dialer = guardDialer(redis.NewDialer(ropts))\n", ""),
+ ("32", "Redis's string lengths believed", "sharedstore/guard.go", "if n > maxReply-s.used-2 {", "if false {"),
+ ("32", "Redis's element counts believed", "sharedstore/guard.go", "if n > maxElements {", "if false {"),
+ ("39", "an https deployment sends secrets to plain http URLs", "config.go", 'case u.Scheme == "http" && deployed(cfg) && !loopback(u.Hostname()):', "case false:"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
