@@ -34,7 +34,8 @@ func TestSecurity32HostileRedisCannotKillTheApp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the app in processes of its own")
 	}
-	t.Parallel()
+	// Not parallel with the other tests: four more processes starting at
+	// once would slow the timed steps of the multi-instance tests.
 	for _, tt := range []struct {
 		name  string
 		reply func(w io.Writer)
