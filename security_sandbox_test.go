@@ -451,7 +451,7 @@ func TestSecurity31SandboxFloodLeavesOthersSignedIn(t *testing.T) {
 // brackets or spaces would break the policy. Registration and the
 // sandbox's own configuration refuse them, and the policy of a valid
 // client names exactly its origin.
-func TestSecurity40RedirectHostsAreHostsAndTheCSPNamesOnlyThem(t *testing.T) {
+func TestSecurity38RedirectHostsAreHostsAndTheCSPNamesOnlyThem(t *testing.T) {
 	t.Parallel()
 	w := newSBWorld(t, func(c *sandbox.Config) { c.DisableSignInLimits = true })
 	v := w.visitor("192.0.2.1:1")

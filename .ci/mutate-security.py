@@ -112,12 +112,17 @@ M = [
  ("31", "the app's client shares the registered clients' room", "sandbox/shares.go", 'return sh.app != "" && clientID == sh.app', "return false"),
  ("31", "the registered clients' room unbounded", "sandbox/shares.go", "case !app && sh.pooled >= sh.pool:", "case false && sh.pooled >= sh.pool:"),
  ("31", "nothing ever evicted", "sandbox/shares.go", "func (sh *shares[T]) victim(clientID string) (e T, ok bool) {\n", "func (sh *shares[T]) victim(clientID string) (e T, ok bool) {\n\tif true {\n\t\treturn e, false\n\t}\n"),
- ("40", "registration takes any host url.Parse accepts", "sandbox/clients.go", "\tcase hostProblem(u) != \"\":\n\t\treturn hostProblem(u)\n", ""),
- ("40", "the sandbox's configured redirect URIs take any host", "sandbox/sandbox.go", 'if problem := hostProblem(u); problem != "" {', 'if problem := hostProblem(u); false && problem != "" {'),
- ("40", "host names' labels unchecked", "sandbox/hosts.go", "\tif !validHostname(host) {", "\tif false {"),
- ("40", "a numeric last label taken for a name", "sandbox/hosts.go", "return !numeric(labels[len(labels)-1])", "return true"),
- ("40", "any port accepted", "sandbox/hosts.go", 'case port != "" && !validPort(port):', 'case port != "" && false && !validPort(port):'),
- ("40", "IPv6 literals with a zone or not as browsers write them", "sandbox/hosts.go", ' || a.Zone() != "" || a.String() != host', ""),
+ ("38", "registration takes any host url.Parse accepts", "sandbox/clients.go", "\tcase hostProblem(u) != \"\":\n\t\treturn hostProblem(u)\n", ""),
+ ("38", "the sandbox's configured redirect URIs take any host", "sandbox/sandbox.go", 'if problem := hostProblem(u); problem != "" {', 'if problem := hostProblem(u); false && problem != "" {'),
+ ("38", "host names' labels unchecked", "sandbox/hosts.go", "\tif !validHostname(host) {", "\tif false {"),
+ ("38", "a numeric last label taken for a name", "sandbox/hosts.go", "return !numeric(labels[len(labels)-1])", "return true"),
+ ("38", "any port accepted", "sandbox/hosts.go", 'case port != "" && !validPort(port):', 'case port != "" && false && !validPort(port):'),
+ ("38", "IPv6 literals with a zone or not as browsers write them", "sandbox/hosts.go", ' || a.Zone() != "" || a.String() != host', ""),
+ ("32", "plain redis:// to another machine accepted", "config.go", 'if u.Scheme == "redis" && !loopback(u.Hostname()) && !allowPlaintext {', "if u.Scheme == \"redis\" && !loopback(u.Hostname()) && !allowPlaintext && false {"),
+ ("32", "Redis's replies read unguarded", "sharedstore/store.go", "\tropts.Dialer = guardDialer(redis.NewDialer(ropts))\n", ""),
+ ("32", "Redis's string lengths believed", "sharedstore/guard.go", "if n > maxReply-s.used-2 {", "if false {"),
+ ("32", "Redis's element counts believed", "sharedstore/guard.go", "if n > maxElements {", "if false {"),
+ ("37", "an https deployment sends secrets to plain http URLs", "config.go", 'case u.Scheme == "http" && deployed(cfg) && !loopback(u.Hostname()):', "case false:"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")
