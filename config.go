@@ -56,6 +56,10 @@ type Config struct {
 	SandboxRateLimit   int           // SANDBOX_RATE_LIMIT: requests per hour per token; -1 is off
 	SandboxBurstLimit  int           // SANDBOX_BURST_LIMIT: requests per minute per token; -1 is off
 	SandboxPort        int           // SANDBOX_PORT: where `dosignin sandbox` (the standalone sandbox) listens
+	// SandboxTrustedProxies is SANDBOX_TRUSTED_PROXIES: how many proxies
+	// in front of the app append to X-Forwarded-For, so that the sandbox
+	// counts sign-ins per visitor rather than per proxy (0: trust none).
+	SandboxTrustedProxies int
 
 	// RedisURL is REDIS_URL: the optional shared store (Valkey or Redis)
 	// through which instances coordinate refreshes and code exchanges; nil
@@ -186,6 +190,14 @@ func (l *loader) sandbox(cfg *Config) {
 	cfg.SandboxRateLimit = l.limit("SANDBOX_RATE_LIMIT", defaultRateLimit)
 	cfg.SandboxBurstLimit = l.limit("SANDBOX_BURST_LIMIT", defaultBurstLimit)
 	cfg.SandboxPort = l.port("SANDBOX_PORT", defaultSandboxPort)
+	if v := l.env("SANDBOX_TRUSTED_PROXIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			l.bad("SANDBOX_TRUSTED_PROXIES=%q must be a number from 0 to 10: the proxies in front of the app that append to X-Forwarded-For", v)
+		} else {
+			cfg.SandboxTrustedProxies = n
+		}
+	}
 }
 
 // mode checks SANDBOX against the credentials: a deployment runs the

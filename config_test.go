@@ -307,3 +307,15 @@ func TestSecurity32PlaintextRedisOnlyOnThisMachine(t *testing.T) {
 		t.Errorf("REDIS_ALLOW_PLAINTEXT=yes: %v", err)
 	}
 }
+
+func TestLoadConfigSandboxTrustedProxies(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"SANDBOX_TRUSTED_PROXIES": "1"}))
+	if err != nil || cfg.SandboxTrustedProxies != 1 {
+		t.Errorf("SANDBOX_TRUSTED_PROXIES=1: %d, %v", cfg.SandboxTrustedProxies, err)
+	}
+	for _, bad := range []string{"-1", "x", "11"} {
+		if _, err := LoadConfig(envOf(map[string]string{"SANDBOX_TRUSTED_PROXIES": bad})); err == nil || !strings.Contains(err.Error(), "SANDBOX_TRUSTED_PROXIES") {
+			t.Errorf("SANDBOX_TRUSTED_PROXIES=%s: %v", bad, err)
+		}
+	}
+}
