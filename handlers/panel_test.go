@@ -94,9 +94,15 @@ func TestSecurity16PanelShowsTheLoginWithNoSecret(t *testing.T) {
 	mustNotContain(t, p, ` style=`, "<script")
 
 	// Closed on the next view.
+	// The next view has a line that links the whole record, which shows
+	// no secret either.
 	again := a.get(a.Browser, a.URL+"/digitalocean")
-	mustContain(t, again, `<details class="flow">`)
+	mustContain(t, again, `class="card flow-summary"`, `href="/how-this-worked"`, "This login&#39;s five steps")
+	mustNotContain(t, again, `<details class="flow"`)
 	mustNotContain(t, again, before...)
+	whole := a.get(a.Browser, a.URL+"/how-this-worked")
+	mustContain(t, whole, `<details class="flow" open>`, "<code>state</code></th><td>"+ls.state[:6]+"…<", "Token status")
+	mustNotContain(t, whole, before...)
 
 	// After Refresh now, neither the old nor the new secrets show.
 	a.Clock.Advance(10 * time.Second)
@@ -305,7 +311,7 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) < 2 || len(rec.Events) > flow.MaxEvents || rec.Events[len(rec.Events)-2].Kind != flow.KindRefresh {
 		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last events (at most %d), the last refresh among them", rec, flow.MaxEvents)
 	}
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > flow.MaxEvents {
+	if p := a.get(a.Browser, a.URL+"/how-this-worked"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > flow.MaxEvents {
 		t.Error("the panel shows more than the last events")
 	}
 
@@ -461,7 +467,7 @@ func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
 			t.Fatalf("view %d did not save the record", i+1)
 		}
 	}
-	later := a.get(a.Browser, a.URL+"/digitalocean")
+	later := a.get(a.Browser, a.URL+"/how-this-worked")
 	if got := listing.FindStringSubmatch(later.Body); got == nil || got[1] != m[1] {
 		t.Errorf("the timeline's droplet list: %q on the first view, %q later", m[1], got)
 	}
@@ -517,9 +523,9 @@ func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
 	u, _ := url.Parse(a.URL)
 	a.Browser.Jar.SetCookies(u, w.Result().Cookies())
 
-	p := a.get(a.Browser, a.URL+"/digitalocean")
+	p := a.get(a.Browser, a.URL+"/how-this-worked")
 	if p.Status != http.StatusOK {
-		t.Fatalf("droplet page: %d", p.Status)
+		t.Fatalf("the record's page: %d", p.Status)
 	}
 	// What the browser receives: the characters escaped, nothing raw.
 	mustNotContain(t, p, "<script", "<b>", `"'&`, "</td></tr></table><b>")
@@ -648,8 +654,8 @@ func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
 	first := a.connect(a.Browser, "approve")
 	mustContain(t, first, "Timeline, from <code>/connect</code> to the droplet list", `<span class="timeline-label">2. User authorizes application</span>`)
 	mustNotContain(t, first, "At DigitalOcean (you decide)")
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
-		t.Fatal("the panel is open on a later view")
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `class="card flow-summary"`) {
+		t.Fatal("a later view shows the whole panel")
 	}
 	a.Clock.Advance(10 * time.Second)
 	r := a.post(a.Browser, a.URL+"/refresh", nil, http.Header{"Origin": {a.URL}})
@@ -662,8 +668,8 @@ func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
 	if top := r.Body[:strings.Index(r.Body, "<h1>")]; strings.Contains(top, "Refreshed:") {
 		t.Error("the refresh's message is also at the top of the page")
 	}
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
-		t.Error("the panel stays open after the view that showed the refresh")
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `class="card flow-summary"`) {
+		t.Error("the whole panel stays after the view that showed the refresh")
 	}
 
 	denied := a.connect(newBrowser(t), "deny")

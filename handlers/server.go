@@ -141,6 +141,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)
 	e.POST("/droplets/:id/step-up", s.handleStepUp)
 	e.GET("/droplets/:id/actions/:action", s.handleProgress)
+	e.Match(getOrHead, "/how-this-worked", s.handleHowThisWorked)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
