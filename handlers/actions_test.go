@@ -252,7 +252,7 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	}
 	// The "How this worked" panel tells the step-up's story, and lists
 	// the actions' POSTs among what followed.
-	list = a.get(c, a.URL+"/digitalocean")
+	list = a.get(c, a.URL+"/how-this-worked")
 	mustContain(t, list, "How this worked", "step-up to read &amp; write", "handleStepUp", "handlers/actions.go",
 		"Timeline, from the action&#39;s button to the action&#39;s confirmation",
 		"<code>scope</code></th><td>read write</td>", fmt.Sprintf("POST /v2/droplets/%d/actions", d.ID))

@@ -609,3 +609,28 @@ func TestPageAfterAParallelRotationStillShowsTheDroplets(t *testing.T) {
 		t.Error("the other tab was not given the rotated pair")
 	}
 }
+
+// TestHowThisWorkedPage: the record's own page shows the whole panel,
+// open, and the token status when connected; it reads only cookies (no
+// request to DigitalOcean), and without a record says how to get one.
+func TestHowThisWorkedPage(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	empty := a.get(newBrowser(t), a.URL+"/how-this-worked")
+	if empty.Status != http.StatusOK {
+		t.Fatalf("without a record: %d", empty.Status)
+	}
+	mustContain(t, empty, "Nothing recorded yet", `href="/connect"`)
+	mustNotContain(t, empty, "Token status")
+
+	a.connect(a.Browser, "approve")
+	before := a.Sandbox.Stats().APIRequests
+	p := a.get(a.Browser, a.URL+"/how-this-worked")
+	mustContain(t, p, `<details class="flow" open>`, "Authorization code link", "Token status", `action="/refresh"`)
+	if n := a.Sandbox.Stats().APIRequests - before; n != 0 {
+		t.Errorf("the page made %d API requests, want none", n)
+	}
+	if flowSetCookie(p) != "" {
+		t.Error("the page rewrote the record")
+	}
+}

@@ -34,7 +34,14 @@ const indexTitle = "Sign in with DigitalOcean"
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
+//
+// A visitor who sends no cookie at all (most visitors, and every uptime
+// monitor) gets the same bytes as every other such visitor: rendered once,
+// at start (Server.anonymousIndex).
 func (s *Server) handleIndex(c echo.Context) error {
+	if len(c.Request().Header["Cookie"]) == 0 {
+		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
+	}
 	sess, connected := s.sessions.load(c.Response(), c.Request())
 	if connected && refreshDueSoon(sess, s.now()) {
 		_, err := s.withToken(c, sess, func(context.Context, oauth2.TokenSource) error { return nil })
@@ -46,7 +53,7 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
+	data := s.indexPage(connected)
 	if connected {
 		data.Access = accessLabel(sess.Scope)
 	} else if rec := s.sessions.loadRecord(c.Request()); rec != nil {
@@ -57,6 +64,12 @@ func (s *Server) handleIndex(c echo.Context) error {
 		}
 	}
 	return s.render(c, http.StatusOK, "index", indexTitle, sess, data)
+}
+
+// indexPage is the index's data before what the request adds (the
+// session's access, the record's panel).
+func (s *Server) indexPage(connected bool) indexPage {
+	return indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls
