@@ -17,6 +17,7 @@ package handlers
 // droplet's whole description (createPurpose).
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -84,6 +85,7 @@ type fieldErrors struct {
 	Name, Region, Size, Image, Keys, Tags string
 }
 
+// Any reports whether any field has something wrong with it.
 func (e fieldErrors) Any() bool { return e != fieldErrors{} }
 
 // parseCreateForm reads the create form's fields from v (a query, or a
@@ -110,12 +112,12 @@ func parseCreateForm(v url.Values, also ...string) (createForm, error) {
 	}
 	f.Name, f.Tags = strings.TrimSpace(v.Get("name")), strings.TrimSpace(v.Get("tags"))
 	for _, field := range []struct {
-		name  string
-		value *string
-	}{{"region", &f.Region}, {"size", &f.Size}, {"image", &f.Image}} {
+		name, example string
+		value         *string
+	}{{"region", "nyc3", &f.Region}, {"size", "s-1vcpu-1gb", &f.Size}, {"image", "ubuntu-24-04-x64", &f.Image}} {
 		*field.value = strings.TrimSpace(v.Get(field.name))
 		if len(*field.value) > maxSlug || strings.ContainsFunc(*field.value, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') }) {
-			return f, bad("a " + field.name + " that is not a slug such as " + map[string]string{"region": "nyc3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64"}[field.name])
+			return f, bad("a " + field.name + " that is not a slug such as " + field.example)
 		}
 	}
 	for _, raw := range v["ssh_keys"] {
@@ -275,15 +277,7 @@ func (s *Server) fetchCatalog(c echo.Context, sess *Session) (*catalog, *flow.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	slices.SortStableFunc(cat.sizes, func(a, b godo.Size) int {
-		switch {
-		case a.PriceMonthly < b.PriceMonthly:
-			return -1
-		case a.PriceMonthly > b.PriceMonthly:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(cat.sizes, func(a, b godo.Size) int { return cmp.Compare(a.PriceMonthly, b.PriceMonthly) })
 	return cat, rec, nil
 }
 
@@ -369,7 +363,7 @@ func (f createForm) check(cat *catalog, complete bool) fieldErrors {
 	switch {
 	case size == nil || !size.Available:
 		e.Size = "DigitalOcean no longer offers the size " + f.Size + ": choose one of those listed."
-	case region != nil && !slices.Contains(size.Regions, region.Slug):
+	case region != nil && region.Available && !offered(size, region.Slug):
 		e.Size = "The size " + f.Size + " is not offered in " + region.Name + ": choose one of the sizes listed for it."
 	}
 	img := cat.image(f.Image)
@@ -528,11 +522,7 @@ func (s *Server) renderCreateForm(c echo.Context, status int, sess *Session, f c
 // once, and go to the droplet's page. Its fields are read from the body
 // only.
 func (s *Server) handleCreateButtonOrConfirmation(c echo.Context) error {
-	r := c.Request()
-	if err := r.ParseForm(); err != nil {
-		return &Problem{Status: http.StatusBadRequest, Title: "This create form is not valid", Message: "The form could not be read. Open the create form and send it again.", Err: err}
-	}
-	f, err := parseCreateForm(r.PostForm, "confirm")
+	f, err := postedCreateForm(c, "confirm")
 	if err != nil {
 		return err
 	}
@@ -540,7 +530,7 @@ func (s *Server) handleCreateButtonOrConfirmation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	token := r.PostForm.Get("confirm")
+	token := c.Request().PostForm.Get("confirm")
 	if token == "" {
 		cat, rec, err := s.fetchCatalog(c, sess)
 		if err != nil {
@@ -622,11 +612,7 @@ func createStepUp(sess *Session, spec dropletSpec, z godo.Size, refused bool) st
 // describes, which waits in the login cookie; after DigitalOcean's consent
 // the callback shows its confirmation (it creates nothing).
 func (s *Server) handleCreateStepUp(c echo.Context) error {
-	r := c.Request()
-	if err := r.ParseForm(); err != nil {
-		return &Problem{Status: http.StatusBadRequest, Title: "This create form is not valid", Message: "The form could not be read. Open the create form and send it again.", Err: err}
-	}
-	f, err := parseCreateForm(r.PostForm)
+	f, err := postedCreateForm(c)
 	if err != nil {
 		return err
 	}
@@ -654,6 +640,17 @@ func formProblem(err error, back string) error {
 		p.Retry, p.Link, p.LinkText = false, back, "Back to the form"
 	}
 	return err
+}
+
+// postedCreateForm reads the create form from a POST's body (never its
+// query), also allowing the fields in also.
+func postedCreateForm(c echo.Context, also ...string) (createForm, error) {
+	r := c.Request()
+	if err := r.ParseForm(); err != nil {
+		return createForm{}, &Problem{Status: http.StatusBadRequest, Title: "This create form is not valid",
+			Message: "The form could not be read. Open the create form and send it again.", Err: err}
+	}
+	return parseCreateForm(r.PostForm, also...)
 }
 
 // createProblem says, in words, why the droplet was not created, or that
