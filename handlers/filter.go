@@ -182,8 +182,9 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
-// compare orders two rows by q's sort; ties go by name, then by creation,
-// so the order is the same on every view.
+// compare orders two rows by q's sort; ties go by name (naturally, see
+// naturalCompare, then byte by byte), then by creation, so the order is the
+// same on every view.
 func (q dropletQuery) compare(a, b *dropletRow) int {
 	var c int
 	switch q.Sort {
@@ -192,17 +193,57 @@ func (q dropletQuery) compare(a, b *dropletRow) int {
 	case "status":
 		c = cmp.Compare(statusRank(a.Status), statusRank(b.Status))
 	case "region":
-		c = cmp.Compare(a.Region, b.Region)
+		c = naturalCompare(a.Region, b.Region)
 	case "size":
 		c = cmp.Or(cmp.Compare(a.memory, b.memory), cmp.Compare(a.vcpus, b.vcpus), cmp.Compare(a.disk, b.disk))
 	}
 	if c == 0 {
-		c = cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.Name, b.Name), a.Created.Compare(b.Created))
+		c = cmp.Or(naturalCompare(a.Name, b.Name), strings.Compare(a.Name, b.Name), a.Created.Compare(b.Created))
 	}
 	if q.Desc {
 		return -c
 	}
 	return c
+}
+
+// naturalCompare orders names as people read them, and as DigitalOcean's
+// control panel lists droplets: case aside, and each run of digits by the
+// number it spells, so db-replica-2 comes before db-replica-12 and
+// db-replica-102. Runs of any length compare without overflow. Names that
+// differ only in case or in leading zeros (web-02, Web-2) are equal here:
+// the caller breaks the tie, so that the order is total.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			var na, nb string
+			na, a = digitRun(a)
+			nb, b = digitRun(b)
+			// Without leading zeros, a longer run is a larger number.
+			na, nb = strings.TrimLeft(na, "0"), strings.TrimLeft(nb, "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+				return c
+			}
+			continue
+		}
+		ra, sa := utf8.DecodeRuneInString(a)
+		rb, sb := utf8.DecodeRuneInString(b)
+		if c := cmp.Compare(unicode.ToLower(ra), unicode.ToLower(rb)); c != 0 {
+			return c
+		}
+		a, b = a[sa:], b[sb:]
+	}
+	return cmp.Compare(len(a), len(b)) // a name before the longer ones it begins
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitRun splits s, which starts with a digit, after its leading digits.
+func digitRun(s string) (digits, rest string) {
+	i := 1
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return s[:i], s[i:]
 }
 
 // statusRank orders statuses as the page counts them; unknown ones last.
@@ -250,7 +291,9 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	for slug, name := range regions {
 		regionOpts = append(regionOpts, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
 	}
-	slices.SortFunc(regionOpts, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	slices.SortFunc(regionOpts, func(a, b option) int {
+		return cmp.Or(naturalCompare(a.Label, b.Label), strings.Compare(a.Label, b.Label))
+	})
 	p.Regions = regionOpts
 	sorts := dropletSorts()
 	for i := range sorts {

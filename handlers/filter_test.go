@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -141,7 +142,7 @@ func TestDropletFiltersAndSort(t *testing.T) {
 	})
 	t.Run("sort by name, then status and region", func(t *testing.T) {
 		names := column(rowNameRE, all.Body)
-		if !slices.IsSorted(names) {
+		if !slices.IsSortedFunc(names, naturalCompare) {
 			t.Errorf("default order is not by name: %v", names)
 		}
 		p := a.get(a.Browser, a.URL+"/digitalocean?sort=region")
@@ -164,6 +165,29 @@ func TestDropletFiltersAndSort(t *testing.T) {
 		p := a.get(a.Browser, a.URL+"/digitalocean?tag=nothing-here")
 		mustContain(t, p, "No droplet has this tag")
 	})
+}
+
+// Numbers in names sort as numbers, as in DigitalOcean's control panel:
+// db-replica-99 before db-replica-100, not db-replica-10, -100, -101, ...
+func TestDropletNamesSortNaturally(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 1000 })
+	a.connect(a.Browser, "approve")
+	var want []string
+	for i := 1; i <= 124; i++ {
+		want = append(want, fmt.Sprintf("db-replica-%02d", i))
+	}
+	first := a.get(a.Browser, a.URL+"/digitalocean?tag=db")
+	second := a.get(a.Browser, a.URL+"/digitalocean?tag=db&page=2")
+	got := append(column(rowNameRE, first.Body), column(rowNameRE, second.Body)...)
+	if len(got) == 0 || got[0] != "db-primary" || !slices.Equal(got[1:], want) {
+		t.Errorf("tag=db by name shows %v, want db-primary then %v", got, want)
+	}
+	// Descending is the same order backwards.
+	desc := a.get(a.Browser, a.URL+"/digitalocean?tag=db&dir=desc")
+	if got := column(rowNameRE, desc.Body); len(got) < 3 || got[0] != "db-replica-124" || got[1] != "db-replica-123" || got[99] != "db-replica-25" {
+		t.Errorf("tag=db by name, descending, starts %v", got[:min(3, len(got))])
+	}
 }
 
 func TestDropletTableIsPagedAndPagesStayInRange(t *testing.T) {
@@ -223,4 +247,81 @@ func TestDropletPageShowsTheRemainingQuota(t *testing.T) {
 	if next, _ := strconv.Atoi(m[1]); next != first-1 {
 		t.Errorf("%d left after another view, want %d", next, first-1)
 	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"db-replica-02", "db-replica-12", -1},
+		{"db-replica-12", "db-replica-102", -1},
+		{"db-replica-102", "db-replica-112", -1},
+		{"web-9", "web-10", -1},
+		{"web-2", "web-02", 0},  // equal here: the caller breaks the tie
+		{"Web-2", "web-10", -1}, // case aside
+		{"API-01", "api-01", 0},
+		{"web", "web-1", -1},                                      // a name before the longer ones it begins
+		{"web-1", "web-1a", -1},                                   // likewise after a number
+		{"a1b", "a01c", -1},                                       // equal numbers: on to what follows
+		{"node-1-10", "node-1-9", 1},                              // every run counts
+		{"n-99999999999999999999", "n-100000000000000000000", -1}, // beyond int64
+		{"n-000", "n-0", 0},
+		{"web-1", "web-", 1},
+		{"", "", 0},
+		{"", "a", -1},
+		{"ÄPFEL-2", "äpfel-10", -1}, // case aside beyond ASCII
+		{"x-1", "x-a", -1},          // digits before letters, as byte order has them
+	} {
+		if got := naturalCompare(tc.a, tc.b); got != tc.want {
+			t.Errorf("naturalCompare(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := naturalCompare(tc.b, tc.a); got != -tc.want {
+			t.Errorf("naturalCompare(%q, %q) = %d, want %d", tc.b, tc.a, got, -tc.want)
+		}
+	}
+
+	// The order the issue saw, and the control panel's.
+	names := []string{"db-replica-12", "db-replica-112", "DB-replica-2", "db-replica-102", "db-primary", "db-replica-02"}
+	rows := make([]*dropletRow, len(names))
+	for i, n := range names {
+		rows[i] = &dropletRow{Name: n}
+	}
+	slices.SortStableFunc(rows, dropletQuery{}.compare)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Name)
+	}
+	// The tie between DB-replica-2 and db-replica-02 goes by bytes: the
+	// same order on every view, whatever order DigitalOcean sent.
+	want := []string{"db-primary", "DB-replica-2", "db-replica-02", "db-replica-12", "db-replica-102", "db-replica-112"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted by name: %v, want %v", got, want)
+	}
+}
+
+// FuzzNaturalCompare checks that naturalCompare is an order: a name equals
+// itself and its other-case spelling, and swapping the names flips the sign.
+func FuzzNaturalCompare(f *testing.F) {
+	f.Add("db-replica-02", "db-replica-102")
+	f.Add("web-007", "Web-7")
+	f.Add("a0", "a00b")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if c := naturalCompare(a, a); c != 0 {
+			t.Fatalf("naturalCompare(%q, itself) = %d", a, c)
+		}
+		if c, d := naturalCompare(a, b), naturalCompare(b, a); c != -d {
+			t.Fatalf("naturalCompare(%q, %q) = %d but the other way round %d", a, b, c, d)
+		}
+		if isASCII(a) {
+			if c := naturalCompare(a, strings.ToUpper(a)); c != 0 {
+				t.Fatalf("naturalCompare(%q, %q) = %d, want 0 (case aside)", a, strings.ToUpper(a), c)
+			}
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
 }
