@@ -21,7 +21,10 @@ type dropletsPage struct {
 	Total    int           // droplets listed (with the chosen tag, if any)
 	Matching int           // of those, how many pass the filters
 	First    int           // 1-based number of the first row shown
-	Statuses []statusCount
+	// Statuses counts the droplets the filters other than the status
+	// match, by status; AnyStatusURL drops the status filter ("" without).
+	Statuses     []statusCount
+	AnyStatusURL string
 	// Regions, Sorts and Status are the choices of the form's menus: the
 	// regions the listed droplets are in, the sort and status choices.
 	Regions, Sorts, Status []option
@@ -40,12 +43,13 @@ type dropletsPage struct {
 	RateRemaining int
 }
 
-// statusCount is how many of the listed droplets have a status, with a link
-// that filters on it.
+// statusCount is how many of the droplets the other filters match have a
+// status, with a link that filters on it (Current: the filter is on).
 type statusCount struct {
-	Status string
-	Count  int
-	URL    string
+	Status  string
+	Count   int
+	URL     string
+	Current bool
 }
 
 // dropletRow is one droplet as the page shows it.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -171,10 +172,15 @@ type option struct {
 // matches reports whether row passes q's filters other than the tag, which
 // the API applied already (and is checked again here, for safety).
 func (q dropletQuery) matches(row *dropletRow) bool {
+	return q.matchesBesidesStatus(row) && (q.Status == "" || row.Status == q.Status)
+}
+
+// matchesBesidesStatus is matches without the status filter: the droplets
+// the status counts count.
+func (q dropletQuery) matchesBesidesStatus(row *dropletRow) bool {
 	return (q.Name == "" || containsFold(row.Name, q.Name)) &&
 		(q.Tag == "" || slices.Contains(row.Tags, q.Tag)) &&
-		(q.Region == "" || row.regionSlug == q.Region) &&
-		(q.Status == "" || row.Status == q.Status)
+		(q.Region == "" || row.regionSlug == q.Region)
 }
 
 // containsFold is strings.Contains ignoring case.
@@ -257,6 +263,10 @@ func statusRank(status string) int {
 // newDropletsPage filters, counts, sorts and pages rows (every listed
 // droplet) for the template. A page number past the end shows the last page:
 // droplets may have been deleted since the link was made.
+//
+// The status counts count the droplets the other filters match, not the
+// whole account: each count is then what its link shows, and without a
+// status filter they add up to the droplets shown.
 func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsPage {
 	p := dropletsPage{Query: q, Total: len(rows), Access: access}
 
@@ -266,23 +276,30 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	var matching []*dropletRow
 	for i := range rows {
 		r := &rows[i]
-		counts[r.Status]++
 		if r.regionSlug != "" {
 			regions[r.regionSlug] = r.Region
 		}
 		for _, t := range r.Tags {
 			tags[t] = true
 		}
-		if q.matches(r) {
-			matching = append(matching, r)
+		if q.matchesBesidesStatus(r) {
+			counts[r.Status]++
+			if q.matches(r) {
+				matching = append(matching, r)
+			}
 		}
 	}
 	for _, st := range dropletStatuses() {
-		if counts[st] > 0 {
+		if counts[st] > 0 || st == q.Status {
 			link := q
 			link.Status, link.Page = st, 0
-			p.Statuses = append(p.Statuses, statusCount{Status: st, Count: counts[st], URL: link.URL()})
+			p.Statuses = append(p.Statuses, statusCount{Status: st, Count: counts[st], URL: link.URL(), Current: st == q.Status})
 		}
+	}
+	if q.Status != "" {
+		anyStatus := q
+		anyStatus.Status, anyStatus.Page = "", 0
+		p.AnyStatusURL = anyStatus.URL()
 	}
 	if q.Region != "" && regions[q.Region] == "" {
 		regions[q.Region] = q.Region // keep the chosen one selectable
@@ -330,3 +347,17 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 
 // Last is the 1-based number of the last row shown.
 func (p dropletsPage) Last() int { return p.First + len(p.Droplets) - 1 }
+
+// Showing says which droplets the table shows, naming the total once:
+// "Showing 14 of 1000" on one page of the table, "Showing 1–100 of 1000"
+// on several, and "Showing 1–100 of 781 matching, out of 1000" when the
+// filters leave several pages of a larger list.
+func (p dropletsPage) Showing() string {
+	switch {
+	case p.Pages <= 1:
+		return fmt.Sprintf("Showing %d of %d", p.Matching, p.Total)
+	case p.Matching == p.Total:
+		return fmt.Sprintf("Showing %d–%d of %d", p.First, p.Last(), p.Total)
+	}
+	return fmt.Sprintf("Showing %d–%d of %d matching, out of %d", p.First, p.Last(), p.Matching, p.Total)
+}
