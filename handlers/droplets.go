@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/godo"
@@ -37,10 +38,20 @@ type dropletsPage struct {
 	Access string            // what the token may do, in words
 	Token  *flow.TokenStatus // expiry, refreshes and Refresh now
 	Flow   *flow.Panel       // "How this worked"; nil without a record
-	// RateLimited is true when the API said how many requests the token
-	// has left this hour (RateRemaining).
-	RateLimited   bool
-	RateRemaining int
+}
+
+// pager is the data of the "pager" template: links to the table's other
+// pages, under a label of their own (the list has them above and below
+// the table).
+type pager struct {
+	Label            string
+	Page, Pages      int
+	PrevURL, NextURL string
+}
+
+// Pager returns the page links of the table, labelled label.
+func (p dropletsPage) Pager(label string) pager {
+	return pager{Label: label, Page: p.Page, Pages: p.Pages, PrevURL: p.PrevURL, NextURL: p.NextURL}
 }
 
 // statusCount is how many of the droplets the other filters match have a
@@ -111,7 +122,7 @@ func (s *Server) handleDropletList(c echo.Context) error {
 	data.Token = flow.NewTokenStatus(accessLabel(sess.Scope), sess.Scope, sess.Expiry, sess.Refreshed, s.now())
 	data.Flow = s.showPanel(c, rec)
 	if list.Rate.Limit > 0 {
-		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining
+		data.Token.RequestsLeft = fmt.Sprintf("%d of %d this hour", list.Rate.Remaining, list.Rate.Limit)
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
 }
@@ -154,6 +165,11 @@ func newDropletRow(d godo.Droplet) dropletRow {
 	row.Created, _ = time.Parse(time.RFC3339, d.Created)
 	return row
 }
+
+// SizeParts is Size cut at its " · " separators ("2 vCPUs", "4 GB",
+// "80 GB disk"), for a table cell that may wrap between the parts but
+// never between a number and its unit.
+func (r dropletRow) SizeParts() []string { return strings.Split(r.Size, " · ") }
 
 // memory formats megabytes the way DigitalOcean's control panel does.
 func memory(mb int) string {
