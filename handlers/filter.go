@@ -62,7 +62,8 @@ type dropletQuery struct {
 func parseDropletQuery(q url.Values) (dropletQuery, error) {
 	bad := func(what string) error {
 		return &Problem{Status: http.StatusBadRequest, Title: "These droplet filters are not valid",
-			Message: "The page address has " + what + ". Use the filter form on the droplet page, or clear the filters."}
+			Message: "The page address has " + what + ". Use the filter form on the droplet page, or clear the filters.",
+			Link:    "/digitalocean", LinkText: "Clear the filters"}
 	}
 	var dq dropletQuery
 	for key, values := range q {

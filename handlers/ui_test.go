@@ -4,6 +4,8 @@ package handlers
 // the pages say and link to.
 
 import (
+	"html"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -40,4 +42,43 @@ func TestDropletListPutsTheTokenAndThePagesAboveTheTable(t *testing.T) {
 	// One page, no page links.
 	one := a.get(a.Browser, a.URL+"/digitalocean?tag=ci")
 	mustNotContain(t, one, `class="pager"`)
+}
+
+// A 400 on the droplet page says to clear the filters and links it, and
+// the header still names who is signed in: read from the cookie, with no
+// call to DigitalOcean and no cookie written.
+func TestErrorPageKeepsTheHeaderAndLinksTheWayOut(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	name := a.Sandbox.Account().Name
+	a.Clock.Advance(2 * touchEvery) // a load would touch the session now
+	calls := a.Sandbox.Stats().APIRequests
+
+	resp, err := a.Browser.Get(a.URL + "/digitalocean?sort=bogus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := readPage(t, resp)
+	if p.Status != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", p.Status)
+	}
+	mustContain(t, p, "clear the filters", `<a class="button" href="/digitalocean">Clear the filters</a>`, `<span class="who">`+html.EscapeString(name)+`</span>`)
+	if n := a.Sandbox.Stats().APIRequests - calls; n != 0 {
+		t.Errorf("the error page made %d API requests", n)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			t.Errorf("the error page wrote the session cookie (max-age %d)", c.MaxAge)
+		}
+	}
+	if after := a.get(a.Browser, a.URL+"/digitalocean"); after.Status != http.StatusOK {
+		t.Errorf("after the error the droplet page answers %d", after.Status)
+	}
+
+	// Nobody signed in: nobody named.
+	stranger := a.get(newBrowser(t), a.URL+"/no-such-page")
+	if stranger.Status != http.StatusNotFound || strings.Contains(stranger.Body, `class="who"`) {
+		t.Errorf("a stranger's 404 (status %d) names an account", stranger.Status)
+	}
 }
