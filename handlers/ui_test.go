@@ -6,6 +6,7 @@ package handlers
 import (
 	"html"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -80,5 +81,35 @@ func TestErrorPageKeepsTheHeaderAndLinksTheWayOut(t *testing.T) {
 	stranger := a.get(newBrowser(t), a.URL+"/no-such-page")
 	if stranger.Status != http.StatusNotFound || strings.Contains(stranger.Body, `class="who"`) {
 		t.Errorf("a stranger's 404 (status %d) names an account", stranger.Status)
+	}
+}
+
+var h1RE = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+var titleRE = regexp.MustCompile(`<title>([^<]*)</title>`)
+
+// The progress page names the droplet from the first view to the last:
+// its heading stays "Reboot web-01" rather than growing a name when done.
+func TestProgressPageNamesTheDropletThroughout(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	c := a.Browser
+	connectWrite(a, c)
+	d := a.droplets(c)[0]
+	want := "Reboot " + d.Name
+
+	running := a.act(c, d.ID, "reboot")
+	mustContain(t, running, "In progress", metaRefresh)
+	a.Clock.Advance(actionDelay / 2)
+	still := a.get(c, running.URL.String())
+	a.Clock.Advance(actionDelay)
+	done := a.get(c, running.URL.String())
+	mustContain(t, done, "Completed")
+	for _, p := range []page{running, still, done} {
+		if m := h1RE.FindStringSubmatch(p.Body); m == nil || html.UnescapeString(m[1]) != want {
+			t.Errorf("the progress page's heading is %q, want %q", m, want)
+		}
+		if m := titleRE.FindStringSubmatch(p.Body); m == nil || !strings.HasPrefix(html.UnescapeString(m[1]), want+": ") {
+			t.Errorf("the progress page's title is %q, want it to start %q", m, want+": ")
+		}
 	}
 }
