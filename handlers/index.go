@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -16,8 +16,13 @@ import (
 type indexPage struct {
 	Connected bool
 	Access    string // "Read" or "Read & write": what was granted
-	// OfferWrite shows the second link that asks for read & write access;
-	// the default asks for the least privilege that shows droplets.
+	// Scope is what Connect asks for (DIGITALOCEAN_SCOPES), WriteScope
+	// what "Connect with read & write access" asks for: the hints quote
+	// them as the links send them.
+	Scope, WriteScope string
+	// OfferWrite shows the link that asks for read & write access: the
+	// configured scopes (by default the least privilege that shows
+	// droplets) may not change them.
 	OfferWrite bool
 	// Flow is what the last login did when it was refused, or what
 	// Disconnect did, when this browser has a record of it.
@@ -46,7 +51,9 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
+	write, _ := s.requestedScopes("write")
+	scope := strings.Join(s.scopes, " ")
+	data := indexPage{Connected: connected, Scope: scope, WriteScope: strings.Join(write, " "), OfferWrite: !canWrite(scope)}
 	if connected {
 		data.Access = accessLabel(sess.Scope)
 	} else if rec := s.sessions.loadRecord(c.Request()); rec != nil {

@@ -113,3 +113,59 @@ func TestProgressPageNamesTheDropletThroughout(t *testing.T) {
 		}
 	}
 }
+
+var hintScopeRE = regexp.MustCompile(`<a class="button[^"]*" href="(/connect[^"]*)">[^<]*</a>\s*<p class="hint">Asks for <code>scope=([^<]*)</code>`)
+
+// The index's hints quote the scopes each Connect link really asks for,
+// whatever DIGITALOCEAN_SCOPES says (granular scopes included), and offer
+// the read & write link only when the configured scopes cannot act.
+func TestIndexHintsQuoteTheScopesTheLinksSend(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		configured []string
+		links      int    // Connect links with a scope hint
+		words      string // what the first hint says the access is
+	}{
+		{[]string{"read"}, 2, "read-only access"},
+		{[]string{"droplet:read"}, 2, "read-only access"},
+		{[]string{"droplet:read", "account:read"}, 2, "read-only access"},
+		{[]string{"read", "write"}, 1, "read &amp; write access"},
+		{[]string{"droplet:read", "droplet:update"}, 1, "read &amp; write access"},
+	} {
+		t.Run(strings.Join(tc.configured, "+"), func(t *testing.T) {
+			t.Parallel()
+			a := newTestApp(t, func(o *Options, _ *sandbox.Config) { o.Scopes = tc.configured })
+			index := a.get(newBrowser(t), a.URL+"/")
+			mustContain(t, index, tc.words, "<code>DIGITALOCEAN_SCOPES</code>")
+			hints := hintScopeRE.FindAllStringSubmatch(index.Body, -1)
+			if len(hints) != tc.links {
+				t.Fatalf("%d Connect links with a scope hint, want %d:\n%s", len(hints), tc.links, index.Body)
+			}
+			if got := html.UnescapeString(hints[0][2]); got != strings.Join(tc.configured, " ") {
+				t.Errorf("the Connect hint says scope=%s, want the configured %q", got, strings.Join(tc.configured, " "))
+			}
+			for _, h := range hints {
+				consent := a.get(newBrowser(t), a.URL+html.UnescapeString(h[1]))
+				if sent, said := consent.URL.Query().Get("scope"), html.UnescapeString(h[2]); sent != said {
+					t.Errorf("%s asks DigitalOcean for scope=%q, its hint says scope=%q", h[1], sent, said)
+				}
+			}
+		})
+	}
+}
+
+// Signed in, the index offers Use another account, a POST form whose hint
+// says it disconnects this account first (TestSecurity51 checks what it
+// does).
+func TestIndexOffersAnotherAccountWhenConnected(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	a.connect(a.Browser, "approve")
+	p := a.get(a.Browser, a.URL+"/")
+	mustContain(t, p, `<form method="post" action="/use-another-account">`, ">Use another account</button>",
+		"disconnects "+a.Sandbox.Account().Email+" first", "<code>prompt=select_account</code>")
+	// Not signed in, it is the plain link: there is nobody to disconnect.
+	stranger := a.get(newBrowser(t), a.URL+"/")
+	mustContain(t, stranger, `href="/connect?account=select"`)
+	mustNotContain(t, stranger, `action="/use-another-account"`)
+}
