@@ -116,9 +116,11 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 	if once == "" {
 		return post(ctx)
 	}
-	// Every outcome but a 401 is kept, failures too: after a timeout the
-	// action may have started, and the same confirmation must not send
-	// it again.
+	// Every outcome is kept, failures too: after a timeout the action
+	// may have started, and the same confirmation must not send it again.
+	// All but a 401 (see memo.once): DigitalOcean refused the token before
+	// acting, and a caller that renews the token (handlers' withToken)
+	// must be able to send the POST again with it.
 	a, err := c.actions.once(ctx, hashOf("droplet action", once, fmt.Sprint(id), t), c.now, post)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("doclient: droplet action: %w", ctx.Err())

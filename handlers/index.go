@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -16,8 +16,13 @@ import (
 type indexPage struct {
 	Connected bool
 	Access    string // "Read" or "Read & write": what was granted
-	// OfferWrite shows the second link that asks for read & write access;
-	// the default asks for the least privilege that shows droplets.
+	// Scope is what Connect asks for (DIGITALOCEAN_SCOPES), WriteScope
+	// what "Connect with read & write access" asks for: the hints quote
+	// them as the links send them.
+	Scope, WriteScope string
+	// OfferWrite shows the link that asks for read & write access: the
+	// configured scopes (by default the least privilege that shows
+	// droplets) may not change them.
 	OfferWrite bool
 	// Flow is what the last login did when it was refused, or what
 	// Disconnect did, when this browser has a record of it.
@@ -69,7 +74,9 @@ func (s *Server) handleIndex(c echo.Context) error {
 // indexPage is the index's data before what the request adds (the
 // session's access, the record's panel).
 func (s *Server) indexPage(connected bool) indexPage {
-	return indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
+	write, _ := s.requestedScopes("write")
+	scope := strings.Join(s.scopes, " ")
+	return indexPage{Connected: connected, Scope: scope, WriteScope: strings.Join(write, " "), OfferWrite: !canWrite(scope)}
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

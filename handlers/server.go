@@ -133,6 +133,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet list, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleCallbackOrDropletList)
 	e.POST("/logout", s.handleLogout)
+	e.POST("/use-another-account", s.handleUseAnotherAccount)
 	e.POST("/refresh", s.handleRefresh)
 	// Droplet actions (handlers/actions.go): each GET only shows, each
 	// POST is same-origin only and redirects to a GET.

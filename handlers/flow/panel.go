@@ -318,6 +318,10 @@ type TokenStatus struct {
 	Scope     string // as DigitalOcean sent it
 	Expires   string // the clock time and how far off it is, or that it has expired
 	Refreshed string // "not since you connected", or a clock time and how long ago
+	// RequestsLeft is how many API requests the token may still make
+	// ("4987 of 5000 this hour"), when the API said; the page that made
+	// the request sets it.
+	RequestsLeft string
 }
 
 // NewTokenStatus describes a session's token at now: its scope (access
