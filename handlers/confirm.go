@@ -95,18 +95,9 @@ func (s *Server) spendConfirmation(c echo.Context, token, purpose, doing, back s
 		"Nothing was done. It has expired, or it was not shown in this browser: a confirmation works for 10 minutes, in the browser that opened its page. Go back and confirm again.")
 }
 
-// confirmationsKey is where a request keeps the confirmations it saved, so
-// that one which spends a confirmation and then opens another (the destroy
-// page shown again after a wrong name) builds on its own spend, not on the
-// cookie it came with.
-const confirmationsKey = "confirmations"
-
-// loadConfirmations reads the confirmation cookie, or what this request
-// saved in its place; an unreadable one counts as none.
+// loadConfirmations reads the confirmation cookie; an unreadable one
+// counts as none.
 func (s *Server) loadConfirmations(c echo.Context) confirmations {
-	if saved, ok := c.Get(confirmationsKey).(confirmations); ok {
-		return saved
-	}
 	var all confirmations
 	if found, err := s.sessions.read(c.Request(), s.sessions.short, confirmCookie, &all); !found || err != nil {
 		return confirmations{}
@@ -116,7 +107,6 @@ func (s *Server) loadConfirmations(c echo.Context) confirmations {
 
 // saveConfirmations writes the confirmation cookie.
 func (s *Server) saveConfirmations(c echo.Context, all confirmations) error {
-	c.Set(confirmationsKey, all)
 	return s.sessions.write(c.Response(), s.sessions.short, confirmCookie, all, loginTTL)
 }
 

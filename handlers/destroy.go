@@ -54,13 +54,6 @@ func (s *Server) handleDestroyConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.destroyForm(c, http.StatusOK, sess, newDropletView(d), false, "")
-}
-
-// destroyForm renders the destroy page for droplet d with a new
-// confirmation (after a wrong name, wrong and what was typed), or the
-// step-up page with a read-only session.
-func (s *Server) destroyForm(c echo.Context, status int, sess *Session, d dropletView, wrong bool, typed string) error {
 	if !canWrite(sess.Scope) {
 		return s.render(c, http.StatusOK, "stepup", "This needs read & write access", sess, destroyStepUp(sess, d.ID, d.Name, false))
 	}
@@ -68,7 +61,7 @@ func (s *Server) destroyForm(c echo.Context, status int, sess *Session, d drople
 	if err != nil {
 		return err
 	}
-	return s.render(c, status, "destroy", "Destroy "+d.Name+"?", sess, destroyPage{Droplet: d, Token: token, Wrong: wrong, Typed: typed})
+	return s.render(c, http.StatusOK, "destroy", "Destroy "+d.Name+"?", sess, destroyPage{Droplet: newDropletView(d), Token: token})
 }
 
 // destroyStepUp is the step-up page for destroying droplet id.
@@ -80,12 +73,13 @@ func destroyStepUp(sess *Session, id int, name string, refused bool) stepUpPage 
 	}
 }
 
-// handleDestroy serves POST /droplets/{id}/destroy, the confirmation: its
-// one-time token is spent, and must have been issued for this droplet
-// under the name in its expect field; the name the user typed must be
-// that name, or the page comes again, saying so, and nothing is done.
-// Then DELETE /v2/droplets/{id}, once, and the droplet list, which no
-// longer shows it. Its fields are read from the body only.
+// handleDestroy serves POST /droplets/{id}/destroy, the confirmation. The
+// name the user typed must be the droplet's (the expect field), or the
+// page comes again, saying so, with the same confirmation, and nothing
+// is done. Then its one-time token is spent, and must have been issued
+// for this droplet under that name; then DELETE /v2/droplets/{id}, once,
+// and the droplet list, which no longer shows it. Its fields are read
+// from the body only.
 func (s *Server) handleDestroy(c echo.Context) error {
 	id, err := dropletID(c)
 	if err != nil {
@@ -102,15 +96,17 @@ func (s *Server) handleDestroy(c echo.Context) error {
 		return &Problem{Status: http.StatusBadRequest, Title: "This confirmation is not valid",
 			Message: "Nothing was done: the form carried no confirmation. Open the droplet and press Destroy there.", Link: droplet, LinkText: "Open the droplet"}
 	}
-	if err := s.spendConfirmation(c, token, destroyPurpose(id, expect), "destroy the droplet", droplet); err != nil {
-		return err
-	}
 	if typed != expect {
+		// Not an attempt to destroy: the same confirmation stays open.
 		d, _, err := s.fetchDroplet(c, sess, id)
 		if err != nil {
 			return err
 		}
-		return s.destroyForm(c, http.StatusUnprocessableEntity, sess, newDropletView(d), true, trim(typed, 64))
+		return s.render(c, http.StatusUnprocessableEntity, "destroy", "Destroy "+d.Name+"?", sess,
+			destroyPage{Droplet: newDropletView(d), Token: token, Wrong: true, Typed: trim(typed, 64)})
+	}
+	if err := s.spendConfirmation(c, token, destroyPurpose(id, expect), "destroy the droplet", droplet); err != nil {
+		return err
 	}
 	if !canWrite(sess.Scope) {
 		return c.Redirect(http.StatusSeeOther, droplet+"/destroy")

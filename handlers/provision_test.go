@@ -554,11 +554,11 @@ func TestDestroyWithTheTypedName(t *testing.T) {
 	if a.Sandbox.Stats().DropletsDestroyed != 0 || a.dropletStatus(c, d.ID) == "gone" {
 		t.Fatal("a wrong name destroyed the droplet")
 	}
-	// The first page's confirmation was spent by that try.
-	if p := a.destroy(c, page, d.ID, d.Name); p.Status != http.StatusConflict {
-		t.Errorf("the spent confirmation again: %d, want 409", p.Status)
+	// A wrong name spends nothing: the page came again with the same
+	// confirmation, which then works once.
+	if formFields(t, wrong, fmt.Sprintf("/droplets/%d/destroy", d.ID)).Get("confirm") != formFields(t, page, fmt.Sprintf("/droplets/%d/destroy", d.ID)).Get("confirm") {
+		t.Error("the page after a wrong name carries another confirmation")
 	}
-
 	done := a.destroy(c, wrong, d.ID, " "+d.Name+" ")
 	if done.Status != http.StatusOK || done.URL.Path != "/digitalocean" {
 		t.Fatalf("the destroy led to %s (%d)", done.URL, done.Status)
@@ -569,6 +569,9 @@ func TestDestroyWithTheTypedName(t *testing.T) {
 		t.Errorf("%d destroyed, the droplet is %s", n, a.dropletStatus(c, d.ID))
 	}
 	mustContain(t, a.get(c, a.URL+"/how-this-worked"), fmt.Sprintf("DELETE /v2/droplets/%d", d.ID), "204 No Content")
+	if p := a.destroy(c, page, d.ID, d.Name); p.Status != http.StatusConflict || a.Sandbox.Stats().DropletsDestroyed != 1 {
+		t.Errorf("the used confirmation again: %d, %d destroyed; want 409 and 1", p.Status, a.Sandbox.Stats().DropletsDestroyed)
+	}
 	if p := a.get(c, fmt.Sprintf("%s/droplets/%d/destroy", a.URL, d.ID)); p.Status != http.StatusNotFound {
 		t.Errorf("the destroy page of a destroyed droplet: %d, want 404", p.Status)
 	}
