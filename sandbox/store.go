@@ -42,8 +42,9 @@ type authCode struct {
 	clientID    string
 	redirectURI string
 	scope       string
-	challenge   string // S256 code_challenge, empty when the client sent none
-	account     int    // index of the account that approved
+	challenge   string        // S256 code_challenge, empty when the client sent none
+	account     int           // index of the account that approved
+	lifetime    time.Duration // how long it is valid; zero: codeTTL
 	expires     time.Time
 	used        bool
 	grant       *grant // the grant it was exchanged for, revoked if the code is replayed
@@ -111,7 +112,7 @@ func newStore(maxCodes, maxGrants int) *store {
 }
 
 // newCode issues an authorization code bound to c's client, redirect URI,
-// scope and challenge. It refuses with errFull past the cap.
+// scope and challenge, valid for c.lifetime. It refuses with errFull past the cap.
 func (st *store) newCode(now time.Time, c authCode) (string, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -120,7 +121,7 @@ func (st *store) newCode(now time.Time, c authCode) (string, error) {
 		return "", errFull
 	}
 	code := randomHex(32)
-	c.expires = now.Add(codeTTL)
+	c.expires = now.Add(orDefault(c.lifetime, codeTTL))
 	c.used, c.grant = false, nil
 	st.codes[keyOf(code)] = &c
 	st.counters.Authorizations++
