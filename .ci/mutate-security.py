@@ -98,6 +98,19 @@ M = [
  ("29", "an event's note not escaped", "views/partials/flow.html", "<strong>{{.Title}}</strong> · {{.Note}}", "<strong>{{.Title}}</strong> · {{safe .Note}}"),
  ("30", "a menu option's value not escaped", "views/partials/forms.html", '<option value="{{.Value}}"', '<option value="{{safe .Value}}"'),
  ("30", "a menu option's label not escaped", "views/partials/forms.html", ">{{.Label}}</option>", ">{{safe .Label}}</option>"),
+ ("46", "learn state kept in the session cookie", "handlers/learnstate.go", 'const learnCookie = "do_learn"', "const learnCookie = sessionCookie"),
+ ("46", "learn state outlives its lifetime", "handlers/learnstate.go", " || s.now().Sub(st.Saved) > loginTTL", ""),
+ ("46", "learn cookie lives as long as the session", "handlers/learnstate.go", "s.sessions.setCookie(c.Response(), learnCookie, encoded, loginTTL)", "s.sessions.setCookie(c.Response(), learnCookie, encoded, s.sessions.maxAge)"),
+ ("46", "learn cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
+ ("47", "learn presses not same-origin checked", "handlers/middleware.go", "if err := s.crossOrigin.Check(c.Request()); err != nil {", 'if err := s.crossOrigin.Check(c.Request()); err != nil && !strings.HasPrefix(c.Path(), "/learn") {'),
+ ("47", "Send on GET", "handlers/server.go", 'e.POST("/learn/4/send", s.handleLearnSend)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/learn/4/send", s.handleLearnSend)'),
+ ("47", "a double Send sends the code twice", "handlers/learn.go", 'a := s.learn.SendOnce(c.Request().Context(), "send", req, learn.ShareFor)', "a := s.learn.Send(c.Request().Context(), req)"),
+ ("47", "presses shared only while in flight", "handlers/learn/learn.go", "const ShareFor = 5 * time.Second", "const ShareFor = 0"),
+ ("48", "learn pages given a client with DigitalOcean", "main.go", "\tif cfg.Sandbox {\n\t\tlearnCfg = &learn.Config{", "\tif true {\n\t\tlearnCfg = &learn.Config{"),
+ ("48", "learn presses act with DigitalOcean", "handlers/learn.go", "\tif s.learn != nil {\n\t\treturn nil\n\t}\n\treturn &Problem{Status: http.StatusNotFound, Title: \"Only in sandbox mode\",", "\treturn nil\n\treturn &Problem{Status: http.StatusNotFound, Title: \"Only in sandbox mode\","),
+ ("49", "Send before the state check", "handlers/learn.go", "\tcase step >= 4 && !f.Checked:\n\t\treturn missingCheck\n", ""),
+ ("49", "any state passes the check", "handlers/learn.go", "f.Checked = sameState(got, f.State)", 'f.Checked = got != ""'),
+ ("49", "an oversized learn callback taken", "handlers/learn.go", "if len(raw) > maxLearnCallback {", "if false {"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

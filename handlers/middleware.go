@@ -18,6 +18,12 @@ import (
 // names the OAuth server's origin (authorizeOrigin): the step-up to read &
 // write is a POST form whose answer redirects to DigitalOcean's authorize
 // page.
+//
+// default-src 'self' also governs scripts: only this site's own files run
+// (static/copy.js, the learn pages' Copy buttons, which the pages do
+// without), never an inline script or another origin's, so markup that
+// slipped into a page would run nothing. Keep it so: 'unsafe-inline' or
+// a CDN's origin would undo that, for every page.
 func contentSecurityPolicy(authorizeOrigin string) string {
 	formAction := "'self'"
 	if authorizeOrigin != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"dosignin/doclient"
+	"dosignin/handlers/learn"
 )
 
 // Options is what the web app needs. main builds it from the configuration.
@@ -38,9 +39,13 @@ type Options struct {
 	// "down") for /healthz; nil means there is none (in-process only).
 	StoreState func(context.Context) string
 
-	Sandbox bool         // show the sandbox banner on every page
-	Logger  *slog.Logger // nil discards
-	Now     func() time.Time
+	Sandbox bool // show the sandbox banner on every page
+	// Learn, in sandbox mode only, says where the sandbox is for the
+	// learn pages' own client (package learn); nil, with DigitalOcean,
+	// makes the learn pages explain without acting.
+	Learn  *learn.Config
+	Logger *slog.Logger // nil discards
+	Now    func() time.Time
 }
 
 // Server holds exactly what the handlers use.
@@ -59,6 +64,7 @@ type Server struct {
 	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
+	learn       *learn.Client // the learn pages' client of the sandbox; nil with DigitalOcean
 }
 
 // New checks opts and builds the app.
@@ -97,6 +103,15 @@ func New(opts Options) (*Server, error) {
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
+	if opts.Learn != nil {
+		cfg := *opts.Learn
+		if cfg.Now == nil {
+			cfg.Now = opts.Now
+		}
+		if s.learn, err = learn.New(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -132,6 +147,29 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)
 	e.POST("/droplets/:id/step-up", s.handleStepUp)
 	e.GET("/droplets/:id/actions/:action", s.handleProgress)
+	// Learn by doing (handlers/learn.go): each GET shows (some make
+	// read-only API calls), each POST does one thing and redirects to a
+	// GET. With DigitalOcean they explain and never act.
+	e.Match(getOrHead, "/learn", s.handleLearn)
+	e.POST("/learn/start", s.handleLearnStart)
+	e.GET("/learn/:step", s.handleLearnStep)
+	e.GET(learn.CallbackPath, s.handleLearnCallback)
+	e.POST("/learn/3/check", s.handleLearnCheck)
+	e.POST("/learn/4/send", s.handleLearnSend)
+	e.POST("/learn/4/quick-code", s.handleLearnQuickCode)
+	e.POST("/learn/mistakes/:name", s.handleLearnMistake)
+	e.GET("/learn/api", s.handleLearnAPI)
+	e.GET("/learn/refresh", s.handleLearnRefreshPage)
+	e.POST("/learn/refresh", s.handleLearnRefresh)
+	e.GET("/learn/revoke", s.handleLearnRevokePage)
+	e.POST("/learn/revoke", s.handleLearnRevoke)
+	e.GET("/learn/device", s.handleLearnDevicePage)
+	e.POST("/learn/device/start", s.handleLearnDeviceStart)
+	e.POST("/learn/device/poll", s.handleLearnDevicePoll)
+	e.GET("/learn/client-credentials", s.handleLearnAppPage)
+	e.POST("/learn/client-credentials", s.handleLearnAppToken)
+	e.POST("/learn/client-credentials/public", s.handleLearnAppPublic)
+	e.GET("/learn/implicit", s.handleLearnImplicit)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }
