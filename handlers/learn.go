@@ -145,6 +145,7 @@ type learnExchange struct {
 type mistakeView struct {
 	learn.Mistake
 	Ready   bool           // its button can be pressed now
+	Needs   string         // what it needs first, when it is not ready
 	Request *learn.Request // what it sends (nil for the state check)
 	Result  *learnResult   // what the last press did, when it was this
 	Proof   *learnExchange // a read of the API that shows its effect
@@ -159,6 +160,9 @@ func (s *Server) mistakes(c echo.Context, st *learnState, page string) []mistake
 			v.Request = &req
 		}
 		v.Ready = s.mistakeReady(st, m.Name)
+		if !v.Ready && s.learn != nil {
+			v.Needs = mistakeNeeds(m.Name)
+		}
 		if r := st.lastFor(m.Name); r != nil {
 			v.Result = r
 			v.Proof = s.mistakeProof(c, st, m.Name)
@@ -217,6 +221,23 @@ func (s *Server) mistakeReady(st *learnState, name string) bool {
 		return f != nil && f.OldRefresh != ""
 	}
 	return false
+}
+
+// mistakeNeeds says what a mistake's button waits for.
+func mistakeNeeds(name string) string {
+	switch name {
+	case learn.MistakeWrongState:
+		return "Its button appears once the callback has arrived (step 2)."
+	case learn.MistakeWrongRedirectURI, learn.MistakeWrongVerifier:
+		return "Its button appears once there is a code not yet sent, with its state checked (steps 1 to 3)."
+	case learn.MistakeExpiredCode:
+		return "Its button appears with a code that expires in 20 seconds: get one below."
+	case learn.MistakeCodeTwice:
+		return "Its button appears once step 4's request has got tokens, while their grant lasts."
+	case learn.MistakeOldRefreshToken:
+		return "Its button appears after a refresh: press Refresh first."
+	}
+	return ""
 }
 
 // mistakeProof reads the API to show what a mistake changed: after the
@@ -646,6 +667,7 @@ type learnAPIPage struct {
 	learnBase
 	Calls  []learnExchange
 	Called bool
+	Ended  string // why the flow's grant ended, if it did
 }
 
 // learnAPIPaths are what "Call the API" reads: the account, and the first
@@ -664,7 +686,7 @@ func (s *Server) handleLearnAPI(c echo.Context) error {
 		if data.Missing = missingFor(f, 5); data.Missing != nil {
 			return s.learnRender(c, "learn_api", "Then: call the API", data)
 		}
-		token = f.Access
+		token, data.Ended = f.Access, f.Ended
 	}
 	data.Called = s.learn != nil && c.QueryParam("call") == "1"
 	for _, path := range learnAPIPaths {
@@ -685,6 +707,7 @@ type learnRefreshPage struct {
 	learnBase
 	Request  learn.Request  // the next refresh
 	Result   *learnExchange // the last one
+	Ended    string         // why the flow's grant ended, if it did
 	Mistakes []mistakeView
 }
 
@@ -699,7 +722,7 @@ func (s *Server) handleLearnRefreshPage(c echo.Context) error {
 		st = s.loadLearn(c.Request())
 		f := st.Flow
 		if data.Missing = missingFor(f, 5); data.Missing == nil {
-			data.Request = s.learn.Refresh(f.Refresh)
+			data.Request, data.Ended = s.learn.Refresh(f.Refresh), f.Ended
 			if r := st.lastFor(learnDidRefresh); r != nil {
 				data.Result = &learnExchange{Request: s.learn.Refresh(r.Used), Answer: r.Answer}
 			}

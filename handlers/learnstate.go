@@ -198,9 +198,6 @@ func (f *learnFlow) answer() *learn.Answer {
 	return f.Answer
 }
 
-// endLearn deletes the learn cookie: the learner starts over.
-func (s *Server) endLearn(c echo.Context) { s.sessions.clear(c.Response(), learnCookie) }
-
 // bounded returns v, or "" when it is too long to be the sandbox's.
 func bounded(v string) string {
 	if len(v) > maxLearnValue {

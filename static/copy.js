@@ -9,6 +9,7 @@ for (const pre of document.querySelectorAll("pre[data-copy]")) {
   button.type = "button";
   button.className = "button secondary copy";
   button.textContent = "Copy";
+  button.setAttribute("aria-label", "Copy the text above");
   button.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(pre.innerText);
