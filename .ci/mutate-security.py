@@ -111,6 +111,7 @@ M = [
  ("49", "Send before the state check", "handlers/learn.go", "\tcase step >= 4 && !f.Checked:\n\t\treturn missingCheck\n", ""),
  ("49", "any state passes the check", "handlers/learn.go", "f.Checked = sameState(got, f.State)", 'f.Checked = got != ""'),
  ("49", "an oversized learn callback taken", "handlers/learn.go", "if len(raw) > maxLearnCallback {", "if false {"),
+ ("50", "learn pages compressed", "handlers/middleware.go", 'return strings.HasPrefix(c.Request().URL.Path, "/learn")', "return false"),
 ]
 
 SCRATCH = tempfile.mkdtemp(prefix="mutate-security-")

@@ -199,6 +199,7 @@ func TestLearnStepsInOrder(t *testing.T) {
 	for _, f := range learn.TokenFields() {
 		mustContain(t, p, "<code>"+f.Name+"</code>")
 	}
+
 	if s := a.Sandbox.Stats(); s.CodeExchanges != 1 {
 		t.Errorf("%d code exchanges, want 1", s.CodeExchanges)
 	}

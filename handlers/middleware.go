@@ -49,8 +49,12 @@ func (s *Server) middleware(e *echo.Echo) {
 	// next to reflected input leaks nothing (BREACH). Small answers
 	// (redirects, 304s) go as they are. BestSpeed: a large page costs a
 	// third of the default level's CPU, for a few percent more bytes
-	// (docs/PERFORMANCE.md).
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024}))
+	// (docs/PERFORMANCE.md). The learn pages are the exception: they show
+	// the sandbox's made-up tokens beside a callback query anyone can
+	// write, so they go uncompressed, and the sizes of their answers tell
+	// nothing about those tokens.
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024,
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/learn") }}))
 	e.Use(s.securityHeaders())
 	e.Use(s.sameOriginWrites)
 	// Nothing here takes a body beyond the empty Disconnect form.

@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -309,5 +310,34 @@ func TestSecurity49LearnSendsNoTokenRequestBeforeTheStateMatches(t *testing.T) {
 	}
 	if got := a.learnState(b).Flow.Callback; got != kept {
 		t.Errorf("a refused callback replaced the flow's: %q", got)
+	}
+}
+
+func TestSecurity50LearnPagesAreNotCompressed(t *testing.T) {
+	t.Parallel()
+	a := newLearnApp(t)
+	b := a.Browser
+	a.learnToStep5(b)
+	// A forged callback's query is reflected on step 3, beside the
+	// flow's state; step 5 shows tokens. Neither is compressed, whatever
+	// the browser accepts, while the app's other pages are.
+	get := func(path string) (encoding string, n int) {
+		req, _ := http.NewRequest(http.MethodGet, a.URL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := b.Do(req) // with Accept-Encoding set, the transport leaves the body as it came
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.Header.Get("Content-Encoding"), len(body)
+	}
+	for _, path := range []string{"/learn/3", "/learn/4", "/learn/5", "/learn/refresh", "/learn/device"} {
+		if enc, n := get(path); enc != "" {
+			t.Errorf("%s is sent %s (%d bytes)", path, enc, n)
+		}
+	}
+	if enc, _ := get("/"); enc != "gzip" {
+		t.Errorf("the index is sent %q: the check above would prove nothing", enc)
 	}
 }
