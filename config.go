@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type Config struct {
 	SandboxRateLimit   int           // SANDBOX_RATE_LIMIT: requests per hour per token; -1 is off
 	SandboxBurstLimit  int           // SANDBOX_BURST_LIMIT: requests per minute per token; -1 is off
 	SandboxPort        int           // SANDBOX_PORT: where `dosignin sandbox` (the standalone sandbox) listens
+	// SandboxTrustedProxies is SANDBOX_TRUSTED_PROXIES: how many proxies
+	// in front of the app append to X-Forwarded-For, so that the sandbox
+	// counts sign-ins per visitor rather than per proxy (0: trust none).
+	SandboxTrustedProxies int
 
 	// RedisURL is REDIS_URL: the optional shared store (Valkey or Redis)
 	// through which instances coordinate refreshes and code exchanges; nil
@@ -83,114 +88,136 @@ const (
 // in tests). The returned error joins one line per problem, so a user can fix
 // everything in one go.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	l := &loader{getenv: getenv}
+	cfg := Config{Port: l.port("PORT", defaultPort)}
+	l.client(&cfg)
+	l.redirect(&cfg)
+	l.session(&cfg)
+	l.sandbox(&cfg)
+	l.mode(&cfg)
+	l.upstream(&cfg)
+	l.sharedStore(&cfg)
+	l.logging(&cfg)
+	return cfg, errors.Join(l.problems...)
+}
 
-	cfg := Config{
-		Port:         defaultPort,
-		ClientID:     env("DIGITALOCEAN_CLIENT_ID"),
-		ClientSecret: env("DIGITALOCEAN_CLIENT_SECRET"),
-		OAuthURL:     env("DIGITALOCEAN_OAUTH_URL"),
-		APIURL:       env("DIGITALOCEAN_API_URL"),
-		PKCE:         true,
-		LogFormat:    "text",
-	}
+// loader reads variables and collects a problem for each bad one instead
+// of stopping at the first.
+type loader struct {
+	getenv   func(string) string
+	problems []error
+}
 
-	if v := env("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			bad("PORT=%q is not a port number (0-65535)", v)
-		} else {
-			cfg.Port = p
-		}
-	}
+func (l *loader) env(key string) string { return strings.TrimSpace(l.getenv(key)) }
 
+func (l *loader) bad(format string, args ...any) {
+	l.problems = append(l.problems, fmt.Errorf(format, args...))
+}
+
+// client reads the OAuth application's credentials. Neither set means
+// sandbox mode; one alone is a mistake, not a hint to pick a mode.
+func (l *loader) client(cfg *Config) {
+	cfg.ClientID, cfg.ClientSecret = l.env("DIGITALOCEAN_CLIENT_ID"), l.env("DIGITALOCEAN_CLIENT_SECRET")
 	switch {
 	case cfg.ClientID != "" && cfg.ClientSecret == "":
-		bad("DIGITALOCEAN_CLIENT_SECRET is missing: DIGITALOCEAN_CLIENT_ID is set, set both or neither (neither starts the sandbox)")
+		l.bad("DIGITALOCEAN_CLIENT_SECRET is missing: DIGITALOCEAN_CLIENT_ID is set, set both or neither (neither starts the sandbox)")
 	case cfg.ClientID == "" && cfg.ClientSecret != "":
-		bad("DIGITALOCEAN_CLIENT_ID is missing: DIGITALOCEAN_CLIENT_SECRET is set, set both or neither (neither starts the sandbox)")
+		l.bad("DIGITALOCEAN_CLIENT_ID is missing: DIGITALOCEAN_CLIENT_SECRET is set, set both or neither (neither starts the sandbox)")
 	}
 	cfg.Sandbox = cfg.ClientID == "" && cfg.ClientSecret == ""
+}
 
-	redirect := env("DIGITALOCEAN_REDIRECT_URL")
+// redirect reads what the app asks DigitalOcean for: the callback, the
+// scopes and whether to use PKCE.
+func (l *loader) redirect(cfg *Config) {
+	redirect := l.env("DIGITALOCEAN_REDIRECT_URL")
 	if redirect == "" {
 		redirect = fmt.Sprintf("http://localhost:%d/digitalocean", cfg.Port)
 	}
 	if u, err := parseRedirectURL(redirect); err != nil {
-		bad("DIGITALOCEAN_REDIRECT_URL=%q %v", redirect, err)
+		l.bad("DIGITALOCEAN_REDIRECT_URL=%q %v", redirect, err)
 	} else {
 		cfg.RedirectURL = u
 	}
 
-	cfg.Scopes = strings.Fields(env("DIGITALOCEAN_SCOPES"))
+	cfg.Scopes = strings.Fields(l.env("DIGITALOCEAN_SCOPES"))
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = []string{"read"}
 	}
 
-	if v := env("DIGITALOCEAN_PKCE"); v != "" {
+	cfg.PKCE = true
+	if v := l.env("DIGITALOCEAN_PKCE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			bad("DIGITALOCEAN_PKCE=%q must be true or false", v)
+			l.bad("DIGITALOCEAN_PKCE=%q must be true or false", v)
 		} else {
 			cfg.PKCE = b
 		}
 	}
+}
 
-	cfg.SessionSecrets, cfg.SessionSecretGenerated = parseSecrets(env("SESSION_SECRET"), bad)
-	if cfg.SessionSecretGenerated && !cfg.Sandbox && cfg.RedirectURL != nil && cfg.RedirectURL.Scheme == "https" {
-		// A deployment. A random secret per process would sign everyone
-		// out at each restart, and with several instances a callback that
-		// lands on another instance than /connect could not read its login
-		// cookie. (The sandbox keeps its grants in memory anyway.)
-		bad("SESSION_SECRET is not set but DIGITALOCEAN_REDIRECT_URL is https (a deployment): every instance and restart must share one (make one with: openssl rand -base64 48)")
+// session reads the cookie keys and lifetimes.
+func (l *loader) session(cfg *Config) {
+	cfg.SessionSecrets, cfg.SessionSecretGenerated = parseSecrets(l.env("SESSION_SECRET"), l.bad)
+	if cfg.SessionSecretGenerated && !cfg.Sandbox && deployed(cfg) {
+		// A random secret per process would sign everyone out at each
+		// restart, and with several instances a callback that lands on
+		// another instance than /connect could not read its login cookie.
+		// (The sandbox keeps its grants in memory anyway.)
+		l.bad("SESSION_SECRET is not set but DIGITALOCEAN_REDIRECT_URL is https (a deployment): every instance and restart must share one (make one with: openssl rand -base64 48)")
 	}
-	cfg.SessionIdleTimeout = durationVar(env, "SESSION_IDLE_TIMEOUT", defaultIdleTimeout, bad)
-	cfg.SessionMaxAge = durationVar(env, "SESSION_MAX_AGE", defaultMaxAge, bad)
+	cfg.SessionIdleTimeout = l.duration("SESSION_IDLE_TIMEOUT", defaultIdleTimeout)
+	cfg.SessionMaxAge = l.duration("SESSION_MAX_AGE", defaultMaxAge)
 	if cfg.SessionIdleTimeout > cfg.SessionMaxAge {
-		bad("SESSION_IDLE_TIMEOUT (%s) must not be longer than SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
+		l.bad("SESSION_IDLE_TIMEOUT (%s) must not be longer than SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
 	}
+}
 
-	cfg.SandboxTokenTTL = durationVar(env, "SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL, bad)
+// sandbox reads the SANDBOX_* settings, used in sandbox mode and by the
+// standalone sandbox.
+func (l *loader) sandbox(cfg *Config) {
+	cfg.SandboxTokenTTL = l.duration("SANDBOX_TOKEN_TTL", defaultSandboxTokenTTL)
 	cfg.SandboxDroplets = defaultSandboxDroplets
-	if v := env("SANDBOX_DROPLETS"); v != "" {
+	if v := l.env("SANDBOX_DROPLETS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 100_000 {
-			bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
+			l.bad("SANDBOX_DROPLETS=%q must be a number from 0 to 100000", v)
 		} else {
 			cfg.SandboxDroplets = n
 		}
 	}
-	cfg.SandboxActionDelay = durationVar(env, "SANDBOX_ACTION_DELAY", defaultActionDelay, bad)
-	cfg.SandboxRateLimit = limitVar(env, "SANDBOX_RATE_LIMIT", defaultRateLimit, bad)
-	cfg.SandboxBurstLimit = limitVar(env, "SANDBOX_BURST_LIMIT", defaultBurstLimit, bad)
-	cfg.SandboxPort = defaultSandboxPort
-	if v := env("SANDBOX_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			bad("SANDBOX_PORT=%q is not a port number (0-65535)", v)
+	cfg.SandboxActionDelay = l.duration("SANDBOX_ACTION_DELAY", defaultActionDelay)
+	cfg.SandboxRateLimit = l.limit("SANDBOX_RATE_LIMIT", defaultRateLimit)
+	cfg.SandboxBurstLimit = l.limit("SANDBOX_BURST_LIMIT", defaultBurstLimit)
+	cfg.SandboxPort = l.port("SANDBOX_PORT", defaultSandboxPort)
+	if v := l.env("SANDBOX_TRUSTED_PROXIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			l.bad("SANDBOX_TRUSTED_PROXIES=%q must be a number from 0 to 10: the proxies in front of the app that append to X-Forwarded-For", v)
 		} else {
-			cfg.SandboxPort = p
+			cfg.SandboxTrustedProxies = n
 		}
 	}
+}
 
-	sandboxForced := false
-	if v := env("SANDBOX"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad("SANDBOX=%q must be 1 or 0 (or true or false)", v)
-		}
-		sandboxForced = b
-	}
+// mode checks SANDBOX against the credentials: a deployment runs the
+// sandbox only when asked to, and never beside real credentials.
+func (l *loader) mode(cfg *Config) {
+	forced := l.flag("SANDBOX")
 	switch {
-	case sandboxForced && !cfg.Sandbox:
-		bad("SANDBOX=1 but DigitalOcean credentials are set: the sandbox never runs with real credentials; unset one or the other")
-	case cfg.Sandbox && !sandboxForced && cfg.RedirectURL != nil && cfg.RedirectURL.Scheme == "https":
-		// An https redirect URL means a deployment. Falling back to the
-		// sandbox there because a secret was forgotten would hide the mistake.
-		bad("DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET are not set but DIGITALOCEAN_REDIRECT_URL is https (a deployment): set the credentials, or SANDBOX=1 to run the sandbox on purpose")
+	case forced && !cfg.Sandbox:
+		l.bad("SANDBOX=1 but DigitalOcean credentials are set: the sandbox never runs with real credentials; unset one or the other")
+	case cfg.Sandbox && !forced && deployed(cfg):
+		// Falling back to the sandbox because a secret was forgotten
+		// would hide the mistake.
+		l.bad("DIGITALOCEAN_CLIENT_ID and DIGITALOCEAN_CLIENT_SECRET are not set but DIGITALOCEAN_REDIRECT_URL is https (a deployment): set the credentials, or SANDBOX=1 to run the sandbox on purpose")
 	}
+}
+
+// upstream sets where the OAuth server and the API are: DigitalOcean, the
+// DIGITALOCEAN_*_URL variables (tests, another server), or the sandbox.
+func (l *loader) upstream(cfg *Config) {
+	cfg.OAuthURL, cfg.APIURL = l.env("DIGITALOCEAN_OAUTH_URL"), l.env("DIGITALOCEAN_API_URL")
 	if cfg.Sandbox && cfg.RedirectURL != nil {
 		// The app reaches the sandbox over HTTP exactly as it reaches
 		// DigitalOcean; only the base URLs differ. They are on the redirect
@@ -206,38 +233,74 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.APIURL = doclient.DefaultAPIURL
 	}
 	for _, v := range []struct{ name, value string }{{"DIGITALOCEAN_OAUTH_URL", cfg.OAuthURL}, {"DIGITALOCEAN_API_URL", cfg.APIURL}} {
-		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("%s=%q must be an http(s) URL", v.name, v.value)
-		}
-	}
-
-	if v := env("REDIS_URL"); v != "" {
-		u, err := url.Parse(v)
+		u, err := url.Parse(v.value)
 		switch {
-		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
-			// Never echo the value: it may hold the database's password.
-			bad("REDIS_URL must look like redis://host:6379 or rediss://user:password@host:25061 (rediss for TLS)")
-		case u.Port() != "" && !validPort(u.Port()):
-			bad("REDIS_URL has a bad port %q", u.Port())
-		default:
-			cfg.RedisURL = u
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.bad("%s=%q must be an http(s) URL", v.name, v.value)
+		case u.Scheme == "http" && deployed(cfg) && !loopback(u.Hostname()):
+			// The client secret, codes and tokens go to these URLs.
+			l.bad("%s=%q is plain http but DIGITALOCEAN_REDIRECT_URL is https (a deployment): the client secret, codes and tokens would cross the network unencrypted; use https (http only to localhost)", v.name, v.value)
 		}
 	}
+}
 
-	switch f := strings.ToLower(env("LOG_FORMAT")); f {
+// sharedStore reads REDIS_URL. Plain redis:// is for this machine only
+// (or a private network the operator vouches for with REDIS_ALLOW_PLAINTEXT):
+// elsewhere its password could be read on the way, and whoever can answer
+// in Redis's place decides whether an instance waits for another's result.
+func (l *loader) sharedStore(cfg *Config) {
+	v := l.env("REDIS_URL")
+	if v == "" {
+		return
+	}
+	allowPlaintext := l.flag("REDIS_ALLOW_PLAINTEXT")
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		// Never echo the value: it may hold the database's password.
+		l.bad("REDIS_URL must look like redis://host:6379 or rediss://user:password@host:25061 (rediss for TLS)")
+		return
+	}
+	if p := u.Port(); p != "" {
+		if n, ok := parsePort(p); !ok || n == 0 {
+			l.bad("REDIS_URL has a bad port %q", p)
+			return
+		}
+	}
+	if u.Scheme == "redis" && !loopback(u.Hostname()) && !allowPlaintext {
+		l.bad("REDIS_URL is redis:// (no TLS) to %s, another machine: its password and what the instances share would cross the network in the clear, and anyone on the way could answer in Redis's place; use rediss:// (DigitalOcean's Managed Caching gives one), or set REDIS_ALLOW_PLAINTEXT=1 on a private network you trust (Docker Compose's)", u.Hostname())
+		return
+	}
+	cfg.RedisURL = u
+}
+
+// flag reads a yes-or-no variable that is off when unset.
+func (l *loader) flag(key string) bool {
+	v := l.env(key)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.bad("%s=%q must be 1 or 0 (or true or false)", key, v)
+	}
+	return b
+}
+
+// logging reads the log's format and level.
+func (l *loader) logging(cfg *Config) {
+	cfg.LogFormat = "text"
+	switch f := strings.ToLower(l.env("LOG_FORMAT")); f {
 	case "", "text":
 	case "json":
 		cfg.LogFormat = "json"
 	default:
-		bad("LOG_FORMAT=%q must be text or json", f)
+		l.bad("LOG_FORMAT=%q must be text or json", f)
 	}
-	if v := env("LOG_LEVEL"); v != "" {
+	if v := l.env("LOG_LEVEL"); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			bad("LOG_LEVEL=%q must be debug, info, warn or error", v)
+			l.bad("LOG_LEVEL=%q must be debug, info, warn or error", v)
 		}
 	}
-
-	return cfg, errors.Join(problems...)
 }
 
 // LoadSandboxConfig reads what the standalone sandbox (`dosignin sandbox`)
@@ -253,9 +316,42 @@ func LoadSandboxConfig(getenv func(string) string) (Config, error) {
 	})
 }
 
-// limitVar reads a request budget: a positive number, or "off" (-1).
-func limitVar(env func(string) string, key string, def int, bad func(string, ...any)) int {
-	v := env(key)
+// port reads a port number; 0 lets the OS pick one (tests).
+func (l *loader) port(key string, def int) int {
+	v := l.env(key)
+	if v == "" {
+		return def
+	}
+	p, ok := parsePort(v)
+	if !ok {
+		l.bad("%s=%q is not a port number (0-65535)", key, v)
+		return def
+	}
+	return p
+}
+
+func parsePort(s string) (int, bool) {
+	p, err := strconv.Atoi(s)
+	return p, err == nil && p >= 0 && p <= 65535
+}
+
+// duration reads a positive duration.
+func (l *loader) duration(key string, def time.Duration) time.Duration {
+	v := l.env(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.bad("%s=%q must be a positive duration such as 30m or 12h", key, v)
+		return def
+	}
+	return d
+}
+
+// limit reads a request budget: a positive number, or "off" (-1).
+func (l *loader) limit(key string, def int) int {
+	v := l.env(key)
 	switch {
 	case v == "":
 		return def
@@ -264,10 +360,26 @@ func limitVar(env func(string) string, key string, def int, bad func(string, ...
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 || n > 1_000_000_000 {
-		bad("%s=%q must be a positive number of requests, or off", key, v)
+		l.bad("%s=%q must be a positive number of requests, or off", key, v)
 		return def
 	}
 	return n
+}
+
+// deployed reports an https redirect URL: the app is on a public address,
+// where the checks of a real deployment apply.
+func deployed(cfg *Config) bool {
+	return cfg.RedirectURL != nil && cfg.RedirectURL.Scheme == "https"
+}
+
+// loopback reports whether host is this machine: localhost or a loopback
+// address (127.0.0.0/8, ::1), where plain connections never leave it.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // parseRedirectURL accepts an absolute http(s) URL whose path is
@@ -305,24 +417,6 @@ func parseSecrets(v string, bad func(string, ...any)) (secrets [][]byte, generat
 		secrets = append(secrets, []byte(s))
 	}
 	return secrets, false
-}
-
-func validPort(s string) bool {
-	p, err := strconv.Atoi(s)
-	return err == nil && p > 0 && p <= 65535
-}
-
-func durationVar(env func(string) string, key string, def time.Duration, bad func(string, ...any)) time.Duration {
-	v := env(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		bad("%s=%q must be a positive duration such as 30m or 12h", key, v)
-		return def
-	}
-	return d
 }
 
 func randomHex(n int) string {

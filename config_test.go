@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -81,19 +82,26 @@ func TestSecurity14StartupRefusesWeakConfigOneLineEach(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := LoadConfig(envOf(tt.env))
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != len(tt.want) {
-				t.Fatalf("%d lines, want %d:\n%s", len(lines), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if !strings.Contains(lines[i], w) {
-					t.Errorf("line %d = %q, want it to say %q", i+1, lines[i], w)
-				}
-			}
+			wantProblems(t, err, tt.want)
 		})
+	}
+}
+
+// wantProblems checks that err has one line per problem, each saying its
+// want, in this order.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d = %q, want it to say %q", i+1, lines[i], w)
+		}
 	}
 }
 
@@ -188,6 +196,9 @@ func TestLoadConfigRedisURL(t *testing.T) {
 		{"redis://localhost:6379", true},
 		{"rediss://default:hunter2@db-valkey-nyc1-1.db.ondigitalocean.com:25061", true},
 		{"redis://localhost:6379/2", true},
+		{"redis://127.0.0.1:6379", true},
+		{"redis://[::1]:6379", true},
+		{"redis://valkey:6379", false}, // plaintext to another machine: see TestSecurity32
 		{"http://localhost:6379", false},
 		{"localhost:6379", false},
 		{"redis://", false},
@@ -208,6 +219,103 @@ func TestLoadConfigRedisURL(t *testing.T) {
 			if logged := cfg.String(); strings.Contains(logged, "hunter2") || !strings.Contains(logged, cfg.RedisURL.Host) {
 				t.Errorf("the logged config shows the password or hides the host: %s", logged)
 			}
+		}
+	}
+}
+
+// Security test 39: an https deployment sends the client secret, codes and
+// tokens only over https; plain http stays allowed to this machine (tests,
+// a standalone sandbox) and for a local http app.
+func TestSecurity37DeploymentTalksToDigitalOceanOverHTTPS(t *testing.T) {
+	t.Parallel()
+	deployment := map[string]string{
+		"DIGITALOCEAN_CLIENT_ID": "id", "DIGITALOCEAN_CLIENT_SECRET": "secret", "SESSION_SECRET": goodSecret,
+		"DIGITALOCEAN_REDIRECT_URL": "https://app.example.com/digitalocean",
+	}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		env := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string // one line per refused URL; none: accepted
+	}{
+		{"http OAuth server", with(deployment, "DIGITALOCEAN_OAUTH_URL", "http://oauth.example.com/v1/oauth"),
+			[]string{`DIGITALOCEAN_OAUTH_URL="http://oauth.example.com/v1/oauth" is plain http but DIGITALOCEAN_REDIRECT_URL is https`}},
+		{"http API", with(deployment, "DIGITALOCEAN_API_URL", "http://10.0.0.7:8080"),
+			[]string{`DIGITALOCEAN_API_URL="http://10.0.0.7:8080" is plain http`}},
+		{"both", with(deployment, "DIGITALOCEAN_OAUTH_URL", "http://cloud.digitalocean.com/v1/oauth", "DIGITALOCEAN_API_URL", "http://api.digitalocean.com"),
+			[]string{"DIGITALOCEAN_OAUTH_URL=", "DIGITALOCEAN_API_URL="}},
+		{"localhost", with(deployment, "DIGITALOCEAN_OAUTH_URL", "http://localhost:5050/v1/oauth", "DIGITALOCEAN_API_URL", "http://LOCALHOST:5050"), nil},
+		{"loopback addresses", with(deployment, "DIGITALOCEAN_OAUTH_URL", "http://127.0.0.2:5050/v1/oauth", "DIGITALOCEAN_API_URL", "http://[::1]:5050"), nil},
+		{"https", with(deployment, "DIGITALOCEAN_OAUTH_URL", "https://oauth.example.com/v1/oauth", "DIGITALOCEAN_API_URL", "https://api.example.com"), nil},
+		{"an http app", with(deployment, "DIGITALOCEAN_REDIRECT_URL", "http://app.example.com/digitalocean", "DIGITALOCEAN_OAUTH_URL", "http://oauth.example.com/v1/oauth"), nil},
+		{"https sandbox", map[string]string{"SANDBOX": "1", "DIGITALOCEAN_REDIRECT_URL": "https://demo.example.com/digitalocean"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadConfig(envOf(tt.env))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			wantProblems(t, err, tt.want)
+			if n := strings.Count(err.Error(), "use https"); n != len(tt.want) {
+				t.Errorf("%d of %d lines say what to do: %v", n, len(tt.want), err)
+			}
+		})
+	}
+}
+
+// Security test 32, the configuration half (the other is in
+// hostile_redis_test.go): plain redis:// only to this machine, or to a
+// network the operator vouches for; never the password in the message.
+func TestSecurity32PlaintextRedisOnlyOnThisMachine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		want string // "": accepted
+	}{
+		{map[string]string{"REDIS_URL": "redis://default:hunter2@db-valkey-nyc1-1.db.ondigitalocean.com:25061"}, "REDIS_URL is redis:// (no TLS) to db-valkey-nyc1-1.db.ondigitalocean.com, another machine"},
+		{map[string]string{"REDIS_URL": "redis://10.0.0.5:6379"}, "use rediss://"},
+		{map[string]string{"REDIS_URL": "redis://valkey:6379", "REDIS_ALLOW_PLAINTEXT": "0"}, "REDIS_ALLOW_PLAINTEXT=1"},
+		{map[string]string{"REDIS_URL": "redis://valkey:6379", "REDIS_ALLOW_PLAINTEXT": "1"}, ""},
+		{map[string]string{"REDIS_URL": "rediss://default:hunter2@db-valkey-nyc1-1.db.ondigitalocean.com:25061"}, ""},
+		{map[string]string{"REDIS_URL": "redis://localhost:6379"}, ""},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, ""},
+		{map[string]string{"REDIS_URL": "redis://[::1]:6379"}, ""},
+	} {
+		cfg, err := LoadConfig(envOf(tt.env))
+		switch {
+		case tt.want == "" && (err != nil || cfg.RedisURL == nil):
+			t.Errorf("%v refused: %v", tt.env, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || cfg.RedisURL != nil):
+			t.Errorf("%v: err %v, want it to say %q", tt.env, err, tt.want)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+	// A mistyped opt-in is a problem of its own, not a silent no.
+	_, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "redis://valkey:6379", "REDIS_ALLOW_PLAINTEXT": "yes"}))
+	if err == nil || !strings.Contains(err.Error(), `REDIS_ALLOW_PLAINTEXT="yes" must be 1 or 0`) {
+		t.Errorf("REDIS_ALLOW_PLAINTEXT=yes: %v", err)
+	}
+}
+
+func TestLoadConfigSandboxTrustedProxies(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"SANDBOX_TRUSTED_PROXIES": "1"}))
+	if err != nil || cfg.SandboxTrustedProxies != 1 {
+		t.Errorf("SANDBOX_TRUSTED_PROXIES=1: %d, %v", cfg.SandboxTrustedProxies, err)
+	}
+	for _, bad := range []string{"-1", "x", "11"} {
+		if _, err := LoadConfig(envOf(map[string]string{"SANDBOX_TRUSTED_PROXIES": bad})); err == nil || !strings.Contains(err.Error(), "SANDBOX_TRUSTED_PROXIES") {
+			t.Errorf("SANDBOX_TRUSTED_PROXIES=%s: %v", bad, err)
 		}
 	}
 }

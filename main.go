@@ -262,12 +262,15 @@ func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handl
 // variables, without the app's client.
 func sandboxConfig(cfg Config, log *slog.Logger) sandbox.Config {
 	return sandbox.Config{
-		TokenTTL:    cfg.SandboxTokenTTL,
-		Droplets:    sandboxDroplets(cfg.SandboxDroplets),
-		RateLimit:   cfg.SandboxRateLimit,
-		BurstLimit:  cfg.SandboxBurstLimit,
-		ActionDelay: cfg.SandboxActionDelay,
-		Logger:      log.With("component", "sandbox"),
+		TokenTTL:   cfg.SandboxTokenTTL,
+		Droplets:   sandboxDroplets(cfg.SandboxDroplets),
+		RateLimit:  cfg.SandboxRateLimit,
+		BurstLimit: cfg.SandboxBurstLimit,
+		// Behind a proxy every visitor has the proxy's address: the
+		// sandbox's limits on sign-ins would then count them all as one.
+		TrustedProxies: cfg.SandboxTrustedProxies,
+		ActionDelay:    cfg.SandboxActionDelay,
+		Logger:         log.With("component", "sandbox"),
 	}
 }
 

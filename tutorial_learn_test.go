@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"dosignin/handlers/learn"
 	"dosignin/internal/curlcmd"
+	"dosignin/internal/testclock"
 	"dosignin/sandbox"
 )
 
@@ -93,7 +93,7 @@ func TestTutorialLearnCommandsWork(t *testing.T) {
 	if len(commands) < 15 || link == "" {
 		t.Fatalf("found %d commands and the link %q in section 12", len(commands), link)
 	}
-	clock := &tutorialClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	sb, err := sandbox.New(sandbox.Config{Clients: learnClients(learnCallback), Now: clock.Now, Droplets: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -221,22 +221,4 @@ func submitForm(t *testing.T, c *http.Client, page, decision string) string {
 		t.Fatalf("pressing %s on %s: %d", decision, page, resp.StatusCode)
 	}
 	return resp.Header.Get("Location")
-}
-
-// tutorialClock is the sandbox's clock, moved by hand.
-type tutorialClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *tutorialClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *tutorialClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

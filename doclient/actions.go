@@ -118,6 +118,9 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 	}
 	// Every outcome is kept, failures too: after a timeout the action
 	// may have started, and the same confirmation must not send it again.
+	// All but a 401: DigitalOcean refused the token before acting, and a
+	// caller that renews the token (handlers' withToken) must be able to
+	// send the POST again with it.
 	key := hashOf("droplet action", once, fmt.Sprint(id), t)
 	look := func() (*godo.Action, bool, error) {
 		r, ok := c.actions.get(key, c.now())
@@ -125,7 +128,9 @@ func (c *Client) DropletAction(ctx context.Context, ts oauth2.TokenSource, id in
 	}
 	a, err := c.actions.do(ctx, key, look, func(ctx context.Context) (*godo.Action, error) {
 		a, err := post(ctx)
-		c.actions.put(key, memoResult[*godo.Action]{val: a, err: err, at: c.now()})
+		if !IsUnauthorized(err) {
+			c.actions.put(key, memoResult[*godo.Action]{val: a, err: err, at: c.now()})
+		}
 		return a, err
 	})
 	if err != nil && ctx.Err() != nil {

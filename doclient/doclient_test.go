@@ -15,6 +15,7 @@ import (
 
 	"dosignin/doclient"
 
+	"dosignin/internal/testclock"
 	"golang.org/x/oauth2"
 )
 
@@ -105,26 +106,6 @@ func (rec *recorder) count() int {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return len(rec.reqs)
-}
-
-// fakeClock is a settable clock for Config.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // checkForm reports every field of got that differs from want, and fields
@@ -451,7 +432,7 @@ func TestExchangeDeduplicates(t *testing.T) {
 		writeJSON(w, http.StatusOK, tokenResponse(fmt.Sprintf("doo_v1_%d", rec.count()), "dor_v1_x", 2592000))
 	}))
 	defer srv.Close()
-	clock := newFakeClock()
+	clock := testclock.New(time.Now())
 	c := newClient(t, srv.URL+"/v1/oauth", srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
 
 	const n = 5

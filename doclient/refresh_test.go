@@ -12,6 +12,7 @@ import (
 
 	"dosignin/doclient"
 
+	"dosignin/internal/testclock"
 	"golang.org/x/oauth2"
 )
 
@@ -102,7 +103,7 @@ func TestRefreshDeduplicates(t *testing.T) {
 	ts := &rotatingTokenServer{release: make(chan struct{})}
 	srv := httptest.NewServer(ts)
 	defer srv.Close()
-	clock := newFakeClock()
+	clock := testclock.New(time.Now())
 	c := newClient(t, srv.URL, srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
 
 	// 20 requests of one browser arrive with the same refresh token. The
@@ -241,7 +242,7 @@ func TestTokenSource(t *testing.T) {
 			ts := &rotatingTokenServer{}
 			srv := httptest.NewServer(ts)
 			defer srv.Close()
-			clock := newFakeClock()
+			clock := testclock.New(time.Now())
 			c := newClient(t, srv.URL, srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
 
 			session := &oauth2.Token{AccessToken: "doo_v1_1", RefreshToken: tt.refreshToken}

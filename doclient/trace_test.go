@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"dosignin/doclient"
+	"dosignin/internal/testclock"
 )
 
 func TestMasks(t *testing.T) {
@@ -139,7 +140,7 @@ func traceServer(t *testing.T, forms ...*[]string) *httptest.Server {
 func TestTraceReportsEveryStepMasked(t *testing.T) {
 	var forms []string
 	srv := traceServer(t, &forms)
-	clock := newFakeClock()
+	clock := testclock.New(time.Now())
 	c := newClient(t, srv.URL+"/v1/oauth", srv.URL, func(cfg *doclient.Config) { cfg.Now = clock.Now })
 
 	var mu sync.Mutex

@@ -239,7 +239,7 @@ func TestStepUpThenRebootPowerOffPowerOn(t *testing.T) {
 	}
 	// The "How this worked" panel tells the step-up's story, and lists
 	// the actions' POSTs among what followed.
-	list = a.get(c, a.URL+"/digitalocean")
+	list = a.get(c, a.URL+"/how-this-worked")
 	mustContain(t, list, "How this worked", "step-up to read &amp; write", "handleStepUp", "handlers/actions.go",
 		"Timeline, from the action&#39;s button to the action&#39;s confirmation",
 		"<code>scope</code></th><td>read write</td>", fmt.Sprintf("POST /v2/droplets/%d/actions", d.ID))
@@ -587,4 +587,34 @@ func TestStepUpLetsTheUserChooseTheAccountAgain(t *testing.T) {
 	page := a.press(b, a.droplets(b)[0].ID, "reboot")
 	mustContain(t, page, "Authorize it as", a.Sandbox.Accounts()[0].Email)
 	mustNotContain(t, page, "DigitalOcean will ask which account")
+}
+
+// TestActionAfterAParallelRotationIsSentWithTheNewToken: the action's POST
+// is refused with 401 because a parallel request rotated the pair; the
+// app renews the token once and sends the POST again (DigitalOcean did
+// nothing with the first), and the action starts once.
+func TestActionAfterAParallelRotationIsSentWithTheNewToken(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	c := a.Browser
+	connectWrite(a, c)
+	d := a.droplets(c)[0]
+	confirm := a.confirmPage(c, d.ID, "reboot")
+	var refused atomic.Bool
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/actions") && refused.CompareAndSwap(false, true) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"id":"unauthorized","message":"Unable to authenticate you."}`)
+			return
+		}
+		a.Sandbox.ServeHTTP(w, r)
+	}))
+	p := a.submit(c, confirm, fmt.Sprintf("/droplets/%d/actions", d.ID))
+	if p.Status != http.StatusOK || !strings.HasPrefix(p.URL.Path, fmt.Sprintf("/droplets/%d/actions/", d.ID)) {
+		t.Fatalf("after the renewal: %d %s, want the progress page", p.Status, p.URL)
+	}
+	if s := a.Sandbox.Stats(); s.Actions != 1 || s.Refreshes != 1 {
+		t.Errorf("%d actions and %d refreshes, want 1 and 1", s.Actions, s.Refreshes)
+	}
 }

@@ -301,14 +301,66 @@ func exchangeProblem(err error) *Problem {
 }
 
 // handleLogout serves POST /logout (same-origin only, see sameOriginWrites):
-// it revokes the token at DigitalOcean, best effort and in bounded time,
-// then deletes the session cookie.
+// Disconnect (see disconnect), then the index, which says how it went.
 func (s *Server) handleLogout(c echo.Context) error {
+	switch _, outcome := s.disconnect(c); outcome {
+	case revoked:
+		s.sessions.setFlash(c.Response(), "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+	case alreadyEnded:
+		s.sessions.setFlash(c.Response(), "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
+	case notConfirmed:
+		s.sessions.setFlash(c.Response(), "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. "+revokeYourself)
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// handleUseAnotherAccount serves POST /use-another-account (same-origin
+// only, see sameOriginWrites), the index's "Use another account" for a
+// connected browser: it disconnects first, revoking the token as
+// Disconnect does, so that the grant of the account left behind does not
+// stay live, then starts a login in which DigitalOcean asks which account
+// to authorize (/connect?account=select). It is a POST, never a link: a
+// GET that signs out would sign out whoever a page, an image or a
+// prefetch sends there.
+func (s *Server) handleUseAnotherAccount(c echo.Context) error {
+	sess, outcome := s.disconnect(c)
+	if sess != nil {
+		// Shown where the new login ends: the droplet list, or the index
+		// after a Deny (whose message then replaces this one).
+		who := accountName(sess.Account)
+		switch outcome {
+		case revoked, alreadyEnded:
+			s.sessions.setFlash(c.Response(), "info", "Before this login the app disconnected "+who+": its access to that account has ended.")
+		case notConfirmed:
+			s.sessions.setFlash(c.Response(), "error", "Before this login the app disconnected "+who+", but DigitalOcean did not confirm that it revoked the app's access to that account. "+revokeYourself)
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/connect?"+connectQuery("", true))
+}
+
+// revokeYourself says how to end a grant the app could not revoke.
+const revokeYourself = "You can revoke it in the DigitalOcean control panel under API → OAuth Applications."
+
+// revocation is what disconnect's revoke came to.
+type revocation int
+
+const (
+	notConnected revocation = iota // no session: nothing to revoke
+	revoked                        // DigitalOcean revoked the grant
+	alreadyEnded                   // the grant had expired or been revoked
+	notConfirmed                   // unreachable, rate-limited or refused: the grant may be live
+)
+
+// disconnect ends the browser's session: it deletes the session cookie,
+// then revokes the token at DigitalOcean, best effort and in bounded time.
+// It returns the session it ended (nil when there was none) and what the
+// revoke came to.
+func (s *Server) disconnect(c echo.Context) (*Session, revocation) {
 	w, r := c.Response(), c.Request()
 	sess, ok := s.sessions.load(w, r)
 	s.sessions.end(w)
 	if !ok {
-		return c.Redirect(http.StatusSeeOther, "/")
+		return nil, notConnected
 	}
 	// Revoking the access token ends the whole grant, refresh token
 	// included. DigitalOcean documents revoking a live access token,
@@ -327,18 +379,16 @@ func (s *Server) handleLogout(c echo.Context) error {
 	}
 	switch {
 	case err == nil:
-		s.sessions.setFlash(w, "info", "Disconnected. The app's access to your DigitalOcean account was revoked.")
+		return sess, revoked
 	case doclient.IsInvalidGrant(err) || doclient.IsInvalidToken(err):
 		// The grant was already revoked or has expired: nothing to revoke.
 		s.log.Info("nothing to revoke at logout", "error", err)
-		s.sessions.setFlash(w, "info", "Disconnected. The app's access to your DigitalOcean account had already ended.")
-	default:
-		// Unreachable, rate-limited, or refused for another reason: the
-		// grant may still be live, so say so and how to end it.
-		s.log.Warn("revoking the token at logout failed", "error", err)
-		s.sessions.setFlash(w, "error", "Disconnected from this app, but DigitalOcean did not confirm that it revoked the app's access. You can revoke it in the DigitalOcean control panel under API → OAuth Applications.")
+		return sess, alreadyEnded
 	}
-	return c.Redirect(http.StatusSeeOther, "/")
+	// Unreachable, rate-limited, or refused for another reason: the grant
+	// may still be live, so the page says so and how to end it.
+	s.log.Warn("revoking the token at logout failed", "error", err)
+	return sess, notConfirmed
 }
 
 // randomState returns 256 bits from crypto/rand as 52 base32 characters:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/godo"
@@ -21,7 +22,10 @@ type dropletsPage struct {
 	Total    int           // droplets listed (with the chosen tag, if any)
 	Matching int           // of those, how many pass the filters
 	First    int           // 1-based number of the first row shown
-	Statuses []statusCount
+	// Statuses counts the droplets the filters other than the status
+	// match, by status; AnyStatusURL drops the status filter ("" without).
+	Statuses     []statusCount
+	AnyStatusURL string
 	// Regions, Sorts and Status are the choices of the form's menus: the
 	// regions the listed droplets are in, the sort and status choices.
 	Regions, Sorts, Status []option
@@ -34,18 +38,29 @@ type dropletsPage struct {
 	Access string            // what the token may do, in words
 	Token  *flow.TokenStatus // expiry, refreshes and Refresh now
 	Flow   *flow.Panel       // "How this worked"; nil without a record
-	// RateLimited is true when the API said how many requests the token
-	// has left this hour (RateRemaining).
-	RateLimited   bool
-	RateRemaining int
 }
 
-// statusCount is how many of the listed droplets have a status, with a link
-// that filters on it.
+// pager is the data of the "pager" template: links to the table's other
+// pages, under a label of their own (the list has them above and below
+// the table).
+type pager struct {
+	Label            string
+	Page, Pages      int
+	PrevURL, NextURL string
+}
+
+// Pager returns the page links of the table, labelled label.
+func (p dropletsPage) Pager(label string) pager {
+	return pager{Label: label, Page: p.Page, Pages: p.Pages, PrevURL: p.PrevURL, NextURL: p.NextURL}
+}
+
+// statusCount is how many of the droplets the other filters match have a
+// status, with a link that filters on it (Current: the filter is on).
 type statusCount struct {
-	Status string
-	Count  int
-	URL    string
+	Status  string
+	Count   int
+	URL     string
+	Current bool
 }
 
 // dropletRow is one droplet as the page shows it.
@@ -107,7 +122,7 @@ func (s *Server) handleDropletList(c echo.Context) error {
 	data.Token = flow.NewTokenStatus(accessLabel(sess.Scope), sess.Scope, sess.Expiry, sess.Refreshed, s.now())
 	data.Flow = s.showPanel(c, rec)
 	if list.Rate.Limit > 0 {
-		data.RateLimited, data.RateRemaining = true, list.Rate.Remaining
+		data.Token.RequestsLeft = fmt.Sprintf("%d of %d this hour", list.Rate.Remaining, list.Rate.Limit)
 	}
 	return s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data)
 }
@@ -150,6 +165,11 @@ func newDropletRow(d godo.Droplet) dropletRow {
 	row.Created, _ = time.Parse(time.RFC3339, d.Created)
 	return row
 }
+
+// SizeParts is Size cut at its " · " separators ("2 vCPUs", "4 GB",
+// "80 GB disk"), for a table cell that may wrap between the parts but
+// never between a number and its unit.
+func (r dropletRow) SizeParts() []string { return strings.Split(r.Size, " · ") }
 
 // memory formats megabytes the way DigitalOcean's control panel does.
 func memory(mb int) string {

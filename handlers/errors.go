@@ -75,7 +75,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	data := errorPage{Status: p.Status, Message: p.Message, Retry: p.Retry, Link: p.Link, LinkText: p.LinkText}
-	if rerr := s.render(c, p.Status, "error", p.Title, nil, data); rerr != nil {
+	// The header names who is signed in, as on every page, from the
+	// cookie alone: no call to DigitalOcean, and no cookie written.
+	sess, _ := s.sessions.peek(c.Request())
+	if rerr := s.render(c, p.Status, "error", p.Title, sess, data); rerr != nil {
 		s.log.Error("rendering the error page", "error", rerr)
 		_ = c.String(http.StatusInternalServerError, "Internal Server Error")
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -61,7 +62,8 @@ type dropletQuery struct {
 func parseDropletQuery(q url.Values) (dropletQuery, error) {
 	bad := func(what string) error {
 		return &Problem{Status: http.StatusBadRequest, Title: "These droplet filters are not valid",
-			Message: "The page address has " + what + ". Use the filter form on the droplet page, or clear the filters."}
+			Message: "The page address has " + what + ". Use the filter form on the droplet page, or clear the filters.",
+			Link:    "/digitalocean", LinkText: "Clear the filters"}
 	}
 	var dq dropletQuery
 	for key, values := range q {
@@ -171,10 +173,15 @@ type option struct {
 // matches reports whether row passes q's filters other than the tag, which
 // the API applied already (and is checked again here, for safety).
 func (q dropletQuery) matches(row *dropletRow) bool {
+	return q.matchesBesidesStatus(row) && (q.Status == "" || row.Status == q.Status)
+}
+
+// matchesBesidesStatus is matches without the status filter: the droplets
+// the status counts count.
+func (q dropletQuery) matchesBesidesStatus(row *dropletRow) bool {
 	return (q.Name == "" || containsFold(row.Name, q.Name)) &&
 		(q.Tag == "" || slices.Contains(row.Tags, q.Tag)) &&
-		(q.Region == "" || row.regionSlug == q.Region) &&
-		(q.Status == "" || row.Status == q.Status)
+		(q.Region == "" || row.regionSlug == q.Region)
 }
 
 // containsFold is strings.Contains ignoring case.
@@ -182,8 +189,9 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
-// compare orders two rows by q's sort; ties go by name, then by creation,
-// so the order is the same on every view.
+// compare orders two rows by q's sort; ties go by name (naturally, see
+// naturalCompare, then byte by byte), then by creation, so the order is the
+// same on every view.
 func (q dropletQuery) compare(a, b *dropletRow) int {
 	var c int
 	switch q.Sort {
@@ -192,17 +200,57 @@ func (q dropletQuery) compare(a, b *dropletRow) int {
 	case "status":
 		c = cmp.Compare(statusRank(a.Status), statusRank(b.Status))
 	case "region":
-		c = cmp.Compare(a.Region, b.Region)
+		c = naturalCompare(a.Region, b.Region)
 	case "size":
 		c = cmp.Or(cmp.Compare(a.memory, b.memory), cmp.Compare(a.vcpus, b.vcpus), cmp.Compare(a.disk, b.disk))
 	}
 	if c == 0 {
-		c = cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.Name, b.Name), a.Created.Compare(b.Created))
+		c = cmp.Or(naturalCompare(a.Name, b.Name), strings.Compare(a.Name, b.Name), a.Created.Compare(b.Created))
 	}
 	if q.Desc {
 		return -c
 	}
 	return c
+}
+
+// naturalCompare orders names as people read them, and as DigitalOcean's
+// control panel lists droplets: case aside, and each run of digits by the
+// number it spells, so db-replica-2 comes before db-replica-12 and
+// db-replica-102. Runs of any length compare without overflow. Names that
+// differ only in case or in leading zeros (web-02, Web-2) are equal here:
+// the caller breaks the tie, so that the order is total.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			var na, nb string
+			na, a = digitRun(a)
+			nb, b = digitRun(b)
+			// Without leading zeros, a longer run is a larger number.
+			na, nb = strings.TrimLeft(na, "0"), strings.TrimLeft(nb, "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+				return c
+			}
+			continue
+		}
+		ra, sa := utf8.DecodeRuneInString(a)
+		rb, sb := utf8.DecodeRuneInString(b)
+		if c := cmp.Compare(unicode.ToLower(ra), unicode.ToLower(rb)); c != 0 {
+			return c
+		}
+		a, b = a[sa:], b[sb:]
+	}
+	return cmp.Compare(len(a), len(b)) // a name before the longer ones it begins
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitRun splits s, which starts with a digit, after its leading digits.
+func digitRun(s string) (digits, rest string) {
+	i := 1
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return s[:i], s[i:]
 }
 
 // statusRank orders statuses as the page counts them; unknown ones last.
@@ -216,6 +264,10 @@ func statusRank(status string) int {
 // newDropletsPage filters, counts, sorts and pages rows (every listed
 // droplet) for the template. A page number past the end shows the last page:
 // droplets may have been deleted since the link was made.
+//
+// The status counts count the droplets the other filters match, not the
+// whole account: each count is then what its link shows, and without a
+// status filter they add up to the droplets shown.
 func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsPage {
 	p := dropletsPage{Query: q, Total: len(rows), Access: access}
 
@@ -225,23 +277,30 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	var matching []*dropletRow
 	for i := range rows {
 		r := &rows[i]
-		counts[r.Status]++
 		if r.regionSlug != "" {
 			regions[r.regionSlug] = r.Region
 		}
 		for _, t := range r.Tags {
 			tags[t] = true
 		}
-		if q.matches(r) {
-			matching = append(matching, r)
+		if q.matchesBesidesStatus(r) {
+			counts[r.Status]++
+			if q.matches(r) {
+				matching = append(matching, r)
+			}
 		}
 	}
 	for _, st := range dropletStatuses() {
-		if counts[st] > 0 {
+		if counts[st] > 0 || st == q.Status {
 			link := q
 			link.Status, link.Page = st, 0
-			p.Statuses = append(p.Statuses, statusCount{Status: st, Count: counts[st], URL: link.URL()})
+			p.Statuses = append(p.Statuses, statusCount{Status: st, Count: counts[st], URL: link.URL(), Current: st == q.Status})
 		}
+	}
+	if q.Status != "" {
+		anyStatus := q
+		anyStatus.Status, anyStatus.Page = "", 0
+		p.AnyStatusURL = anyStatus.URL()
 	}
 	if q.Region != "" && regions[q.Region] == "" {
 		regions[q.Region] = q.Region // keep the chosen one selectable
@@ -250,7 +309,9 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	for slug, name := range regions {
 		regionOpts = append(regionOpts, option{Value: slug, Label: cmp.Or(name, slug), Selected: slug == q.Region})
 	}
-	slices.SortFunc(regionOpts, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	slices.SortFunc(regionOpts, func(a, b option) int {
+		return cmp.Or(naturalCompare(a.Label, b.Label), strings.Compare(a.Label, b.Label))
+	})
 	p.Regions = regionOpts
 	sorts := dropletSorts()
 	for i := range sorts {
@@ -287,3 +348,17 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 
 // Last is the 1-based number of the last row shown.
 func (p dropletsPage) Last() int { return p.First + len(p.Droplets) - 1 }
+
+// Showing says which droplets the table shows, naming the total once:
+// "Showing 14 of 1000" on one page of the table, "Showing 1–100 of 1000"
+// on several, and "Showing 1–100 of 781 matching, out of 1000" when the
+// filters leave several pages of a larger list.
+func (p dropletsPage) Showing() string {
+	switch {
+	case p.Pages <= 1:
+		return fmt.Sprintf("Showing %d of %d", p.Matching, p.Total)
+	case p.Matching == p.Total:
+		return fmt.Sprintf("Showing %d–%d of %d", p.First, p.Last(), p.Total)
+	}
+	return fmt.Sprintf("Showing %d–%d of %d matching, out of %d", p.First, p.Last(), p.Matching, p.Total)
+}

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"regexp"
 	"slices"
@@ -13,21 +15,32 @@ import (
 
 var (
 	rowStatusRE  = regexp.MustCompile(`<span class="status status-([a-z]+)">`)
-	rowRegionRE  = regexp.MustCompile(`<td data-label="Region">([^<]*)</td>`)
+	rowRegionRE  = regexp.MustCompile(`<td data-label="Region" class="nowrap">([^<]*)</td>`)
 	rowCreatedRE = regexp.MustCompile(`<time datetime="([^"]+)">`)
-	rowSizeRE    = regexp.MustCompile(`<td data-label="Size">(\d+) vCPUs? · (\d+) GB`)
-	showingRE    = regexp.MustCompile(`Showing (?:\d+–\d+ of )?(\d+) of (\d+)`)
+	rowSizeRE    = regexp.MustCompile(`<td data-label="Size"><span class="nowrap">(\d+) vCPUs?</span> · <span class="nowrap">(\d+) GB</span>`)
+	// "Showing 14 of 1000", "Showing 1–100 of 1000", "Showing 1–100 of 781 matching, out of 1000"
+	showingRE = regexp.MustCompile(`Showing (?:(\d+) of (\d+)|\d+–\d+ of (\d+)(?: matching, out of (\d+))?)[ <]`)
 )
 
-// showing returns X and N of "Showing X of N".
+// showing returns how many droplets match the filters (x) and how many
+// were listed (n), from the line above the table.
 func showing(t *testing.T, p page) (x, n int) {
 	t.Helper()
 	m := showingRE.FindStringSubmatch(p.Body)
 	if m == nil {
 		t.Fatalf("no \"Showing X of N\" on the page (status %d):\n%.2000s", p.Status, p.Body)
 	}
-	x, _ = strconv.Atoi(m[1])
-	n, _ = strconv.Atoi(m[2])
+	switch {
+	case m[1] != "":
+		x, _ = strconv.Atoi(m[1])
+		n, _ = strconv.Atoi(m[2])
+	case m[4] != "":
+		x, _ = strconv.Atoi(m[3])
+		n, _ = strconv.Atoi(m[4])
+	default:
+		x, _ = strconv.Atoi(m[3])
+		n = x
+	}
 	return x, n
 }
 
@@ -141,7 +154,7 @@ func TestDropletFiltersAndSort(t *testing.T) {
 	})
 	t.Run("sort by name, then status and region", func(t *testing.T) {
 		names := column(rowNameRE, all.Body)
-		if !slices.IsSorted(names) {
+		if !slices.IsSortedFunc(names, naturalCompare) {
 			t.Errorf("default order is not by name: %v", names)
 		}
 		p := a.get(a.Browser, a.URL+"/digitalocean?sort=region")
@@ -166,12 +179,98 @@ func TestDropletFiltersAndSort(t *testing.T) {
 	})
 }
 
+// Numbers in names sort as numbers, as in DigitalOcean's control panel:
+// db-replica-99 before db-replica-100, not db-replica-10, -100, -101, ...
+func TestDropletNamesSortNaturally(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 1000 })
+	a.connect(a.Browser, "approve")
+	var want []string
+	for i := 1; i <= 124; i++ {
+		want = append(want, fmt.Sprintf("db-replica-%02d", i))
+	}
+	first := a.get(a.Browser, a.URL+"/digitalocean?tag=db")
+	second := a.get(a.Browser, a.URL+"/digitalocean?tag=db&page=2")
+	got := append(column(rowNameRE, first.Body), column(rowNameRE, second.Body)...)
+	if len(got) == 0 || got[0] != "db-primary" || !slices.Equal(got[1:], want) {
+		t.Errorf("tag=db by name shows %v, want db-primary then %v", got, want)
+	}
+	// Descending is the same order backwards.
+	desc := a.get(a.Browser, a.URL+"/digitalocean?tag=db&dir=desc")
+	if got := column(rowNameRE, desc.Body); len(got) < 3 || got[0] != "db-replica-124" || got[1] != "db-replica-123" || got[99] != "db-replica-25" {
+		t.Errorf("tag=db by name, descending, starts %v", got[:min(3, len(got))])
+	}
+}
+
+var statusLinkRE = regexp.MustCompile(`<a href="(/digitalocean\?[^"]*status=[a-z]+[^"]*)">(\d+) ([a-z]+)</a>`)
+
+// The line above the table says the total once, and its status counts
+// count the droplets the other filters match: each is what its link shows.
+func TestDropletCountsSayWhatTheTableShows(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 1000 })
+	a.connect(a.Browser, "approve")
+	for _, tc := range []struct{ query, showing string }{
+		{"", "Showing 1–100 of 1000 · "},
+		{"?page=10", "Showing 901–1000 of 1000 · "},
+		{"?tag=ci", "Showing 1–100 of 125 · "}, // the tag's listing is the total
+		{"?name=web", "Showing 1–100 of 250 matching, out of 1000 · "},
+		{"?name=db-replica-12", "Showing 6 of 1000 · "}, // -12 and -120 to -124
+		{"?name=db-replica-12&tag=db", "Showing 6 of 125 · "},
+	} {
+		p := a.get(a.Browser, a.URL+"/digitalocean"+tc.query)
+		mustContain(t, p, tc.showing)
+		if strings.Contains(p.Body, " of 1000 of 1000") || strings.Contains(p.Body, " of 125 of 125") {
+			t.Errorf("%s: the total is said twice", tc.query)
+		}
+	}
+
+	for _, query := range []string{"?name=web", "?name=web&status=off", "?tag=production&region=nyc3"} {
+		p := a.get(a.Browser, a.URL+"/digitalocean"+query)
+		shown, _ := showing(t, p)
+		links := statusLinkRE.FindAllStringSubmatch(p.Body, -1)
+		sum := 0
+		if m := regexp.MustCompile(`<strong aria-current="true">(\d+) ([a-z]+)</strong>`).FindStringSubmatch(p.Body); m != nil {
+			// The status filter that is on: its count is what is shown.
+			n, _ := strconv.Atoi(m[1])
+			if n != shown {
+				t.Errorf("%s: the current status says %d, the table shows %d", query, n, shown)
+			}
+			sum += n
+		} else if strings.Contains(query, "status=") {
+			t.Errorf("%s: the status filter that is on is not marked", query)
+		}
+		if len(links) == 0 {
+			t.Fatalf("%s: no status counts", query)
+		}
+		for _, l := range links {
+			n, _ := strconv.Atoi(l[2])
+			sum += n
+			if followed, _ := showing(t, a.get(a.Browser, a.URL+html.UnescapeString(l[1]))); followed != n {
+				t.Errorf("%s: the link %q says %d %s but shows %d", query, l[1], n, l[3], followed)
+			}
+		}
+		// Without the status filter, the same droplets as counted.
+		wantSum := shown
+		if strings.Contains(query, "status=") {
+			m := regexp.MustCompile(`<a href="([^"]*)">any status</a>`).FindStringSubmatch(p.Body)
+			if m == nil {
+				t.Fatalf("%s: no link to any status", query)
+			}
+			wantSum, _ = showing(t, a.get(a.Browser, a.URL+html.UnescapeString(m[1])))
+		}
+		if sum != wantSum {
+			t.Errorf("%s: the status counts add up to %d, want %d", query, sum, wantSum)
+		}
+	}
+}
+
 func TestDropletTableIsPagedAndPagesStayInRange(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 250 })
 	a.connect(a.Browser, "approve")
 	p := a.get(a.Browser, a.URL+"/digitalocean?page=3&sort=created")
-	mustContain(t, p, "Showing 201–250 of 250 of 250", "Page 3 of 3", `rel="prev"`, `href="/digitalocean?page=2&amp;sort=created"`)
+	mustContain(t, p, "Showing 201–250 of 250 · ", "Page 3 of 3", `rel="prev"`, `href="/digitalocean?page=2&amp;sort=created"`)
 	mustNotContain(t, p, `rel="next"`)
 	if n := len(column(rowNameRE, p.Body)); n != 50 {
 		t.Errorf("page 3 shows %d rows, want 50", n)
@@ -209,18 +308,24 @@ func TestLaterViewAsksForEveryPageAtOnce(t *testing.T) {
 func TestDropletPageShowsTheRemainingQuota(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.RateLimit = 300 })
-	p := a.connect(a.Browser, "approve")
-	m := regexp.MustCompile(`<small>(\d+) API requests left this hour</small>`).FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("no remaining quota on the page:\n%s", p.Body)
+	quotaRE := regexp.MustCompile(`<dt>API requests left</dt><dd>(\d+) of 300 this hour</dd>`)
+	left := func(p page) int {
+		t.Helper()
+		// In the token status box, with what else the token allows.
+		box := p.Body[strings.Index(p.Body, `id="token-status-title"`):]
+		box = box[:strings.Index(box, "</section>")]
+		m := quotaRE.FindStringSubmatch(box)
+		if m == nil {
+			t.Fatalf("no remaining quota in the token status box:\n%s", box)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
 	}
-	first, _ := strconv.Atoi(m[1])
+	first := left(a.connect(a.Browser, "approve"))
 	if first >= 300 || first < 290 {
 		t.Errorf("%d requests left after one view, want a little under 300", first)
 	}
-	p = a.get(a.Browser, a.URL+"/digitalocean")
-	m = regexp.MustCompile(`<small>(\d+) API requests left this hour</small>`).FindStringSubmatch(p.Body)
-	if next, _ := strconv.Atoi(m[1]); next != first-1 {
+	if next := left(a.get(a.Browser, a.URL+"/digitalocean")); next != first-1 {
 		t.Errorf("%d left after another view, want %d", next, first-1)
 	}
 }

@@ -103,7 +103,7 @@ func TestEveryDropletOfALargeAccount(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t, func(_ *Options, sb *sandbox.Config) { sb.Droplets = 450 })
 	p := a.connect(a.Browser, "approve")
-	mustContain(t, p, "450 droplets", "Showing 1–100 of 450 of 450", "Page 1 of 5")
+	mustContain(t, p, "450 droplets", "Showing 1–100 of 450 · ", "Page 1 of 5")
 	// Next, page after page, shows every droplet once.
 	names := map[string]bool{}
 	for page := 1; ; page++ {
@@ -607,5 +607,30 @@ func TestPageAfterAParallelRotationStillShowsTheDroplets(t *testing.T) {
 	// Both tabs now hold the rotated pair.
 	if a.session(other).RefreshToken != a.session(a.Browser).RefreshToken {
 		t.Error("the other tab was not given the rotated pair")
+	}
+}
+
+// TestHowThisWorkedPage: the record's own page shows the whole panel,
+// open, and the token status when connected; it reads only cookies (no
+// request to DigitalOcean), and without a record says how to get one.
+func TestHowThisWorkedPage(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	empty := a.get(newBrowser(t), a.URL+"/how-this-worked")
+	if empty.Status != http.StatusOK {
+		t.Fatalf("without a record: %d", empty.Status)
+	}
+	mustContain(t, empty, "Nothing recorded yet", `href="/connect"`)
+	mustNotContain(t, empty, "Token status")
+
+	a.connect(a.Browser, "approve")
+	before := a.Sandbox.Stats().APIRequests
+	p := a.get(a.Browser, a.URL+"/how-this-worked")
+	mustContain(t, p, `<details class="flow" open>`, "Authorization code link", "Token status", `action="/refresh"`)
+	if n := a.Sandbox.Stats().APIRequests - before; n != 0 {
+		t.Errorf("the page made %d API requests, want none", n)
+	}
+	if flowSetCookie(p) != "" {
+		t.Error("the page rewrote the record")
 	}
 }

@@ -10,33 +10,14 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"dosignin/doclient"
+	"dosignin/internal/testclock"
 	"dosignin/sandbox"
 )
-
-// testClock is a clock the test moves by hand, shared by the app, doclient
-// and the sandbox, so token expiry is tested without sleeping.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // testApp is the real app (Echo router, cookie store, doclient) on an
 // httptest server, talking over HTTP to the sandbox on another server, as
@@ -45,8 +26,8 @@ type testApp struct {
 	t       *testing.T
 	URL     string // the app's base URL
 	Sandbox *sandbox.Server
-	SBURL   string // the sandbox's base URL
-	Clock   *testClock
+	SBURL   string           // the sandbox's base URL
+	Clock   *testclock.Clock // shared by the app, doclient and the sandbox
 	Server  *Server
 	Browser *http.Client // a cookie jar that follows redirects, like a browser
 	secrets [][]byte
@@ -58,7 +39,7 @@ type appOption func(*Options, *sandbox.Config)
 
 func newTestApp(t *testing.T, opts ...appOption) *testApp {
 	t.Helper()
-	clock := &testClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	var appHandler http.Handler
 	a := &testApp{t: t, Clock: clock, Browser: newBrowser(t)}
 	appSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { appHandler.ServeHTTP(w, r) }))

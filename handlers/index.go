@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -16,8 +16,13 @@ import (
 type indexPage struct {
 	Connected bool
 	Access    string // "Read" or "Read & write": what was granted
-	// OfferWrite shows the second link that asks for read & write access;
-	// the default asks for the least privilege that shows droplets.
+	// Scope is what Connect asks for (DIGITALOCEAN_SCOPES), WriteScope
+	// what "Connect with read & write access" asks for: the hints quote
+	// them as the links send them.
+	Scope, WriteScope string
+	// OfferWrite shows the link that asks for read & write access: the
+	// configured scopes (by default the least privilege that shows
+	// droplets) may not change them.
 	OfferWrite bool
 	// Flow is what the last login did when it was refused, or what
 	// Disconnect did, when this browser has a record of it.
@@ -34,7 +39,14 @@ const indexTitle = "Sign in with DigitalOcean"
 // session whose token may be rotating), and a grant that has ended shows
 // as not connected. If DigitalOcean cannot be reached, the page shows what
 // the cookie says.
+//
+// A visitor who sends no cookie at all (most visitors, and every uptime
+// monitor) gets the same bytes as every other such visitor: rendered once,
+// at start (Server.anonymousIndex).
 func (s *Server) handleIndex(c echo.Context) error {
+	if len(c.Request().Header["Cookie"]) == 0 {
+		return c.HTMLBlob(http.StatusOK, s.anonymousIndex)
+	}
 	sess, connected := s.sessions.load(c.Response(), c.Request())
 	if connected && refreshDueSoon(sess, s.now()) {
 		_, err := s.withToken(c, sess, func(context.Context, oauth2.TokenSource) error { return nil })
@@ -46,7 +58,7 @@ func (s *Server) handleIndex(c echo.Context) error {
 			s.log.Warn("renewing the token for the index page failed", "error", err)
 		}
 	}
-	data := indexPage{Connected: connected, OfferWrite: !slices.Contains(s.scopes, "write")}
+	data := s.indexPage(connected)
 	if connected {
 		data.Access = accessLabel(sess.Scope)
 	} else if rec := s.sessions.loadRecord(c.Request()); rec != nil {
@@ -57,6 +69,14 @@ func (s *Server) handleIndex(c echo.Context) error {
 		}
 	}
 	return s.render(c, http.StatusOK, "index", indexTitle, sess, data)
+}
+
+// indexPage is the index's data before what the request adds (the
+// session's access, the record's panel).
+func (s *Server) indexPage(connected bool) indexPage {
+	write, _ := s.requestedScopes("write")
+	scope := strings.Join(s.scopes, " ")
+	return indexPage{Connected: connected, Scope: scope, WriteScope: strings.Join(write, " "), OfferWrite: !canWrite(scope)}
 }
 
 // handleHealthz serves GET /healthz for load balancers. It never calls

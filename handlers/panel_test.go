@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,9 +94,15 @@ func TestSecurity16PanelShowsTheLoginWithNoSecret(t *testing.T) {
 	mustNotContain(t, p, ` style=`, "<script")
 
 	// Closed on the next view.
+	// The next view has a line that links the whole record, which shows
+	// no secret either.
 	again := a.get(a.Browser, a.URL+"/digitalocean")
-	mustContain(t, again, `<details class="flow">`)
+	mustContain(t, again, `class="card flow-summary"`, `href="/how-this-worked"`, "This login&#39;s five steps")
+	mustNotContain(t, again, `<details class="flow"`)
 	mustNotContain(t, again, before...)
+	whole := a.get(a.Browser, a.URL+"/how-this-worked")
+	mustContain(t, whole, `<details class="flow" open>`, "<code>state</code></th><td>"+ls.state[:6]+"…<", "Token status")
+	mustNotContain(t, whole, before...)
 
 	// After Refresh now, neither the old nor the new secrets show.
 	a.Clock.Advance(10 * time.Second)
@@ -304,7 +311,7 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	if rec == nil || len(rec.Steps) != 6 || len(rec.Events) < 2 || len(rec.Events) > flow.MaxEvents || rec.Events[len(rec.Events)-2].Kind != flow.KindRefresh {
 		t.Fatalf("record: %+v, want 5 login steps, the first droplet list and the last events (at most %d), the last refresh among them", rec, flow.MaxEvents)
 	}
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > flow.MaxEvents {
+	if p := a.get(a.Browser, a.URL+"/how-this-worked"); strings.Count(p.Body, "<strong>Token refreshed</strong>") > flow.MaxEvents {
 		t.Error("the panel shows more than the last events")
 	}
 
@@ -362,6 +369,19 @@ func TestSecurity17FlowRecordIsEncryptedAndBounded(t *testing.T) {
 	}
 	if len(value) > maxRecordCookie || len(got.Events) == 0 || len(got.Events) == flow.MaxEvents {
 		t.Errorf("a record near the bound: value of %d bytes (bound %d), %d of %d events kept, want some dropped", len(value), maxRecordCookie, len(got.Events), flow.MaxEvents)
+	}
+	// Many small events: the count, not the size, is the bound.
+	rec = &flow.Record{Steps: got.Steps[:1]}
+	for range 3 * flow.MaxEvents {
+		rec.Add(flow.Step{Kind: flow.KindAPI, Note: "200 OK"})
+	}
+	w = httptest.NewRecorder()
+	if err := st.saveRecord(w, rec); err != nil {
+		t.Fatal(err)
+	}
+	value, _, _ = strings.Cut(strings.TrimPrefix(w.Header().Get("Set-Cookie"), flowCookie+"="), ";")
+	if got := st.loadRecord(requestWith(flowCookie, value)); got == nil || len(got.Events) != flow.MaxEvents {
+		t.Errorf("a record of %d small events kept %+v, want the last %d", 3*flow.MaxEvents, got, flow.MaxEvents)
 	}
 	// And the session cookie with a refreshed session beside it.
 	if n := len(a.cookie(a.Browser, sessionCookie)); n > 4096 {
@@ -447,7 +467,7 @@ func TestTimelineKeepsTheLoginsFirstListing(t *testing.T) {
 			t.Fatalf("view %d did not save the record", i+1)
 		}
 	}
-	later := a.get(a.Browser, a.URL+"/digitalocean")
+	later := a.get(a.Browser, a.URL+"/how-this-worked")
 	if got := listing.FindStringSubmatch(later.Body); got == nil || got[1] != m[1] {
 		t.Errorf("the timeline's droplet list: %q on the first view, %q later", m[1], got)
 	}
@@ -503,9 +523,9 @@ func TestSecurity29PanelEscapesRecordedValues(t *testing.T) {
 	u, _ := url.Parse(a.URL)
 	a.Browser.Jar.SetCookies(u, w.Result().Cookies())
 
-	p := a.get(a.Browser, a.URL+"/digitalocean")
+	p := a.get(a.Browser, a.URL+"/how-this-worked")
 	if p.Status != http.StatusOK {
-		t.Fatalf("droplet page: %d", p.Status)
+		t.Fatalf("the record's page: %d", p.Status)
 	}
 	// What the browser receives: the characters escaped, nothing raw.
 	mustNotContain(t, p, "<script", "<b>", `"'&`, "</td></tr></table><b>")
@@ -634,8 +654,8 @@ func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
 	first := a.connect(a.Browser, "approve")
 	mustContain(t, first, "Timeline, from <code>/connect</code> to the droplet list", `<span class="timeline-label">2. User authorizes application</span>`)
 	mustNotContain(t, first, "At DigitalOcean (you decide)")
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
-		t.Fatal("the panel is open on a later view")
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `class="card flow-summary"`) {
+		t.Fatal("a later view shows the whole panel")
 	}
 	a.Clock.Advance(10 * time.Second)
 	r := a.post(a.Browser, a.URL+"/refresh", nil, http.Header{"Origin": {a.URL}})
@@ -648,11 +668,54 @@ func TestPanelSaysWhatTheLearnerDid(t *testing.T) {
 	if top := r.Body[:strings.Index(r.Body, "<h1>")]; strings.Contains(top, "Refreshed:") {
 		t.Error("the refresh's message is also at the top of the page")
 	}
-	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `<details class="flow">`) {
-		t.Error("the panel stays open after the view that showed the refresh")
+	if p := a.get(a.Browser, a.URL+"/digitalocean"); !strings.Contains(p.Body, `class="card flow-summary"`) {
+		t.Error("the whole panel stays after the view that showed the refresh")
 	}
 
 	denied := a.connect(newBrowser(t), "deny")
 	mustContain(t, denied, "Timeline, from <code>/connect</code> to DigitalOcean&#39;s answer")
 	mustNotContain(t, denied, "to the droplet list")
+}
+
+// TestSecurity36MasksNeverShowAShortValueWhole: whatever DigitalOcean (or
+// whatever answers in its place) sends, the panel shows at most a quarter
+// of a code or a token: a 6-character code and 4-character tokens do not
+// appear whole on the page, nor in the record's cookie.
+func TestSecurity36MasksNeverShowAShortValueWhole(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	const code, access, refresh = "q7Zk2P", "Wq3x", "Rt9v"
+	a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/oauth/token":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":300,"refresh_token":%q,"scope":"read","info":{"name":"Sammy","email":"sammy@example.com","uuid":"u1","team_uuid":"t1","team_name":"My Team"}}`, access, refresh)
+		case r.Method == http.MethodGet && r.URL.Path == "/v2/droplets" && r.Header.Get("Authorization") == "Bearer "+access:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"droplets":[],"links":{},"meta":{"total":0}}`)
+		default:
+			a.Sandbox.ServeHTTP(w, r)
+		}
+	}))
+	u, _ := url.Parse(a.callbackURL(a.Browser))
+	q := u.Query()
+	q.Set("code", code)
+	u.RawQuery = q.Encode()
+	p := a.get(a.Browser, u.String())
+	if p.Status != http.StatusOK || p.URL.Path != "/digitalocean" {
+		t.Fatalf("after the callback: %d %s", p.Status, p.URL)
+	}
+	mustContain(t, p, `<details class="flow" open>`, "<code>access_token</code></th><td>", "<code>code</code></th><td>")
+	for _, secret := range []string{code, access, refresh} {
+		if strings.Contains(p.Body, secret) {
+			t.Errorf("the panel shows %q whole", secret)
+		}
+		var rec flow.Record
+		if _, err := a.Server.sessions.read(requestWith(flowCookie, a.cookie(a.Browser, flowCookie)), a.Server.sessions.short, flowCookie, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if raw, _ := json.Marshal(rec); strings.Contains(string(raw), secret) {
+			t.Errorf("the flow record holds %q whole", secret)
+		}
+	}
 }

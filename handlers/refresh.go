@@ -28,8 +28,8 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, now := c.Response(), s.now()
-	if !sess.Refreshed.IsZero() && now.Sub(sess.Refreshed) < justRefreshed {
+	w := c.Response()
+	if !sess.Refreshed.IsZero() && s.now().Sub(sess.Refreshed) < justRefreshed {
 		s.sessions.setFlashNear(w, "info", "Just refreshed, a moment ago: the access token is new, valid until "+sess.Expiry.UTC().Format("15:04:05 MST")+".", flashTokenStatus)
 		return c.Redirect(http.StatusSeeOther, "/digitalocean")
 	}

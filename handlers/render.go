@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,7 +34,16 @@ type layoutData struct {
 type renderer struct {
 	pages    map[string]*template.Template
 	versions map[string]string // static file name -> short content hash
+	// buffers are render buffers for reuse, as fmt and net/http reuse
+	// theirs: without them every view grows a new buffer from nothing to
+	// the page's size, most of the bytes a long page allocates
+	// (docs/PERFORMANCE.md).
+	buffers sync.Pool
 }
+
+// maxPooledBuffer bounds a render buffer kept for reuse, so that one
+// page of many rows does not pin its megabytes.
+const maxPooledBuffer = 256 << 10
 
 func newRenderer(views, static fs.FS) (*renderer, error) {
 	r := &renderer{pages: map[string]*template.Template{}, versions: map[string]string{}}
@@ -106,11 +116,29 @@ func (s *Server) render(c echo.Context, status int, page, title string, sess *Se
 	if p, ok := data.(interface{ refreshEvery() int }); ok {
 		l.Refresh = p.refreshEvery()
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout.html", l); err != nil {
+	buf, _ := s.pages.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			s.pages.buffers.Put(buf)
+		}
+	}()
+	if err := t.ExecuteTemplate(buf, "layout.html", l); err != nil {
 		return fmt.Errorf("rendering %s: %w", page, err)
 	}
-	return c.HTMLBlob(status, buf.Bytes())
+	return c.HTMLBlob(status, buf.Bytes()) // written before the buffer goes back
+}
+
+// renderOnce renders a page that is the same for every visitor, at start.
+func (r *renderer) renderOnce(page string, l layoutData) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := r.pages[page].ExecuteTemplate(&buf, "layout.html", l); err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", page, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // handleStatic serves GET /static/*: the embedded stylesheet and images.

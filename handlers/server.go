@@ -39,13 +39,14 @@ type Options struct {
 	// "down") for /healthz; nil means there is none (in-process only).
 	StoreState func(context.Context) string
 
-	Sandbox bool // show the sandbox banner on every page
+	Sandbox bool         // show the sandbox banner on every page
+	Logger  *slog.Logger // nil discards
+	Now     func() time.Time
+
 	// Learn, in sandbox mode only, says where the sandbox is for the
 	// learn pages' own client (package learn); nil, with DigitalOcean,
 	// makes the learn pages explain without acting.
-	Learn  *learn.Config
-	Logger *slog.Logger // nil discards
-	Now    func() time.Time
+	Learn *learn.Config
 }
 
 // Server holds exactly what the handlers use.
@@ -64,7 +65,12 @@ type Server struct {
 	csp         string // the Content-Security-Policy header
 	storeState  func(context.Context) string
 	now         func() time.Time
-	learn       *learn.Client // the learn pages' client of the sandbox; nil with DigitalOcean
+	// anonymousIndex is the index of a visitor who sends no cookie,
+	// rendered at start: the same bytes for everyone, and the page
+	// monitors and first visits ask for most (see handleIndex; the
+	// measurement that keeps it is in docs/PERFORMANCE.md).
+	anonymousIndex []byte
+	learn          *learn.Client // the learn pages' client of the sandbox; nil with DigitalOcean
 }
 
 // New checks opts and builds the app.
@@ -103,6 +109,10 @@ func New(opts Options) (*Server, error) {
 		storeState:  opts.StoreState,
 		now:         opts.Now,
 	}
+	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexPage(false)})
+	if err != nil {
+		return nil, err
+	}
 	if opts.Learn != nil {
 		cfg := *opts.Learn
 		if cfg.Now == nil {
@@ -139,6 +149,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// the same URL is the droplet list, as in DigitalOcean's tutorial app.
 	e.GET("/digitalocean", s.handleCallbackOrDropletList)
 	e.POST("/logout", s.handleLogout)
+	e.POST("/use-another-account", s.handleUseAnotherAccount)
 	e.POST("/refresh", s.handleRefresh)
 	// Droplet actions (handlers/actions.go): each GET only shows, each
 	// POST is same-origin only and redirects to a GET.
@@ -147,6 +158,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)
 	e.POST("/droplets/:id/step-up", s.handleStepUp)
 	e.GET("/droplets/:id/actions/:action", s.handleProgress)
+	e.Match(getOrHead, "/how-this-worked", s.handleHowThisWorked)
 	// Learn by doing (handlers/learn.go): each GET shows (some make
 	// read-only API calls), each POST does one thing and redirects to a
 	// GET. With DigitalOcean they explain and never act.

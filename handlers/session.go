@@ -200,7 +200,7 @@ func (s *sessionStore) load(w http.ResponseWriter, r *http.Request) (sess *Sessi
 		return nil, false
 	}
 	now := s.now()
-	if now.Sub(v.Created) > s.maxAge || now.Sub(v.LastSeen) > s.idle {
+	if s.over(&v) {
 		s.clear(w, sessionCookie)
 		return nil, false
 	}
@@ -213,6 +213,25 @@ func (s *sessionStore) load(w http.ResponseWriter, r *http.Request) (sess *Sessi
 		v.LastSeen = now
 		// A failed touch only shortens the idle window; the page still works.
 		_ = s.save(w, &v)
+	}
+	return &v, true
+}
+
+// over reports whether a session's absolute lifetime or idle time is up.
+func (s *sessionStore) over(sess *Session) bool {
+	now := s.now()
+	return now.Sub(sess.Created) > s.maxAge || now.Sub(sess.LastSeen) > s.idle
+}
+
+// peek returns the session as load does, but writes nothing: no touch,
+// no clearing. The error page uses it to name the account in its header,
+// and must leave the cookie alone: the handler that failed may have saved
+// a rotated token pair in this response already, which a touch would
+// overwrite with the spent one.
+func (s *sessionStore) peek(r *http.Request) (*Session, bool) {
+	var v Session
+	if found, err := s.read(r, s.session, sessionCookie, &v); !found || err != nil || v.AccessToken == "" || s.over(&v) {
+		return nil, false
 	}
 	return &v, true
 }

@@ -25,10 +25,9 @@ type authRequest struct {
 // Descriptions of DigitalOcean's OAuth errors, in the wording of the Rails
 // OAuth server (Doorkeeper) DigitalOcean's responses come from.
 const (
-	descAccessDenied           = "The resource owner or authorization server denied the request."
-	descInvalidScope           = "The requested scope is invalid, unknown, or malformed."
-	descUnsupportedResp        = "The authorization server does not support this response type."
-	descTemporarilyUnavailable = "The authorization server is temporarily unable to handle the request: the sandbox holds too many codes or tokens. Try again later."
+	descAccessDenied    = "The resource owner or authorization server denied the request."
+	descInvalidScope    = "The requested scope is invalid, unknown, or malformed."
+	descUnsupportedResp = "The authorization server does not support this response type."
 )
 
 // handleAuthorize serves /v1/oauth/authorize: GET shows the consent page,
@@ -119,7 +118,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 
 	switch form.Get("decision") {
 	case "approve":
-		code, err := s.store.newCode(s.now(), authCode{
+		if refused := s.throttle.approve(s.now(), r, c); refused != nil {
+			s.tooManyApprovals(w, c, refused)
+			return
+		}
+		code := s.store.newCode(s.now(), authCode{
 			clientID:    req.ClientID,
 			redirectURI: req.RedirectURI,
 			scope:       req.Scope,
@@ -127,11 +130,6 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 			account:     account,
 			lifetime:    c.codeTTL,
 		})
-		if err != nil {
-			s.log.Warn("sandbox: refusing authorization", "reason", err)
-			s.redirectError(w, r, redirectURI, req.State, &oauthError{code: "temporarily_unavailable", description: descTemporarilyUnavailable})
-			return
-		}
 		s.log.Info("sandbox: user authorized app", "client_id", req.ClientID, "scope", req.Scope, "account", s.accounts[account].Email)
 		s.redirect(w, r, redirectURI, url.Values{"code": {code}}, req.State)
 	case "deny":
@@ -141,6 +139,20 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.renderError(w, http.StatusBadRequest, "Invalid authorization request", "Choose Authorize or Deny.")
 	}
+}
+
+// tooManyApprovals answers an approval past a sign-in limit (limits.go)
+// with the error page and 429, rather than on the redirect URI: the user
+// is still on the sandbox's page, and waiting is theirs to do.
+func (s *Server) tooManyApprovals(w http.ResponseWriter, c *client, refused *throttled) {
+	whose := "from your address"
+	if refused.byClient {
+		whose = "for this application"
+	}
+	s.logRefusal("approvals", c.id, refused)
+	w.Header().Set("Retry-After", refused.retryAfter())
+	s.renderError(w, http.StatusTooManyRequests, "Too many sign-ins",
+		"This sandbox has had too many sign-ins "+whose+" in the last minute. Try again in "+refused.retryAfter()+" seconds.")
 }
 
 // chosenAccount returns the index of the account that approves. With
@@ -317,14 +329,4 @@ func (s *Server) requestError(w http.ResponseWriter, r *http.Request, c *client,
 // the redirect URI, with error, error_description and state.
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
 	s.redirect(w, r, redirectURI, url.Values{"error": {e.code}, "error_description": {e.description}}, state)
-}
-
-// origin returns the scheme://host[:port] of a validated redirect URI, for
-// the consent page's form-action directive.
-func origin(redirectURI string) string {
-	u, err := url.Parse(redirectURI)
-	if err != nil || strings.ContainsAny(u.Host, " ;,'") {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host
 }

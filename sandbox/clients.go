@@ -155,7 +155,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, invalidMetadata("The body must hold one JSON object."))
 		return
 	}
-	resp, oerr := s.register(reg)
+	resp, oerr := s.register(r, reg)
 	if oerr != nil {
 		writeOAuthError(w, oerr)
 		return
@@ -164,8 +164,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeTokenJSON(w, http.StatusCreated, resp)
 }
 
-// register validates the metadata and registers the client.
-func (s *Server) register(reg registration) (registrationResponse, *oauthError) {
+// register validates the metadata and registers the client, within the
+// registrations r's address may make (limits.go).
+func (s *Server) register(r *http.Request, reg registration) (registrationResponse, *oauthError) {
 	method := reg.TokenEndpointAuthMethod
 	switch method {
 	case "":
@@ -205,6 +206,10 @@ func (s *Server) register(reg registration) (registrationResponse, *oauthError) 
 			return registrationResponse{}, invalidMetadata("scope must be space-separated DigitalOcean scopes, such as read or droplet:read.")
 		}
 		scope = joinScope(scopes)
+	}
+	if refused := s.throttle.registration(s.now(), r); refused != nil {
+		s.logRefusal("registrations", "", refused)
+		return registrationResponse{}, refused.oauthError("registrations")
 	}
 
 	c := &client{
@@ -250,9 +255,10 @@ func displayableName(name string) bool {
 }
 
 // checkRegisteredRedirect applies RFC 6749 §3.1.2 and RFC 8252 §7.3 to a
-// redirect URI offered for registration: absolute, no fragment, https, or
-// plain http only to this machine's loopback interface (a CLI's local
-// listener), where nobody can intercept the code on the network.
+// redirect URI offered for registration: absolute, no fragment, a real
+// host (see hostProblem), https, or plain http only to this machine's
+// loopback interface (a CLI's local listener), where nobody can intercept
+// the code on the network.
 func checkRegisteredRedirect(raw string) string {
 	if len(raw) > maxRedirectURIBytes {
 		return "A redirect URI must be at most 2000 bytes."
@@ -265,6 +271,8 @@ func checkRegisteredRedirect(raw string) string {
 		return "A redirect URI must not have a fragment."
 	case u.User != nil:
 		return "A redirect URI must not have user info."
+	case hostProblem(u) != "":
+		return hostProblem(u)
 	case u.Scheme == "https":
 		return ""
 	case u.Scheme == "http" && isLoopback(u.Hostname()):

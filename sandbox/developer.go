@@ -22,6 +22,18 @@ type developerPage struct {
 	DeviceInterval time.Duration // its polling interval
 	DeviceCodeTTL  time.Duration // how long its codes last
 	MaxCodeTries   int           // wrong user codes per address before the page waits
+
+	SignIn signInFigures
+}
+
+// signInFigures are the limits on signing in (limits.go, shares.go), for
+// the Developer page.
+type signInFigures struct {
+	Off                                     bool
+	ApprovalsPerAddress, ApprovalsPerClient int
+	TokensPerAddress, TokensPerClient       int
+	RegistrationsPerAddress                 int
+	AppShare, ClientShare                   int // grants kept for the app's client, and for one registered client
 }
 
 type developerAccount struct {
@@ -52,6 +64,17 @@ func (s *Server) handleDeveloper(w http.ResponseWriter, r *http.Request) {
 		DeviceInterval: s.deviceInterval,
 		DeviceCodeTTL:  deviceCodeTTL,
 		MaxCodeTries:   maxCodeFailures,
+
+		SignIn: signInFigures{
+			Off:                     s.throttle.off,
+			ApprovalsPerAddress:     s.throttle.consent.budget,
+			ApprovalsPerClient:      s.throttle.consentBy.budget,
+			TokensPerAddress:        s.throttle.token.budget,
+			TokensPerClient:         s.throttle.tokenBy.budget,
+			RegistrationsPerAddress: s.throttle.register.budget,
+			AppShare:                s.store.grantShares.appShare,
+			ClientShare:             s.store.grantShares.perClient,
+		},
 	}
 	for _, a := range s.accounts {
 		page.Accounts = append(page.Accounts, developerAccount{Account: a.Account, Droplets: a.live()})

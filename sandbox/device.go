@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"container/list"
 	"crypto/rand"
 	"net"
 	"net/http"
@@ -65,7 +66,6 @@ const (
 	defaultDeviceInterval = 5 * time.Second  // interval, RFC 8628 §3.2's default
 	slowDownStep          = 5 * time.Second  // RFC 8628 §3.5: slow_down adds 5 seconds
 	deviceKeepExpired     = 10 * time.Minute // how long an expired code still answers expired_token rather than invalid_grant
-	maxDeviceFlows        = 10_000           // outstanding device codes, expired ones included until swept
 
 	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 	userCodeLength   = 8
@@ -82,7 +82,6 @@ const deviceAuthorizationPath = "/v1/oauth/device_authorization"
 // Descriptions of the device grant's errors (RFC 8628 §3.5).
 const (
 	descExpiredToken  = "The device_code has expired: ask the device authorization endpoint for a new one."
-	descDevicesFull   = "The authorization server is temporarily unable to handle the request: the sandbox holds too many device codes. Try again later."
 	descDeviceGrantNo = "This client did not register for the device grant: its grant_types must include " + grantDeviceCode + "."
 )
 
@@ -110,6 +109,9 @@ type deviceFlow struct {
 	lastPoll   time.Time     // zero before the first poll
 	state      deviceState
 	account    int // the account that approved
+
+	deviceKey secretKey     // the hash of its device code, its key in byDevice
+	elem      *list.Element // its place among its client's flows (shares)
 }
 
 // deviceFlows holds the device authorizations and the count of wrong user
@@ -121,7 +123,7 @@ type deviceFlows struct {
 	byDevice  map[secretKey]*deviceFlow // by hash of the device code
 	byUser    map[secretKey]*deviceFlow // by hash of the normalized user code
 	failures  map[string]*failureWindow // by client address
-	max       int
+	shares    *shares[*deviceFlow]      // the bound on flows, per client (shares.go)
 	lastSweep time.Time
 }
 
@@ -156,27 +158,32 @@ func (e codeAttemptsError) Error() string {
 	return "Too many wrong codes were entered from your address. Wait " + strconv.Itoa(minutes) + " " + unit + ", then try again."
 }
 
-func newDeviceFlows(maxFlows int) *deviceFlows {
+// newDeviceFlows keeps at most bound flows, shared between the app's
+// client (app, "" for none) and the registered clients as codes and
+// grants are (shares.go): a client past its share loses its own oldest
+// flow, so one client's flood of device authorizations never refuses
+// another's.
+func newDeviceFlows(bound int, app string) *deviceFlows {
 	return &deviceFlows{
 		byDevice: make(map[secretKey]*deviceFlow),
 		byUser:   make(map[secretKey]*deviceFlow),
 		failures: make(map[string]*failureWindow),
-		max:      maxFlows,
+		shares:   newShares[*deviceFlow](bound, app),
 	}
 }
 
 // start records a new device authorization and returns its device code
-// and user code (normalized, without the dash). It refuses with errFull
-// past the cap.
-func (d *deviceFlows) start(now time.Time, f deviceFlow) (deviceCode, userCode string, err error) {
+// and user code (normalized, without the dash), making room first by
+// forgetting the flow that must go, if any.
+func (d *deviceFlows) start(now time.Time, f deviceFlow) (deviceCode, userCode string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.sweepLocked(now, len(d.byDevice) >= d.max)
-	if len(d.byDevice) >= d.max {
-		return "", "", errFull
+	d.sweepLocked(now)
+	if old, full := d.shares.victim(f.clientID); full {
+		d.forgetLocked(old)
 	}
 	// A new user code must not be one a pending or recent authorization
-	// has; with 2^34 codes and at most maxDeviceFlows in use, a collision
+	// has; with 2^34 codes and at most Config.MaxGrants in use, a collision
 	// is rare and a second draw ends it.
 	for {
 		userCode = newUserCode()
@@ -188,9 +195,19 @@ func (d *deviceFlows) start(now time.Time, f deviceFlow) (deviceCode, userCode s
 	f.userKey = keyOf(userCode)
 	f.expires = now.Add(deviceCodeTTL)
 	f.state, f.lastPoll = devicePending, time.Time{}
-	d.byDevice[keyOf(deviceCode)] = &f
+	f.deviceKey = keyOf(deviceCode)
+	d.byDevice[f.deviceKey] = &f
 	d.byUser[f.userKey] = &f
-	return deviceCode, userCode, nil
+	f.elem = d.shares.push(f.clientID, &f)
+	return deviceCode, userCode
+}
+
+// forgetLocked drops a flow from every index; d.mu is held.
+func (d *deviceFlows) forgetLocked(f *deviceFlow) {
+	delete(d.byDevice, f.deviceKey)
+	delete(d.byUser, f.userKey)
+	d.shares.remove(f.clientID, f.elem)
+	f.elem = nil
 }
 
 // find returns the pending authorization with the user code (normalized),
@@ -313,19 +330,15 @@ func (d *deviceFlows) poll(now time.Time, deviceCode, clientID string, issue fun
 // deviceKeepExpired (all expired ones when force is set: the cap is
 // reached), and failure windows that have ended. Like the store's, it runs
 // at most once a minute unless forced.
-func (d *deviceFlows) sweepLocked(now time.Time, force bool) {
-	if !force && now.Sub(d.lastSweep) < sweepEvery {
+func (d *deviceFlows) sweepLocked(now time.Time) {
+	if now.Sub(d.lastSweep) < sweepEvery {
 		return
 	}
 	d.lastSweep = now
 	keep := deviceKeepExpired
-	if force {
-		keep = 0
-	}
-	for k, f := range d.byDevice {
+	for _, f := range d.byDevice {
 		if !now.Before(f.expires.Add(keep)) {
-			delete(d.byDevice, k)
-			delete(d.byUser, f.userKey)
+			d.forgetLocked(f)
 		}
 	}
 	for k, w := range d.failures {
@@ -422,6 +435,11 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		writeOAuthError(w, unauthorizedClient(descDeviceGrantNo))
 		return
 	}
+	// Counted with the token requests: each one makes state, like a code.
+	if refused := s.throttle.tokenRequest(s.now(), r, c); refused != nil {
+		s.tooManyRequests(w, c, refused, "device authorizations")
+		return
+	}
 	scope, oerr := scopeToGrant(c, form.Get("scope"))
 	if oerr != nil {
 		writeOAuthError(w, oerr)
@@ -431,14 +449,9 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	if name == "" {
 		name = "An unnamed application"
 	}
-	deviceCode, userCode, err := s.devices.start(s.now(), deviceFlow{
+	deviceCode, userCode := s.devices.start(s.now(), deviceFlow{
 		clientID: c.id, clientName: name, registered: c.registered, scope: scope, interval: s.deviceInterval,
 	})
-	if err != nil {
-		s.log.Warn("sandbox: refusing device authorization", "reason", err)
-		writeOAuthError(w, &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: descDevicesFull})
-		return
-	}
 	s.log.Info("sandbox: device authorization started", "client_id", c.id, "scope", scope)
 	page := rootURL(r, deviceAuthorizationPath) + devicePagePath
 	writeTokenJSON(w, http.StatusOK, deviceAuthResponse{
@@ -461,7 +474,7 @@ func (s *Server) pollDevice(w http.ResponseWriter, c *client, form url.Values) {
 	}
 	now := s.now()
 	t, err := s.devices.poll(now, deviceCode, c.id, func(f *deviceFlow) (tokens, error) {
-		return s.store.issueGrant(now, f.clientID, f.scope, f.account, s.tokenTTL, true)
+		return s.store.issueGrant(now, f.clientID, f.scope, f.account, s.tokenTTL, true), nil
 	})
 	if err != nil {
 		writeOAuthError(w, storeError(err))

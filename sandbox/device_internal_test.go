@@ -1,11 +1,8 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,25 +12,38 @@ import (
 // These tests look inside the package to shrink the device grant's caps,
 // as store_test.go does for codes and grants.
 
-func TestDeviceFlowsCap(t *testing.T) {
+func TestDeviceFlowsBound(t *testing.T) {
 	t.Parallel()
-	d := newDeviceFlows(2)
+	// 20 flows: 10 for the app's client, 10 for registered ones, at most
+	// one each (a tenth of their room).
+	d := newDeviceFlows(20, "app")
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	for i := range 2 {
-		if _, _, err := d.start(now, deviceFlow{clientID: "c", scope: "read", interval: time.Second}); err != nil {
-			t.Fatalf("flow %d: %v", i, err)
+	first, _ := d.start(now, deviceFlow{clientID: "flooder", scope: "read", interval: time.Second})
+	latest, _ := d.start(now, deviceFlow{clientID: "flooder", scope: "read", interval: time.Second})
+	poll := func(code, client string) error {
+		_, err := d.poll(now, code, client, func(*deviceFlow) (tokens, error) { return tokens{}, nil })
+		return err
+	}
+	// A client past its share loses its own oldest flow, not another's.
+	if err := poll(first, "flooder"); !errors.Is(err, errInvalidGrant) {
+		t.Errorf("the flooder's first flow, after its second: %v, want it forgotten", err)
+	}
+	var oerr *oauthError
+	if err := poll(latest, "flooder"); !errors.As(err, &oerr) || oerr.code != "authorization_pending" {
+		t.Errorf("the flooder's latest flow: %v", err)
+	}
+	other, _ := d.start(now, deviceFlow{clientID: "other"})
+	app, _ := d.start(now, deviceFlow{clientID: "app"})
+	for range 100 {
+		d.start(now, deviceFlow{clientID: "flooder"})
+	}
+	for _, f := range []struct{ code, client string }{{other, "other"}, {app, "app"}} {
+		if err := poll(f.code, f.client); !errors.As(err, &oerr) || oerr.code != "authorization_pending" {
+			t.Errorf("%s's flow after the flood: %v", f.client, err)
 		}
 	}
-	if _, _, err := d.start(now, deviceFlow{clientID: "c"}); !errors.Is(err, errFull) {
-		t.Fatalf("third flow: err = %v, want errFull", err)
-	}
-	// At the cap, expired flows make room at once, kept or not.
-	now = now.Add(deviceCodeTTL)
-	if _, _, err := d.start(now, deviceFlow{clientID: "c"}); err != nil {
-		t.Fatalf("after expiry: %v", err)
-	}
-	if len(d.byDevice) != 1 || len(d.byUser) != 1 {
-		t.Errorf("%d flows by device code, %d by user code; want 1 and 1", len(d.byDevice), len(d.byUser))
+	if len(d.byDevice) > 20 || len(d.byUser) != len(d.byDevice) {
+		t.Errorf("%d flows by device code, %d by user code; want at most 20, the same", len(d.byDevice), len(d.byUser))
 	}
 }
 
@@ -41,9 +51,9 @@ func TestDeviceFlowsCap(t *testing.T) {
 // hears expired_token rather than invalid_grant, then swept.
 func TestDeviceFlowsSweep(t *testing.T) {
 	t.Parallel()
-	d := newDeviceFlows(100)
+	d := newDeviceFlows(100, "")
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	deviceCode, _, _ := d.start(now, deviceFlow{clientID: "c"})
+	deviceCode, _ := d.start(now, deviceFlow{clientID: "c"})
 	poll := func() error {
 		_, err := d.poll(now, deviceCode, "c", func(*deviceFlow) (tokens, error) { return tokens{}, nil })
 		return err
@@ -68,7 +78,7 @@ func TestDeviceFlowsSweep(t *testing.T) {
 // maxFailureAddresses, new addresses share one budget.
 func TestDeviceFailureAddressesBounded(t *testing.T) {
 	t.Parallel()
-	d := newDeviceFlows(10)
+	d := newDeviceFlows(10, "")
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	for i := range maxFailureAddresses {
 		d.failures["10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256)] = &failureWindow{start: now, n: 1}
@@ -133,28 +143,5 @@ func TestUserCodes(t *testing.T) {
 		if got := clientAddress(&http.Request{RemoteAddr: addr}); got != want {
 			t.Errorf("clientAddress(%q) = %q, want %q", addr, got, want)
 		}
-	}
-}
-
-// The cap surfaces as temporarily_unavailable, with Retry-After.
-func TestDeviceCapOverHTTP(t *testing.T) {
-	t.Parallel()
-	s, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.devices = newDeviceFlows(0)
-	resp, oerr := s.register(registration{TokenEndpointAuthMethod: authNone, GrantTypes: []string{grantDeviceCode}})
-	if oerr != nil {
-		t.Fatal(oerr)
-	}
-	req := httptest.NewRequest(http.MethodPost, "/v1/oauth/device_authorization", strings.NewReader(url.Values{"client_id": {resp.ClientID}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	var body map[string]string
-	json.Unmarshal(rec.Body.Bytes(), &body)
-	if rec.Code != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" || rec.Header().Get("Retry-After") == "" {
-		t.Errorf("device authorization at the cap: %d %v", rec.Code, body)
 	}
 }

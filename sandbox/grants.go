@@ -103,24 +103,30 @@ func scopeToGrant(c *client, raw string) (string, *oauthError) {
 
 // issueGrant starts a grant that no authorization code came before: the
 // device grant's, once the user approved, and the client-credentials
-// grant's. It refuses with errFull past the cap, like a code exchange.
+// grant's. It is bounded like a code exchange's: a client past its share
+// of grants loses its own oldest (shares.go).
 //
 // Without withRefresh the grant has no refresh token (RFC 6749 §4.4.3):
 // the store still makes one, because it indexes and counts live grants by
 // their refresh token, but it is returned to no one, and it expires with
-// the access token, so the sweep drops the grant when its token expires.
-func (st *store) issueGrant(now time.Time, clientID, scope string, account int, ttl time.Duration, withRefresh bool) (tokens, error) {
+// the access token. (The sweep walks a client's grants oldest first and
+// stops at the first live one, so such a grant may be kept past its
+// expiry until the ones before it expire or it is evicted: bounded by the
+// client's share either way.)
+func (st *store) issueGrant(now time.Time, clientID, scope string, account int, ttl time.Duration, withRefresh bool) tokens {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.sweepLocked(now, len(st.refresh) >= st.maxGrants)
-	if len(st.refresh) >= st.maxGrants {
-		return tokens{}, errFull
-	}
+	st.sweepLocked(now)
 	g := &grant{clientID: clientID, scope: scope, account: account, rateWindowStart: now, burstStart: now}
+	if old, full := st.grantShares.victim(clientID); full {
+		st.dropLocked(old)
+		st.counters.Evictions++
+	}
+	g.elem = st.grantShares.push(clientID, g)
 	t := st.rotateLocked(now, g, ttl)
 	if !withRefresh {
 		g.refreshExpires = g.accessExpires
 		t.refresh = ""
 	}
-	return t, nil
+	return t
 }

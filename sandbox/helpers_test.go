@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
+	"dosignin/internal/testclock"
 	"dosignin/sandbox"
 )
 
@@ -28,34 +28,12 @@ const (
 	testAppName     = "Sign in with DigitalOcean (Go)"
 )
 
-// fakeClock is a sandbox clock that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, time.March, 2, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // harness is a sandbox served by httptest, plus what a client of it needs.
 type harness struct {
 	sb    *sandbox.Server
 	srv   *httptest.Server
 	base  string // OAuth base is base+"/v1/oauth", API base is base
-	clock *fakeClock
+	clock *testclock.Clock
 	conf  *oauth2.Config
 }
 
@@ -75,7 +53,7 @@ func withConfig(f func(*sandbox.Config)) option {
 
 func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
-	clock := newFakeClock()
+	clock := testclock.New(time.Date(2026, time.March, 2, 10, 0, 0, 0, time.UTC))
 	cfg := sandbox.Config{
 		ClientID:     testClientID,
 		ClientSecret: testSecret,

@@ -99,9 +99,11 @@ func (s *Server) renderError(w http.ResponseWriter, status int, title, message s
 // go. Browsers apply form-action to the redirect that follows a form
 // submission too, so the origin of the validated redirect URI (formTarget)
 // must be listed, or the browser would block the redirect back to the app.
+// A target that is not a valid origin is left out rather than trusted
+// (the redirect back is then blocked: failing closed).
 func pageHeaders(h http.Header, formTarget string) {
 	csp := "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
-	if formTarget != "" {
+	if validOrigin(formTarget) {
 		csp += " " + formTarget
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")

@@ -230,24 +230,26 @@ func TestRegistrationErrors(t *testing.T) {
 }
 
 // The number of registrations is bounded, so anyone can register but no
-// one can fill the sandbox's memory.
+// one can fill the sandbox's memory. (Each comes from its own address,
+// past the limit of registrations per address.)
 func TestRegistrationsAreBounded(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	body := `{"redirect_uris":["https://example.com/cb"],"token_endpoint_auth_method":"none"}`
-	post := func() *httptest.ResponseRecorder {
+	post := func(i int) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/v1/oauth/register", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = fmt.Sprintf("10.0.%d.%d:4000", i/256, i%256)
 		rec := httptest.NewRecorder()
 		h.sb.ServeHTTP(rec, req)
 		return rec
 	}
 	for i := range 1000 {
-		if rec := post(); rec.Code != http.StatusCreated {
+		if rec := post(i); rec.Code != http.StatusCreated {
 			t.Fatalf("registration %d: %d %s", i+1, rec.Code, rec.Body)
 		}
 	}
-	rec := post()
+	rec := post(1000)
 	var out map[string]string
 	json.Unmarshal(rec.Body.Bytes(), &out)
 	if rec.Code != http.StatusServiceUnavailable || out["error"] != "temporarily_unavailable" {

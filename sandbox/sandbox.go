@@ -49,9 +49,14 @@
 // DigitalOcean's do; responses have DigitalOcean's shapes and conform to
 // that description. All state (grants, registered clients, actions and what
 // they changed, droplets created and destroyed) is kept in memory, bounded
-// in size, and disappears with the process. Never use it as a real OAuth
-// server: it has two hard-coded users and approves whatever is clicked, and
-// its personal access token is shown to anyone who opens the Developer page.
+// in size, and disappears with the process. It may be served publicly as a
+// demo: approvals, token requests and registrations are limited per
+// address and per registered client (429 with Retry-After), and a client
+// past its share of codes and grants loses its own oldest, so one party's
+// flood never keeps others from signing in (see Config.MaxGrants and
+// Config.TrustedProxies). Never use it as a real OAuth server: it has two
+// hard-coded users and approves whatever is clicked, and its personal
+// access token is shown to anyone who opens the Developer page.
 //
 // For teaching, it also offers the two grants the OAuth articles describe
 // and DigitalOcean does not, each labelled as sandbox-only wherever it
@@ -75,7 +80,7 @@ import (
 )
 
 // Defaults and limits. The limits keep memory bounded however the sandbox is
-// (mis)used: past them it refuses new grants instead of growing.
+// (mis)used: past them it evicts old grants (see shares) instead of growing.
 const (
 	defaultTokenTTL  = 2 * time.Minute // short, so that refreshing can be watched
 	defaultDroplets  = 8
@@ -85,8 +90,8 @@ const (
 	codeTTL    = 10 * time.Minute   // RFC 6749 §4.1.2 recommends at most 10 minutes
 	refreshTTL = 7 * 24 * time.Hour // how long an unused grant is kept
 
-	maxCodes  = 10_000 // outstanding authorization codes
-	maxGrants = 10_000 // live access/refresh token pairs
+	defaultMaxGrants = 10_000 // live token pairs, and outstanding codes
+	minMaxGrants     = 100    // so that every share and budget derived from it holds at least one
 )
 
 // DigitalOceanBurstLimit is DigitalOcean's per-minute request budget per
@@ -156,6 +161,26 @@ type Config struct {
 	// Logger receives one line per OAuth event (never a token, code or
 	// secret). Nil means discard.
 	Logger *slog.Logger
+
+	// MaxGrants bounds the sandbox's memory: it keeps at most this many
+	// grants (token pairs) and this many outstanding authorization codes,
+	// half of each for the app's own client, and derives every limit on
+	// signing in from it (see limits.go and shares.go). Zero means 10,000;
+	// otherwise it must be at least 100.
+	MaxGrants int
+
+	// TrustedProxies is the number of reverse proxies in front of the
+	// sandbox that append the sender's address to X-Forwarded-For. Zero
+	// (the default) counts the sign-in limits by the connection's address
+	// and ignores the header, which anyone can write; behind a proxy every
+	// visitor then shares the proxy's address. See limits.go.
+	TrustedProxies int
+
+	// DisableSignInLimits turns off the per-address and per-client limits
+	// on approvals, token requests and registrations, for benchmarks that
+	// sign in thousands of times a minute from one address. MaxGrants
+	// still bounds memory.
+	DisableSignInLimits bool
 }
 
 // ClientConfig is an OAuth client known from the configuration rather
@@ -197,6 +222,7 @@ type Server struct {
 	clients  *clientRegistry
 	pat      string // the personal access token, read & write on accounts[0]
 	store    *store
+	throttle *throttle
 	csrf     csrfGuard
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
@@ -219,6 +245,8 @@ type Stats struct {
 	CodeExchanges  int // an authorization code was exchanged for tokens
 	Refreshes      int // a refresh token was exchanged for a new pair
 	Revocations    int // a live grant was revoked (revoke endpoint, or its code was replayed)
+	Evictions      int // a code or grant was dropped to make room for a newer one (see Config.MaxGrants)
+	Throttled      int // a request was refused by a sign-in limit (429)
 	APIRequests    int // requests to the API or an unknown path, successful or not
 	Actions        int // droplet actions started, in every account (creating a droplet starts one)
 
@@ -267,10 +295,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DeviceInterval < 0 || cfg.DeviceInterval%time.Second != 0 {
 		problems = append(problems, fmt.Errorf("sandbox: DeviceInterval must be a whole number of seconds, got %v", cfg.DeviceInterval))
 	}
+	if cfg.MaxGrants != 0 && cfg.MaxGrants < minMaxGrants {
+		problems = append(problems, fmt.Errorf("sandbox: MaxGrants must be 0 (10,000) or at least %d, got %d", minMaxGrants, cfg.MaxGrants))
+	}
+	if cfg.TrustedProxies < 0 {
+		problems = append(problems, fmt.Errorf("sandbox: TrustedProxies must not be negative, got %d", cfg.TrustedProxies))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
 
+	bound := orDefault(cfg.MaxGrants, defaultMaxGrants)
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err // a broken embedded template is a bug in this package
@@ -287,12 +322,13 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		clients:     newClientRegistry(),
 		pat:         personalTokenPrefix + randomHex(32),
-		store:       newStore(maxCodes, maxGrants),
+		store:       newStore(bound, cfg.ClientID),
+		throttle:    newThrottle(bound, cfg.TrustedProxies, cfg.DisableSignInLimits),
 		csrf:        newCSRFGuard(),
 		pages:       pages,
 
 		deviceInterval: orDefault(cfg.DeviceInterval, defaultDeviceInterval),
-		devices:        newDeviceFlows(maxDeviceFlows),
+		devices:        newDeviceFlows(bound, cfg.ClientID),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -380,7 +416,8 @@ func checkClients(cfg Config) []error {
 }
 
 // checkRedirectURI rejects registered redirect URIs that RFC 6749 §3.1.2
-// forbids (relative, or with a fragment) and schemes a browser app can't use.
+// forbids (relative, or with a fragment), schemes a browser app can't use,
+// and hosts that are no hosts (see hostProblem).
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
@@ -392,6 +429,9 @@ func checkRedirectURI(raw string) error {
 		return fmt.Errorf("sandbox: redirect URI %q must be absolute", raw)
 	case u.Fragment != "" || u.User != nil:
 		return fmt.Errorf("sandbox: redirect URI %q must not have a fragment or user info", raw)
+	}
+	if problem := hostProblem(u); problem != "" {
+		return fmt.Errorf("sandbox: redirect URI %q: %s", raw, problem)
 	}
 	return nil
 }
@@ -467,6 +507,7 @@ func (s *Server) Stats() Stats {
 	st.DropletsCreated = int(s.lastDropletID.Load() - (firstCreatedID - 1))
 	st.DropletsDestroyed = int(s.destroyed.Load())
 	st.RegisteredClients = s.clients.registered()
+	st.Throttled = int(s.throttle.refused.Load())
 	return st
 }
 

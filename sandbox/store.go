@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"container/list"
 	"errors"
 	"sync"
 	"time"
@@ -9,7 +10,6 @@ import (
 // Errors returned by the store. The HTTP handlers turn them into OAuth or
 // API error responses.
 var (
-	errFull          = errors.New("sandbox: too many outstanding codes or grants")
 	errInvalidGrant  = errors.New("sandbox: unknown, expired, used or revoked code or token")
 	errCodeReplayed  = errors.New("sandbox: authorization code used twice")
 	errUnauthorized  = errors.New("sandbox: unknown, expired or revoked access token")
@@ -24,16 +24,17 @@ var (
 const sweepEvery = time.Minute
 
 // store holds every authorization code and grant, behind one mutex.
-// Secrets are indexed by their hash (see secretKey).
+// Secrets are indexed by their hash (see secretKey). How many of each it
+// keeps, and whose go first when there is no room, is shares' business.
 type store struct {
-	mu        sync.Mutex
-	codes     map[secretKey]*authCode
-	access    map[secretKey]*grant // current access token of each grant, even if expired
-	refresh   map[secretKey]*grant // current refresh token of each grant; one per live grant
-	maxCodes  int
-	maxGrants int
-	lastSweep time.Time
-	counters  Stats // only the counters; the gauges are computed in stats
+	mu          sync.Mutex
+	codes       map[secretKey]*authCode
+	access      map[secretKey]*grant // current access token of each grant, even if expired
+	refresh     map[secretKey]*grant // current refresh token of each grant; one per live grant
+	codeShares  *shares[*authCode]
+	grantShares *shares[*grant]
+	lastSweep   time.Time
+	counters    Stats // only the counters; the gauges are computed in stats
 }
 
 // authCode is an issued authorization code and what it is bound to
@@ -48,6 +49,9 @@ type authCode struct {
 	expires     time.Time
 	used        bool
 	grant       *grant // the grant it was exchanged for, revoked if the code is replayed
+
+	key  secretKey     // its index in store.codes
+	elem *list.Element // its place in store.codeShares
 }
 
 // grant is one authorization's current token pair. A refresh replaces both
@@ -63,6 +67,7 @@ type grant struct {
 	refreshKey     secretKey
 	refreshExpires time.Time
 	revoked        bool
+	elem           *list.Element // its place in store.grantShares; nil for the personal token
 
 	rateWindowStart time.Time
 	rateUsed        int
@@ -101,31 +106,38 @@ type apiCaller struct {
 	account int
 }
 
-func newStore(maxCodes, maxGrants int) *store {
+// newStore returns a store that keeps at most bound codes and bound
+// grants, shared out as shares describes; app is the app's own client ID,
+// or "" for a standalone sandbox.
+func newStore(bound int, app string) *store {
 	return &store{
-		codes:     make(map[secretKey]*authCode),
-		access:    make(map[secretKey]*grant),
-		refresh:   make(map[secretKey]*grant),
-		maxCodes:  maxCodes,
-		maxGrants: maxGrants,
+		codes:       make(map[secretKey]*authCode),
+		access:      make(map[secretKey]*grant),
+		refresh:     make(map[secretKey]*grant),
+		codeShares:  newShares[*authCode](bound, app),
+		grantShares: newShares[*grant](bound, app),
 	}
 }
 
 // newCode issues an authorization code bound to c's client, redirect URI,
-// scope and challenge, valid for c.lifetime. It refuses with errFull past the cap.
-func (st *store) newCode(now time.Time, c authCode) (string, error) {
+// scope and challenge, valid for c.lifetime. When the client has no room left its oldest code
+// is evicted (see shares), so issuing never fails.
+func (st *store) newCode(now time.Time, c authCode) string {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.sweepLocked(now, len(st.codes) >= st.maxCodes)
-	if len(st.codes) >= st.maxCodes {
-		return "", errFull
-	}
+	st.sweepLocked(now)
 	code := randomHex(32)
-	c.expires = now.Add(orDefault(c.lifetime, codeTTL))
-	c.used, c.grant = false, nil
-	st.codes[keyOf(code)] = &c
+	ac := &c
+	ac.key, ac.expires = keyOf(code), now.Add(orDefault(c.lifetime, codeTTL))
+	ac.used, ac.grant = false, nil
+	if old, full := st.codeShares.victim(ac.clientID); full {
+		st.forgetCodeLocked(old)
+		st.counters.Evictions++
+	}
+	ac.elem = st.codeShares.push(ac.clientID, ac)
+	st.codes[ac.key] = ac
 	st.counters.Authorizations++
-	return code, nil
+	return code
 }
 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3). verify
@@ -149,15 +161,17 @@ func (st *store) exchangeCode(now time.Time, code string, ttl time.Duration, ver
 		}
 		return tokens{}, errCodeReplayed
 	}
-	st.sweepLocked(now, len(st.refresh) >= st.maxGrants)
-	if len(st.refresh) >= st.maxGrants {
-		return tokens{}, errFull // the code stays unused, so the client may retry
-	}
 	c.used = true
 	if err := verify(c); err != nil {
 		return tokens{}, err
 	}
+	st.sweepLocked(now)
 	g := &grant{clientID: c.clientID, scope: c.scope, account: c.account, rateWindowStart: now, burstStart: now}
+	if old, full := st.grantShares.victim(g.clientID); full {
+		st.dropLocked(old)
+		st.counters.Evictions++
+	}
+	g.elem = st.grantShares.push(g.clientID, g)
 	t := st.rotateLocked(now, g, ttl)
 	c.grant = g
 	st.counters.CodeExchanges++
@@ -189,10 +203,13 @@ func (st *store) refreshGrant(now time.Time, refreshToken, clientID string, scop
 	return t, nil
 }
 
-// rotateLocked gives g a new token pair, unindexing the old one.
+// rotateLocked gives g a new token pair, unindexing the old one. The
+// grant becomes its client's newest: a grant in use is the last to be
+// evicted.
 func (st *store) rotateLocked(now time.Time, g *grant, ttl time.Duration) tokens {
 	delete(st.access, g.accessKey)
 	delete(st.refresh, g.refreshKey)
+	st.grantShares.touch(g.clientID, g.elem)
 	t := tokens{
 		access:    newSecret(accessTokenPrefix),
 		refresh:   newSecret(refreshTokenPrefix),
@@ -254,10 +271,26 @@ func (st *store) revokeLocked(g *grant) bool {
 	if g.revoked {
 		return false
 	}
+	st.dropLocked(g)
+	return true
+}
+
+// forgetCodeLocked forgets a code that expired or was evicted. A spent code
+// forgotten early only loses its replay detection.
+func (st *store) forgetCodeLocked(c *authCode) {
+	delete(st.codes, c.key)
+	st.codeShares.remove(c.clientID, c.elem)
+	c.elem = nil
+}
+
+// dropLocked makes a grant's tokens stop working and forgets it: it was
+// revoked, it expired, or it was evicted to make room.
+func (st *store) dropLocked(g *grant) {
 	g.revoked = true
 	delete(st.access, g.accessKey)
 	delete(st.refresh, g.refreshKey)
-	return true
+	st.grantShares.remove(g.clientID, g.elem)
+	g.elem = nil
 }
 
 // addPersonal indexes a personal access token: a grant with no refresh
@@ -352,22 +385,26 @@ func (st *store) stats(now time.Time) Stats {
 // expired. Spent codes are kept until they expire, so that a replay can be
 // detected, and a grant's expired access token stays indexed as long as the
 // grant, so that revoking it still revokes the grant. Sweeping runs before
-// every insertion, but at most once a minute unless force is set (a cap is
-// reached), so a busy sandbox doesn't walk its maps on every request.
-func (st *store) sweepLocked(now time.Time, force bool) {
-	if !force && now.Sub(st.lastSweep) < sweepEvery {
+// every insertion, but at most once a minute; each client's entries are
+// queued in the order they expire (see shares), so it reads only the
+// expired ones and the first live one of each client.
+func (st *store) sweepLocked(now time.Time) {
+	if now.Sub(st.lastSweep) < sweepEvery {
 		return
 	}
 	st.lastSweep = now
-	for k, c := range st.codes {
-		if !now.Before(c.expires) {
-			delete(st.codes, k)
+	st.codeShares.expire(func(c *authCode) bool {
+		if now.Before(c.expires) {
+			return false
 		}
-	}
-	for k, g := range st.refresh {
-		if !now.Before(g.refreshExpires) {
-			delete(st.refresh, k)
-			delete(st.access, g.accessKey)
+		st.forgetCodeLocked(c)
+		return true
+	})
+	st.grantShares.expire(func(g *grant) bool {
+		if now.Before(g.refreshExpires) {
+			return false
 		}
-	}
+		st.dropLocked(g)
+		return true
+	})
 }

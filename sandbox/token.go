@@ -21,6 +21,7 @@ type oauthError struct {
 	status      int
 	code        string
 	description string
+	retryAfter  string // the Retry-After of a 429, in seconds
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.description }
@@ -59,6 +60,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	c, form, oerr := s.readClientRequest(w, r)
 	if oerr != nil {
 		writeOAuthError(w, oerr)
+		return
+	}
+	if refused := s.throttle.tokenRequest(s.now(), r, c); refused != nil {
+		s.tooManyRequests(w, c, refused, "token requests")
 		return
 	}
 	switch form.Get("grant_type") {
@@ -262,8 +267,6 @@ func storeError(err error) *oauthError {
 	switch {
 	case errors.As(err, &oerr):
 		return oerr
-	case errors.Is(err, errFull):
-		return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: descTemporarilyUnavailable}
 	case errors.Is(err, errScopeWidening):
 		return &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: "The requested scope exceeds the scope originally granted."}
 	default: // unknown, expired, used, revoked, another client's
@@ -289,7 +292,10 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 		// Required when the client tried Basic (RFC 6749 §5.2), harmless otherwise.
 		w.Header().Set("WWW-Authenticate", `Basic realm="DigitalOcean sandbox"`)
 	}
-	if e.status == http.StatusServiceUnavailable {
+	switch {
+	case e.retryAfter != "":
+		w.Header().Set("Retry-After", e.retryAfter)
+	case e.status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "60")
 	}
 	writeTokenJSON(w, e.status, struct {

@@ -19,6 +19,11 @@
 // without a shared store. One slow call, or a caller that hung up, does
 // not count as an outage.
 //
+// Nor does it trust Redis with the process: each connection checks what
+// Redis sends before go-redis reads it, and refuses a reply larger or
+// deeper than anything the store asks for (see guard.go), which counts as
+// an outage like a broken connection.
+//
 // The lock is bsm/redislock's design in a few lines: SET NX with a lease
 // and a random token, and a Lua script that releases the lock only when it
 // still holds that token.
@@ -121,6 +126,10 @@ func Open(opts Options) (*Store, error) {
 	// Valkey supports it since 7.2, and go-redis ignores its error on
 	// older servers.)
 	ropts.DisableIdentity = true
+	// Every connection is guarded against replies the app would not
+	// survive reading (guard.go): Redis is trusted with coordination,
+	// never with the process.
+	ropts.Dialer = guardDialer(redis.NewDialer(ropts))
 
 	sealKey, err := hkdf.Key(sha256.New, opts.Secret, nil, "dosignin shared store sealing v1", 32)
 	if err != nil {
@@ -188,6 +197,11 @@ func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 func (s *Store) Set(ctx context.Context, name string, value []byte, ttl time.Duration) error {
 	key := s.key(name)
 	sealed := s.seal(key, value)
+	if len(sealed) > maxValue {
+		// Get would refuse it: better not to store it. Redis is fine,
+		// so this is no outage.
+		return fmt.Errorf("sharedstore: a value of %d bytes, more than the %d the store keeps", len(value), maxValue)
+	}
 	return s.call(ctx, func(ctx context.Context) error {
 		return s.rdb.Set(ctx, key, sealed, ttl).Err()
 	})
@@ -258,15 +272,15 @@ func (s *Store) call(ctx context.Context, fn func(context.Context) error) error 
 }
 
 // unreachable reports whether err shows that Redis cannot be reached at
-// all: a dial that failed, or a connection refused, reset or closed. A
-// timeout on a live connection may be one slow call, so it only counts
-// towards downAfter.
+// all, or cannot be trusted: a dial that failed, a connection refused,
+// reset or closed, or a reply the guard refused. A timeout on a live
+// connection may be one slow call, so it only counts towards downAfter.
 func unreachable(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		return op.Op == "dial" || !op.Timeout()
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, errRefused)
 }
 
 // key is the Redis key for name: an HMAC, so the key reveals nothing of

@@ -26,6 +26,9 @@ type Panel struct {
 	Total                    string
 	Steps                    []StepView
 	Events                   []EventView // newest first
+	// Summary is the record in one sentence, for the line that stands in
+	// for the panel on the views where it is not open.
+	Summary string
 }
 
 // StepView is one of the five steps, as DigitalOcean's tutorial names it.
@@ -153,6 +156,7 @@ func NewPanel(rec *Record, open, sandbox bool) *Panel {
 	}
 	p.Timeline, p.Total = timeline(rec)
 	p.TimelineFrom, p.TimelineTo = timelineEnds(rec)
+	p.Summary = summary(rec, p.Total)
 	for i := len(rec.Events) - 1; i >= 0; i-- {
 		ev := rec.Events[i]
 		p.Events = append(p.Events, EventView{At: ev.At.Format("15:04:05"), Title: eventTitle(ev.Kind), Note: ev.Note, Took: duration(ev.Took), Fields: fields(ev)})
@@ -193,6 +197,42 @@ func fields(st Step) []Field {
 		out = append(out, explanations(st.Kind)...)
 	}
 	return out
+}
+
+// summary says in a sentence what rec holds: the login's steps and how
+// long they took, and what happened since.
+func summary(rec *Record, total string) string {
+	var calls, refreshes int
+	for _, ev := range rec.Events {
+		switch ev.Kind {
+		case KindAPI:
+			calls++
+		case KindListing:
+			calls += max(len(ev.Fields), 1) // a row per page
+		case KindRefresh:
+			refreshes++
+		}
+	}
+	what := "This login's five steps"
+	if rec.StepUp != "" {
+		what = "This step-up's steps"
+	}
+	if len(rec.Steps) == 0 {
+		what = "What Disconnect did"
+	}
+	if total != "" && len(rec.Steps) > 0 {
+		what += " (" + total + ")"
+	}
+	if len(rec.Events) == 0 {
+		return what + ", with what each sent and received."
+	}
+	since := fmt.Sprintf("%d API request%s", calls, plural(calls))
+	if refreshes == 1 {
+		since += " and a refresh"
+	} else if refreshes > 1 {
+		since += fmt.Sprintf(" and %d refreshes", refreshes)
+	}
+	return what + ", and since then " + since + ", the last at " + rec.Events[len(rec.Events)-1].At.Format("15:04:05") + "."
 }
 
 // eventTitle names an event after the login.
@@ -278,6 +318,10 @@ type TokenStatus struct {
 	Scope     string // as DigitalOcean sent it
 	Expires   string // the clock time and how far off it is, or that it has expired
 	Refreshed string // "not since you connected", or a clock time and how long ago
+	// RequestsLeft is how many API requests the token may still make
+	// ("4987 of 5000 this hour"), when the API said; the page that made
+	// the request sets it.
+	RequestsLeft string
 }
 
 // NewTokenStatus describes a session's token at now: its scope (access

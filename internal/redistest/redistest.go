@@ -1,7 +1,9 @@
 // Package redistest starts a real redis-server (Debian's package) for a
 // test, on a free port with a temporary directory, and kills it when the
 // test ends. Without redis-server the test is skipped with the reason, or
-// fails when REQUIRE_REDIS=1 (as in CI).
+// fails when REQUIRE_REDIS=1 (as in CI). [StartFake] starts the one
+// exception, a hostile stand-in for Redis, for tests of what a client
+// survives.
 package redistest
 
 import (
