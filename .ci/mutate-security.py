@@ -136,7 +136,7 @@ M = [
  ("47", "presses shared only while in flight", "handlers/learn/learn.go", "const ShareFor = 5 * time.Second", "const ShareFor = 0"),
  ("48", "learn pages given a client with DigitalOcean", "main.go", "\tif cfg.Sandbox {\n\t\tlearnCfg = &learn.Config{", "\tif true {\n\t\tlearnCfg = &learn.Config{"),
  ("48", "learn presses act with DigitalOcean", "handlers/learn.go", "\tif s.learn != nil {\n\t\treturn nil\n\t}\n\treturn &Problem{Status: http.StatusNotFound, Title: \"Only in sandbox mode\",", "\treturn nil\n\treturn &Problem{Status: http.StatusNotFound, Title: \"Only in sandbox mode\","),
- ("49", "Send before the state check", "handlers/learn.go", "\tcase step >= 4 && !f.Checked:\n\t\treturn missingCheck\n", ""),
+ ("49", "Send before the state check", "handlers/learn.go", "\tcase step >= 4 && !f.Checked:\n\t\treturn missingCheck.ptr()\n", ""),
  ("49", "any state passes the check", "handlers/learn.go", "f.Checked = sameState(got, f.State)", 'f.Checked = got != ""'),
  ("49", "an oversized learn callback taken", "handlers/learn.go", "if len(raw) > maxLearnCallback {", "if false {"),
  ("50", "learn pages compressed", "handlers/middleware.go", 'return strings.HasPrefix(c.Request().URL.Path, "/learn")', "return false"),

@@ -49,6 +49,9 @@ type learnMissing struct {
 	Why, Link, LinkText string
 }
 
+// ptr returns a copy of m for a page's data.
+func (m learnMissing) ptr() *learnMissing { return &m }
+
 func (s *Server) learnBase(here string) learnBase {
 	items := []learnNavItem{
 		{Path: "/learn", Label: "Overview"},
@@ -90,19 +93,20 @@ func (s *Server) learnOnly() error {
 		Link:    "/learn", LinkText: "Back to the learn pages"}
 }
 
-// Missing steps, each with where to go.
+// Missing steps, each with where to go (read-only: pages get copies,
+// see ptr).
 var (
-	missingFlow = &learnMissing{Why: "No flow has started in this browser, or it has ended: a flow lasts 10 minutes after your last press.",
+	missingFlow = learnMissing{Why: "No flow has started in this browser, or it has ended: a flow lasts 10 minutes after your last press.",
 		Link: "/learn/1", LinkText: "Step 1: build the link"}
-	missingCallback = &learnMissing{Why: "The callback has not arrived yet: open the consent page and press Authorize (or Deny).",
+	missingCallback = learnMissing{Why: "The callback has not arrived yet: open the consent page and press Authorize (or Deny).",
 		Link: "/learn/2", LinkText: "Step 2: the consent page"}
-	missingCode = &learnMissing{Why: "The callback brought no code (you pressed Deny, or the sandbox refused the request), so there is nothing to trade for tokens. Build a new link to start again.",
+	missingCode = learnMissing{Why: "The callback brought no code (you pressed Deny, or the sandbox refused the request), so there is nothing to trade for tokens. Build a new link to start again.",
 		Link: "/learn/1", LinkText: "Step 1: build a new link"}
-	missingCheck = &learnMissing{Why: "Check the state first: the app never sends the code to the token endpoint before the callback's state matches the one it kept.",
+	missingCheck = learnMissing{Why: "Check the state first: the app never sends the code to the token endpoint before the callback's state matches the one it kept.",
 		Link: "/learn/3", LinkText: "Step 3: check the state"}
-	missingTokens = &learnMissing{Why: "There are no tokens yet: send step 4's request first.",
+	missingTokens = learnMissing{Why: "There are no tokens yet: send step 4's request first.",
 		Link: "/learn/4", LinkText: "Step 4: send the token request"}
-	missingSpentCode = &learnMissing{Why: "This flow's code was spent by a mistake you tried: the sandbox allows one try per code, right or wrong, so there will be no tokens from it. Build a new link for a new code.",
+	missingSpentCode = learnMissing{Why: "This flow's code was spent by a mistake you tried: the sandbox allows one try per code, right or wrong, so there will be no tokens from it. Build a new link for a new code.",
 		Link: "/learn/1", LinkText: "Step 1: build a new link"}
 )
 
@@ -119,17 +123,17 @@ func (f *learnFlow) code() string { return f.callbackQuery().Get("code") }
 func missingFor(f *learnFlow, step int) *learnMissing {
 	switch {
 	case f == nil:
-		return missingFlow
+		return missingFlow.ptr()
 	case step >= 3 && f.Callback == "":
-		return missingCallback
+		return missingCallback.ptr()
 	case step >= 4 && f.code() == "":
-		return missingCode
+		return missingCode.ptr()
 	case step >= 4 && !f.Checked:
-		return missingCheck
+		return missingCheck.ptr()
 	case step >= 5 && f.Access == "" && f.Spent:
-		return missingSpentCode
+		return missingSpentCode.ptr()
 	case step >= 5 && f.Access == "":
-		return missingTokens
+		return missingTokens.ptr()
 	}
 	return nil
 }
@@ -155,17 +159,17 @@ type mistakeView struct {
 func (s *Server) mistakes(c echo.Context, st *learnState, page string) []mistakeView {
 	var views []mistakeView
 	for _, m := range learn.MistakesOn(page) {
-		v := mistakeView{Mistake: m}
-		if req, ok := s.mistakeRequest(st, m.Name); ok {
-			v.Request = &req
-		}
-		v.Ready = s.mistakeReady(st, m.Name)
+		v := mistakeView{Mistake: m, Ready: s.mistakeReady(st, m.Name)}
 		if !v.Ready && s.learn != nil {
 			v.Needs = mistakeNeeds(m.Name)
 		}
 		if r := st.lastFor(m.Name); r != nil {
 			v.Result = r
 			v.Proof = s.mistakeProof(c, st, m.Name)
+		}
+		// What it sends, or sent: only then are its values there.
+		if req, ok := s.mistakeRequest(st, m.Name); ok && (v.Ready || v.Result != nil) {
+			v.Request = &req
 		}
 		views = append(views, v)
 	}
@@ -358,7 +362,7 @@ func (s *Server) learnStep1(c echo.Context, st *learnState) error {
 	case s.learn == nil:
 		data.Link = learn.Placeholders().LinkWith("CLIENT_ID", "STATE", "CODE_CHALLENGE")
 	case f == nil:
-		data.Missing = missingFlow
+		data.Missing = missingFlow.ptr()
 	default:
 		data.Link = s.learn.AuthorizeLink(learn.ClientID, f.State, f.Verifier)
 		data.State, data.Verifier, data.Challenge = f.State, f.Verifier, learn.Challenge(f.Verifier)
@@ -377,7 +381,7 @@ func (s *Server) learnStep2(c echo.Context, st *learnState) error {
 	data := learnStep2Page{learnBase: s.learnBase("/learn/2")}
 	if s.learn != nil {
 		if f := st.Flow; f == nil {
-			data.Missing = missingFlow
+			data.Missing = missingFlow.ptr()
 		} else {
 			data.Link = s.learn.AuthorizeLink(learn.ClientID, f.State, f.Verifier).URL
 		}
@@ -649,9 +653,9 @@ func (s *Server) learnStep5(c echo.Context, st *learnState) error {
 		switch data.Missing = missingFor(f, 4); {
 		case data.Missing != nil:
 		case f.Answer == nil && f.Spent:
-			data.Missing = missingSpentCode
+			data.Missing = missingSpentCode.ptr()
 		case f.Answer == nil:
-			data.Missing = missingTokens
+			data.Missing = missingTokens.ptr()
 		default:
 			data.Request = ep.Exchange(learn.ClientID, f.code(), f.Verifier, ep.RedirectURL)
 			data.Answer, data.Ended = f.Answer, f.Ended
