@@ -30,6 +30,7 @@ import (
 	"dosignin/devicecli"
 	"dosignin/doclient"
 	"dosignin/handlers"
+	"dosignin/handlers/learn"
 	"dosignin/sandbox"
 	"dosignin/sharedstore"
 )
@@ -204,6 +205,16 @@ func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handl
 	if err != nil {
 		return nil, err
 	}
+	// The learn pages act on the sandbox only, with clients of their own
+	// (learnClients); with DigitalOcean they get nothing to act with.
+	var learnCfg *learn.Config
+	if cfg.Sandbox {
+		learnCfg = &learn.Config{
+			OAuthURL:    cfg.OAuthURL,
+			APIURL:      cfg.APIURL,
+			RedirectURL: cfg.RedirectURL.Scheme + "://" + cfg.RedirectURL.Host + learn.CallbackPath,
+		}
+	}
 	views, _ := fs.Sub(assets, "views")   // cannot fail: the directory is embedded
 	static, _ := fs.Sub(assets, "static") // likewise
 	web, err := handlers.New(handlers.Options{
@@ -218,6 +229,7 @@ func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handl
 		Static:         static,
 		Sandbox:        cfg.Sandbox,
 		StoreState:     storeState,
+		Learn:          learnCfg,
 		Logger:         log,
 	})
 	if err != nil {
@@ -234,6 +246,7 @@ func newApp(cfg Config, log *slog.Logger, shared *sharedstore.Store) (http.Handl
 	sbCfg.ClientID, sbCfg.ClientSecret = cfg.ClientID, cfg.ClientSecret
 	sbCfg.RedirectURIs = []string{cfg.RedirectURL.String()}
 	sbCfg.AppName = "Sign in with DigitalOcean (Go)"
+	sbCfg.Clients = learnClients(learnCfg.RedirectURL)
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		return nil, err
@@ -258,6 +271,17 @@ func sandboxConfig(cfg Config, log *slog.Logger) sandbox.Config {
 		TrustedProxies: cfg.SandboxTrustedProxies,
 		ActionDelay:    cfg.SandboxActionDelay,
 		Logger:         log.With("component", "sandbox"),
+	}
+}
+
+// learnClients are the learn pages' clients (package learn), which the
+// embedded sandbox knows beside the app's own, so that a learner's flow
+// never involves the app's client and its secret.
+func learnClients(redirectURL string) []sandbox.ClientConfig {
+	return []sandbox.ClientConfig{
+		{ID: learn.ClientID, Secret: learn.ClientSecret, Name: learn.ClientName, RedirectURIs: []string{redirectURL}},
+		{ID: learn.QuickClientID, Secret: learn.ClientSecret, Name: learn.QuickClientName, RedirectURIs: []string{redirectURL}, CodeTTL: learn.QuickCodeTTL},
+		{ID: learn.PublicClientID, Name: learn.PublicClientName},
 	}
 }
 

@@ -32,7 +32,7 @@ func TestTutorialNamesRealIdentifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	known := map[string]bool{}
-	dirs := map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "doclient": "doclient", "sandbox": "sandbox"}
+	dirs := map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "learn": "handlers/learn", "doclient": "doclient", "sandbox": "sandbox"}
 	for pkg, dir := range dirs {
 		for name := range declaredNames(t, dir) {
 			known[pkg+"."+name] = true
@@ -40,7 +40,7 @@ func TestTutorialNamesRealIdentifiers(t *testing.T) {
 	}
 
 	code := regexp.MustCompile("`([^`\n]+)`")
-	ident := regexp.MustCompile(`^(main|handlers|doclient|sandbox)\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$`)
+	ident := regexp.MustCompile(`^(main|handlers|learn|doclient|sandbox)\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$`)
 	file := regexp.MustCompile(`^[\w/.-]+\.go$`)
 	names, files := 0, 0
 	for _, m := range code.FindAllStringSubmatch(string(doc), -1) {
@@ -149,7 +149,7 @@ func TestTutorialQuotesTheCodesFigures(t *testing.T) {
 	c := newConstants(t)
 	checkFigures(t, "docs/TUTORIAL.md", []docFigure{
 		{"doclient pageConcurrency", c.value("doclient", "pageConcurrency", 1), `at most (\w+) at a time`},
-		{"doclient dropletsPerPage", c.value("doclient", "dropletsPerPage", 1), `per_page=(\d+)`},
+		{"doclient dropletsPerPage", c.value("doclient", "dropletsPerPage", 1), `per_page=(\d+) HTTP/1\.1`}, // the app's listing, not the learn pages' per_page=1
 		{"doclient dropletsPerPage", c.value("doclient", "dropletsPerPage", 1), `More than (\d+) droplets take more pages`},
 		{"handlers loginTTL", c.value("handlers", "loginTTL", time.Minute), `(\w+)-minute encrypted login cookie`},
 		{"main defaultSandboxTokenTTL", c.value("main", "defaultSandboxTokenTTL", time.Second), `"expires_in": (\d+),`},
@@ -168,6 +168,11 @@ func TestTutorialQuotesTheCodesFigures(t *testing.T) {
 		{"doclient.MaskCode", mask(doclient.MaskCode(sample)), "`doclient.MaskCode` \\(first (\\w+) and the length\\)"},
 		{"oauth2.GenerateVerifier's length", int64(len(verifier)), `the (\d+)-character PKCE verifier`},
 		{"oauth2.GenerateVerifier's bytes", int64(len(raw)), "`oauth2.GenerateVerifier`, (\\w+) random bytes"},
+		{"learn QuickCodeTTL", c.value("learn", "QuickCodeTTL", time.Second), `codes expire after (\d+) seconds`},
+		{"learn QuickCodeTTL", c.value("learn", "QuickCodeTTL", time.Second), `a code that expires in (\d+) seconds`},
+		{"learn ShareFor", c.value("learn", "ShareFor", time.Second), `within (\w+) seconds of each other`},
+		{"handlers loginTTL", c.value("handlers", "loginTTL", time.Minute), `it lasts (\w+) minutes after your last press`},
+		{"sandbox codeTTL", c.value("sandbox", "codeTTL", time.Minute), `The sandbox's codes live (\w+) minutes`},
 	})
 
 	// The token mask is quoted as an example: it must be what MaskToken
@@ -240,7 +245,7 @@ type constants struct {
 }
 
 func newConstants(t *testing.T) *constants {
-	return &constants{t: t, dirs: map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "doclient": "doclient", "sandbox": "sandbox"}, decl: map[string]map[string]ast.Expr{}}
+	return &constants{t: t, dirs: map[string]string{"main": ".", "handlers": "handlers", "handlers/flow": "handlers/flow", "learn": "handlers/learn", "doclient": "doclient", "sandbox": "sandbox"}, decl: map[string]map[string]ast.Expr{}}
 }
 
 // value returns the constant name of package pkg divided by unit (1 for a

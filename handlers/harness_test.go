@@ -71,6 +71,10 @@ func newTestApp(t *testing.T, opts ...appOption) *testApp {
 	for _, opt := range opts {
 		opt(&o, &sbCfg)
 	}
+	if o.Learn != nil && o.Learn.OAuthURL == "" {
+		// The learn pages talk to the same sandbox (withLearn).
+		o.Learn.OAuthURL, o.Learn.APIURL = sbSrv.URL+"/v1/oauth", sbSrv.URL
+	}
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,12 @@ import (
 // names the OAuth server's origin (authorizeOrigin): the step-up to read &
 // write is a POST form whose answer redirects to DigitalOcean's authorize
 // page.
+//
+// default-src 'self' also governs scripts: only this site's own files run
+// (static/copy.js, the learn pages' Copy buttons, which the pages do
+// without), never an inline script or another origin's, so markup that
+// slipped into a page would run nothing. Keep it so: 'unsafe-inline' or
+// a CDN's origin would undo that, for every page.
 func contentSecurityPolicy(authorizeOrigin string) string {
 	formAction := "'self'"
 	if authorizeOrigin != "" {
@@ -43,8 +49,12 @@ func (s *Server) middleware(e *echo.Echo) {
 	// next to reflected input leaks nothing (BREACH). Small answers
 	// (redirects, 304s) go as they are. BestSpeed: a large page costs a
 	// third of the default level's CPU, for a few percent more bytes
-	// (docs/PERFORMANCE.md).
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024}))
+	// (docs/PERFORMANCE.md). The learn pages are the exception: they show
+	// the sandbox's made-up tokens beside a callback query anyone can
+	// write, so they go uncompressed, and the sizes of their answers tell
+	// nothing about those tokens.
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1024,
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/learn") }}))
 	e.Use(s.securityHeaders())
 	e.Use(s.sameOriginWrites)
 	// Nothing here takes a body beyond the empty Disconnect form.

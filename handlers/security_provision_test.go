@@ -34,7 +34,7 @@ func (a *testApp) confirmations(c *http.Client) (d sbDroplet, create, destroy ur
 	return d, create, destroy, destroyPath
 }
 
-func TestSecurity41CrossSiteCreateAndDestroyAreRefused(t *testing.T) {
+func TestSecurity39CrossSiteCreateAndDestroyAreRefused(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
@@ -81,7 +81,7 @@ func TestSecurity41CrossSiteCreateAndDestroyAreRefused(t *testing.T) {
 	}
 }
 
-func TestSecurity42NoGETCreatesOrDestroys(t *testing.T) {
+func TestSecurity40NoGETCreatesOrDestroys(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
@@ -133,13 +133,13 @@ func TestSecurity42NoGETCreatesOrDestroys(t *testing.T) {
 	}
 }
 
-// TestSecurity43ConfirmationIsForOneDropletOnce: a create's confirmation
+// TestSecurity41ConfirmationIsForOneDropletOnce: a create's confirmation
 // creates exactly the droplet its page showed, once: any field changed
 // after it was shown (the name, the region, the size, the image, a key
 // added or taken away, the tags) is refused. A destroy's confirmation
 // destroys only the droplet it was shown for, only when its name is
 // typed, and once.
-func TestSecurity43ConfirmationIsForOneDropletOnce(t *testing.T) {
+func TestSecurity41ConfirmationIsForOneDropletOnce(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
@@ -247,12 +247,12 @@ func dropletSpecHash(t *testing.T, fields url.Values) string {
 	return f.spec().hash()
 }
 
-// TestSecurity44DoubleSubmitCreatesOneDropletAndDestroysOnce: a double
+// TestSecurity42DoubleSubmitCreatesOneDropletAndDestroysOnce: a double
 // click sends the confirmation twice at once, with the same cookie and
 // form; both requests pass the cookie's check, and doclient's memory of
 // the one-time key makes them share one POST /v2/droplets (and one
 // DELETE), so one droplet is created (destroyed once).
-func TestSecurity44DoubleSubmitCreatesOneDropletAndDestroysOnce(t *testing.T) {
+func TestSecurity42DoubleSubmitCreatesOneDropletAndDestroysOnce(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser
@@ -294,11 +294,11 @@ func TestSecurity44DoubleSubmitCreatesOneDropletAndDestroysOnce(t *testing.T) {
 	}
 }
 
-// TestSecurity45StepUpKeepsABoundedDropletAndCreatesNothing: the droplet
+// TestSecurity43StepUpKeepsABoundedDropletAndCreatesNothing: the droplet
 // a step-up is for waits in the login cookie only if it passes the form's
 // rules, which bound it (the cookie stays under 4 KB even at their
 // limits); the callback shows its confirmation and creates nothing.
-func TestSecurity45StepUpKeepsABoundedDropletAndCreatesNothing(t *testing.T) {
+func TestSecurity43StepUpKeepsABoundedDropletAndCreatesNothing(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	c := a.Browser

@@ -11,7 +11,7 @@ import (
 // (a cross-site POST) can sign anyone out with it. And it really
 // disconnects: the grant of the account left behind is revoked at
 // DigitalOcean before the new login starts.
-func TestSecurity51UseAnotherAccountIsASameOriginPOSTThatRevokes(t *testing.T) {
+func TestSecurity49UseAnotherAccountIsASameOriginPOSTThatRevokes(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	a.connect(a.Browser, "approve")

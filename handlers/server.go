@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"dosignin/doclient"
+	"dosignin/handlers/learn"
 )
 
 // Options is what the web app needs. main builds it from the configuration.
@@ -41,6 +42,11 @@ type Options struct {
 	Sandbox bool         // show the sandbox banner on every page
 	Logger  *slog.Logger // nil discards
 	Now     func() time.Time
+
+	// Learn, in sandbox mode only, says where the sandbox is for the
+	// learn pages' own client (package learn); nil, with DigitalOcean,
+	// makes the learn pages explain without acting.
+	Learn *learn.Config
 }
 
 // Server holds exactly what the handlers use.
@@ -64,6 +70,7 @@ type Server struct {
 	// monitors and first visits ask for most (see handleIndex; the
 	// measurement that keeps it is in docs/PERFORMANCE.md).
 	anonymousIndex []byte
+	learn          *learn.Client // the learn pages' client of the sandbox; nil with DigitalOcean
 }
 
 // New checks opts and builds the app.
@@ -105,6 +112,15 @@ func New(opts Options) (*Server, error) {
 	s.anonymousIndex, err = pages.renderOnce("index", layoutData{Title: indexTitle, Sandbox: s.sandbox, Page: s.indexPage(false)})
 	if err != nil {
 		return nil, err
+	}
+	if opts.Learn != nil {
+		cfg := *opts.Learn
+		if cfg.Now == nil {
+			cfg.Now = opts.Now
+		}
+		if s.learn, err = learn.New(cfg); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -151,6 +167,29 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/droplets/:id/destroy", s.handleDestroyConfirm)
 	e.POST("/droplets/:id/destroy", s.handleDestroy)
 	e.Match(getOrHead, "/how-this-worked", s.handleHowThisWorked)
+	// Learn by doing (handlers/learn.go): each GET shows (some make
+	// read-only API calls), each POST does one thing and redirects to a
+	// GET. With DigitalOcean they explain and never act.
+	e.Match(getOrHead, "/learn", s.handleLearn)
+	e.POST("/learn/start", s.handleLearnStart)
+	e.GET("/learn/:step", s.handleLearnStep)
+	e.GET(learn.CallbackPath, s.handleLearnCallback)
+	e.POST("/learn/3/check", s.handleLearnCheck)
+	e.POST("/learn/4/send", s.handleLearnSend)
+	e.POST("/learn/4/quick-code", s.handleLearnQuickCode)
+	e.POST("/learn/mistakes/:name", s.handleLearnMistake)
+	e.GET("/learn/api", s.handleLearnAPI)
+	e.GET("/learn/refresh", s.handleLearnRefreshPage)
+	e.POST("/learn/refresh", s.handleLearnRefresh)
+	e.GET("/learn/revoke", s.handleLearnRevokePage)
+	e.POST("/learn/revoke", s.handleLearnRevoke)
+	e.GET("/learn/device", s.handleLearnDevicePage)
+	e.POST("/learn/device/start", s.handleLearnDeviceStart)
+	e.POST("/learn/device/poll", s.handleLearnDevicePoll)
+	e.GET("/learn/client-credentials", s.handleLearnAppPage)
+	e.POST("/learn/client-credentials", s.handleLearnAppToken)
+	e.POST("/learn/client-credentials/public", s.handleLearnAppPublic)
+	e.GET("/learn/implicit", s.handleLearnImplicit)
 	e.Match(getOrHead, "/healthz", s.handleHealthz)
 	e.Match(getOrHead, "/static/*", s.handleStatic)
 }

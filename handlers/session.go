@@ -125,7 +125,7 @@ const (
 // handlers deal in typed values, never in Values["..."].
 type sessionStore struct {
 	session []securecookie.Codec // the connected user's tokens: valid for maxAge
-	short   []securecookie.Codec // login state, flash, flow record, confirmation: valid for loginTTL
+	short   []securecookie.Codec // login state, flash, flow record, confirmation, learn state: valid for loginTTL
 	names   map[string]string    // logical name -> cookie name (with __Host- on https)
 	secure  bool                 // Secure cookies (https)
 	idle    time.Duration
@@ -159,7 +159,7 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 		maxAge:  maxAge,
 		now:     now,
 	}
-	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie} {
+	for _, n := range []string{sessionCookie, loginCookie, flashCookie, flowCookie, confirmCookie, learnCookie} {
 		s.names[n] = n
 		if secure {
 			s.names[n] = "__Host-" + n

@@ -156,7 +156,7 @@ func TestIndexHintsQuoteTheScopesTheLinksSend(t *testing.T) {
 }
 
 // Signed in, the index offers Use another account, a POST form whose hint
-// says it disconnects this account first (TestSecurity51 checks what it
+// says it disconnects this account first (TestSecurity49 checks what it
 // does).
 func TestIndexOffersAnotherAccountWhenConnected(t *testing.T) {
 	t.Parallel()

@@ -128,6 +128,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 			scope:       req.Scope,
 			challenge:   req.CodeChallenge,
 			account:     account,
+			lifetime:    c.codeTTL,
 		})
 		s.log.Info("sandbox: user authorized app", "client_id", req.ClientID, "scope", req.Scope, "account", s.accounts[account].Email)
 		s.redirect(w, r, redirectURI, url.Values{"code": {code}}, req.State)
@@ -307,9 +308,10 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, redirectURI st
 }
 
 // requestError answers an authorization request that fails validation
-// once its client and redirect URI are known good. The app's own client,
-// which the sandbox's configuration vouches for, gets the error on its
-// redirect URI, as RFC 6749 §4.1.2.1 says. A client that registered itself
+// once its client and redirect URI are known good. A client of the
+// sandbox's configuration (the app's own, Config.Clients), which the
+// configuration vouches for, gets the error on its redirect URI, as RFC
+// 6749 §4.1.2.1 says. A client that registered itself
 // does not: anyone may register any https URI, so redirecting there without
 // the user's say would turn every malformed link to this endpoint into an
 // open redirector (RFC 9700 §4.11.2). Its error is shown here instead; only

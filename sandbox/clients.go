@@ -11,13 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
-// The sandbox knows two kinds of OAuth clients: the app's own, from
-// Config (a confidential client, as registered in DigitalOcean's control
-// panel), and any number of clients registered at run time through Dynamic
+// The sandbox knows two kinds of OAuth clients: those of its
+// configuration (the app's own, a confidential client as registered in
+// DigitalOcean's control panel, and Config.Clients), and any number of clients registered at run time through Dynamic
 // Client Registration (RFC 7591, POST /v1/oauth/register), which is how a
 // CLI, a desktop app or another developer's web app gets a client_id.
 //
@@ -51,9 +52,10 @@ type client struct {
 	public       bool
 	name         string
 	redirectURIs []string
-	scope        string   // registered scope: the most it may ask for; "" for no bound
-	registered   bool     // through /v1/oauth/register, rather than Config
-	grantTypes   []string // registered grant types; see allowsGrant
+	scope        string        // registered scope: the most it may ask for; "" for no bound
+	registered   bool          // through /v1/oauth/register, rather than Config
+	grantTypes   []string      // registered grant types; see allowsGrant
+	codeTTL      time.Duration // lifetime of its authorization codes; zero: codeTTL
 }
 
 func (c *client) allowsRedirect(uri string) bool {

@@ -26,8 +26,9 @@ func grantTypes() []string {
 
 // allowsGrant reports whether the client may use a sandbox-only grant. A
 // client that registered itself uses only the grant types it registered
-// (RFC 7591 §2); the app's own client, which the sandbox's configuration
-// vouches for, may use every grant. The authorization-code and refresh
+// (RFC 7591 §2); a client of the sandbox's configuration (the app's own,
+// Config.Clients), which the configuration vouches for, may use every
+// grant. The authorization-code and refresh
 // grants are open to every client, as at DigitalOcean.
 func (c *client) allowsGrant(grantType string) bool {
 	return !c.registered || slices.Contains(c.grantTypes, grantType)

@@ -115,6 +115,14 @@ type Config struct {
 	// AppName is the application's name shown on the consent page.
 	AppName string
 
+	// Clients are more clients the configuration vouches for, beside the
+	// app's own: like it, each may use every grant, and a malformed
+	// authorization request is answered on its redirect URI. (A client
+	// that registered itself gets neither; see requestError.) The app's
+	// learn pages use them, so that a learner's flow never involves the
+	// app's own client.
+	Clients []ClientConfig
+
 	// TokenTTL is the lifetime of access tokens. Zero means 2 minutes.
 	TokenTTL time.Duration
 
@@ -173,6 +181,32 @@ type Config struct {
 	// sign in thousands of times a minute from one address. MaxGrants
 	// still bounds memory.
 	DisableSignInLimits bool
+}
+
+// ClientConfig is an OAuth client known from the configuration rather
+// than registered at run time.
+type ClientConfig struct {
+	// ID is its client_id, unique among the configured clients.
+	ID string
+
+	// Secret makes it a confidential client that authenticates with it;
+	// empty makes it a public client, which must use PKCE, like a public
+	// client that registered itself.
+	Secret string
+
+	// Name is shown on the consent page and the user-code page.
+	Name string
+
+	// RedirectURIs are its callback URLs; none for a client that never
+	// uses the authorization endpoint (a device, a service).
+	RedirectURIs []string
+
+	// CodeTTL is the lifetime of the authorization codes issued to it;
+	// zero means 10 minutes, the sandbox's usual lifetime and the most it
+	// allows. A shorter one lets a learner watch a code expire without
+	// waiting ten minutes, as the sandbox's short token lifetime lets one
+	// watch a refresh.
+	CodeTTL time.Duration
 }
 
 // Server is the emulated DigitalOcean. Create it with New; it is safe for
@@ -248,6 +282,7 @@ func New(cfg Config) (*Server, error) {
 			problems = append(problems, err)
 		}
 	}
+	problems = append(problems, checkClients(cfg)...)
 	if cfg.TokenTTL < 0 {
 		problems = append(problems, fmt.Errorf("sandbox: TokenTTL must not be negative, got %v", cfg.TokenTTL))
 	}
@@ -324,6 +359,19 @@ func New(cfg Config) (*Server, error) {
 			redirectURIs: slices.Clone(cfg.RedirectURIs),
 		})
 	}
+	for _, cc := range cfg.Clients {
+		c := &client{
+			id:           cc.ID,
+			public:       cc.Secret == "",
+			name:         cc.Name,
+			redirectURIs: slices.Clone(cc.RedirectURIs),
+			codeTTL:      cc.CodeTTL,
+		}
+		if !c.public {
+			c.secret = keyOf(cc.Secret)
+		}
+		s.clients.add(c)
+	}
 	s.store.addPersonal(s.now(), s.pat, "read write", 0)
 	s.mux = s.routes()
 	return s, nil
@@ -336,6 +384,35 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// checkClients checks Config.Clients: each with an ID of its own and a
+// name, valid redirect URIs, and codes that live at most as long as the
+// sandbox's usual ones.
+func checkClients(cfg Config) []error {
+	var problems []error
+	seen := map[string]bool{cfg.ClientID: cfg.ClientID != ""}
+	for i, cc := range cfg.Clients {
+		switch {
+		case cc.ID == "":
+			problems = append(problems, fmt.Errorf("sandbox: Clients[%d] has no ID", i))
+		case seen[cc.ID]:
+			problems = append(problems, fmt.Errorf("sandbox: Clients[%d]: the client ID %q is used twice", i, cc.ID))
+		}
+		seen[cc.ID] = true
+		if cc.Name == "" {
+			problems = append(problems, fmt.Errorf("sandbox: Clients[%d] (%s) has no Name", i, cc.ID))
+		}
+		for _, raw := range cc.RedirectURIs {
+			if err := checkRedirectURI(raw); err != nil {
+				problems = append(problems, err)
+			}
+		}
+		if cc.CodeTTL < 0 || cc.CodeTTL > codeTTL {
+			problems = append(problems, fmt.Errorf("sandbox: Clients[%d] (%s): CodeTTL must be between 0 and %v, got %v", i, cc.ID, codeTTL, cc.CodeTTL))
+		}
+	}
+	return problems
 }
 
 // checkRedirectURI rejects registered redirect URIs that RFC 6749 §3.1.2

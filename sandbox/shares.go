@@ -10,8 +10,9 @@ import "container/list"
 //   - the app's own client (Config.ClientID) has half of the bound to
 //     itself, and registered clients never touch it: anyone may register
 //     a client, and the app is what the sandbox runs for;
-//   - registered clients share the other half (all of it in a standalone
-//     sandbox, which has no client of its own), each at most a tenth of it;
+//   - the other clients, registered ones and those of Config.Clients,
+//     share the other half (all of it in a standalone sandbox, which has
+//     no client of its own), each at most a tenth of it;
 //   - an entry that would take a client past its share pushes out that
 //     client's oldest entry; one that would overfill the registered
 //     clients' half pushes out the oldest entry of the client holding the

@@ -43,8 +43,9 @@ type authCode struct {
 	clientID    string
 	redirectURI string
 	scope       string
-	challenge   string // S256 code_challenge, empty when the client sent none
-	account     int    // index of the account that approved
+	challenge   string        // S256 code_challenge, empty when the client sent none
+	account     int           // index of the account that approved
+	lifetime    time.Duration // how long it is valid; zero: codeTTL
 	expires     time.Time
 	used        bool
 	grant       *grant // the grant it was exchanged for, revoked if the code is replayed
@@ -119,7 +120,7 @@ func newStore(bound int, app string) *store {
 }
 
 // newCode issues an authorization code bound to c's client, redirect URI,
-// scope and challenge. When the client has no room left its oldest code
+// scope and challenge, valid for c.lifetime. When the client has no room left its oldest code
 // is evicted (see shares), so issuing never fails.
 func (st *store) newCode(now time.Time, c authCode) string {
 	st.mu.Lock()
@@ -127,7 +128,7 @@ func (st *store) newCode(now time.Time, c authCode) string {
 	st.sweepLocked(now)
 	code := randomHex(32)
 	ac := &c
-	ac.key, ac.expires = keyOf(code), now.Add(codeTTL)
+	ac.key, ac.expires = keyOf(code), now.Add(orDefault(c.lifetime, codeTTL))
 	ac.used, ac.grant = false, nil
 	if old, full := st.codeShares.victim(ac.clientID); full {
 		st.forgetCodeLocked(old)
