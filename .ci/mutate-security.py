@@ -76,7 +76,7 @@ M = [
  ("26", "an action on GET", "handlers/server.go", 'e.POST("/droplets/:id/actions", s.handleActionButtonOrConfirmation)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/actions", s.handleActionButtonOrConfirmation)'),
  ("27", "step-up started by a GET link", "handlers/server.go", 'e.POST("/droplets/:id/step-up", s.handleStepUp)', 'e.Match([]string{http.MethodGet, http.MethodPost}, "/droplets/:id/step-up", s.handleStepUp)'),
  ("27", "step-up's action read from the query", "handlers/actions.go", 'stepUpFor(c.Request().PostFormValue("type"))', 'stepUpFor(c.FormValue("type"))'),
- ("27", "step-up not bound to the session that asked", "handlers/actions.go", "if !ok || p.Session == \"\" || sess.LoginState != p.Session {", "if false {"),
+ ("27", "step-up not bound to the session that asked", "handlers/actions.go", "if !ok || p.Session == \"\" || sess.LoginState != p.Session {", "if !ok && false {"),
  ("27", "step-up accepted from another account", "handlers/actions.go", "if acct.UUID != p.Account || acct.TeamUUID != p.TeamUUID {", "if false {"),
  ("28", "confirmation token not checked", "handlers/confirm.go", "func(p confirmation) bool { return sameState(token, p.Token) }", "func(p confirmation) bool { return true }"),
  ("28", "confirmation not bound to its droplet and action", "handlers/confirm.go", "case i >= 0 && found.For == purpose && ", "case i >= 0 && "),

@@ -316,7 +316,7 @@ func TestSecurity33AnAnswerWithoutItsValueNeverInvitesARepeat(t *testing.T) {
 			}
 		})
 	}
-	for _, body := range []string{`{}`, `null`, `{"droplet":null}`, `{"droplet":{"id":0}}`} {
+	for _, body := range []string{`{}`, `null`, `{"droplet":null}`, `{"droplet":{"id":0}}`, `{"action":null}`, `{"action":{"id":0}}`} {
 		t.Run("GET "+body, func(t *testing.T) {
 			t.Parallel()
 			a := newTestApp(t)
@@ -324,15 +324,22 @@ func TestSecurity33AnAnswerWithoutItsValueNeverInvitesARepeat(t *testing.T) {
 			connectWrite(a, c)
 			d := a.droplets(c)[0]
 			progress := a.act(c, d.ID, "reboot")
+			// The droplet's answer or the action's alone is the empty one
+			// (an action's body on a droplet's request reads as empty too).
+			only := "/v2/droplets/"
+			paths := []string{fmt.Sprintf("/droplets/%d", d.ID), fmt.Sprintf("/droplets/%d/confirm?type=reboot", d.ID), progress.URL.Path}
+			if strings.Contains(body, "action") {
+				only, paths = "/v2/actions/", []string{progress.URL.Path}
+			}
 			a.SetUpstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/v2/droplets/") || strings.Contains(r.URL.Path, "/v2/actions/")) {
+				if r.Method == http.MethodGet && strings.Contains(r.URL.Path, only) {
 					w.Header().Set("Content-Type", "application/json")
 					fmt.Fprint(w, body)
 					return
 				}
 				a.Sandbox.ServeHTTP(w, r)
 			}))
-			for _, path := range []string{fmt.Sprintf("/droplets/%d", d.ID), fmt.Sprintf("/droplets/%d/confirm?type=reboot", d.ID), progress.URL.Path} {
+			for _, path := range paths {
 				p := a.get(c, a.URL+path)
 				if p.Status != http.StatusBadGateway {
 					t.Errorf("%s with %s: status %d, want 502", path, body, p.Status)
