@@ -219,36 +219,93 @@ func (t bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // dropletPage fetches one page of droplets (with tag, if not ""), within
-// c.timeout.
+// c.timeout, through godo's client: its request, the bearer token, its
+// handling of the API's errors, and the page's links, meta and rate-limit
+// headers.
+//
+// It decodes the page itself, into dropletFields, rather than calling
+// godo's Droplets.List: that decodes every field of every droplet, each
+// with its size's list of regions, its region's list of sizes and its
+// image's list of regions, for a page that shows nine of them. With the
+// droplets DigitalOcean sends (about 1.5 KB each) that was most of a
+// view's CPU and twice its memory (docs/PERFORMANCE.md has the figures);
+// encoding/json skips what the struct does not name without keeping it.
 func (c *Client) dropletPage(ctx context.Context, tag string, page int) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	op := fmt.Sprintf("list droplets (page %d)", page)
-	opt := &godo.ListOptions{Page: page, PerPage: dropletsPerPage}
-	var droplets []godo.Droplet
-	var resp *godo.Response
-	var err error
-	if tag == "" {
-		droplets, resp, err = c.api.Droplets.List(ctx, opt)
-	} else {
-		// godo puts the tag in the query as it is; escaped, a tag cannot
-		// add parameters of its own.
-		droplets, resp, err = c.api.Droplets.ListByTag(ctx, url.QueryEscape(tag), opt)
+	q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(dropletsPerPage)}}
+	if tag != "" {
+		q.Set("tag_name", tag)
 	}
+	req, err := c.api.NewRequest(ctx, http.MethodGet, "v2/droplets?"+q.Encode(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("doclient: %s: %w", op, err)
+	}
+	var body struct {
+		Droplets []dropletFields `json:"droplets"`
+		Links    *godo.Links     `json:"links"`
+		Meta     *godo.Meta      `json:"meta"`
+	}
+	resp, err := c.api.Do(ctx, req, &body)
 	if err != nil {
 		return nil, resp, wrapError(ctx, op, err)
 	}
-	// godo reads a missing or null array as no droplets: a page that says
-	// nothing would otherwise pass for an empty account.
-	if droplets == nil {
+	resp.Links, resp.Meta = body.Links, body.Meta // as godo's own list methods set them
+	// A missing or null array would otherwise pass for an empty account.
+	if body.Droplets == nil {
 		return nil, resp, malformed(op, "no droplets array")
 	}
-	for _, d := range droplets {
-		if d.ID < 1 {
+	droplets := make([]godo.Droplet, len(body.Droplets))
+	for i, f := range body.Droplets {
+		if f.ID < 1 {
 			return nil, resp, malformed(op, "a droplet without an id")
 		}
+		droplets[i] = f.droplet()
 	}
 	return droplets, resp, nil
+}
+
+// dropletFields is the part of a droplet that the droplet page shows, in
+// godo's names; [dropletFields.droplet] makes it a godo.Droplet.
+type dropletFields struct {
+	ID       int      `json:"id"`
+	Name     string   `json:"name"`
+	Memory   int      `json:"memory"`
+	Vcpus    int      `json:"vcpus"`
+	Disk     int      `json:"disk"`
+	Status   string   `json:"status"`
+	Created  string   `json:"created_at"`
+	SizeSlug string   `json:"size_slug"`
+	Tags     []string `json:"tags"`
+	Networks *struct {
+		V4 []godo.NetworkV4 `json:"v4"`
+	} `json:"networks"`
+	Region *struct {
+		Slug string `json:"slug"`
+		Name string `json:"name"`
+	} `json:"region"`
+	Image *struct {
+		ID           int    `json:"id"`
+		Name         string `json:"name"`
+		Distribution string `json:"distribution"`
+		Slug         string `json:"slug"`
+	} `json:"image"`
+}
+
+func (f dropletFields) droplet() godo.Droplet {
+	d := godo.Droplet{ID: f.ID, Name: f.Name, Memory: f.Memory, Vcpus: f.Vcpus, Disk: f.Disk, Status: f.Status,
+		Created: f.Created, SizeSlug: f.SizeSlug, Tags: f.Tags}
+	if f.Networks != nil {
+		d.Networks = &godo.Networks{V4: f.Networks.V4}
+	}
+	if f.Region != nil {
+		d.Region = &godo.Region{Slug: f.Region.Slug, Name: f.Region.Name}
+	}
+	if f.Image != nil {
+		d.Image = &godo.Image{ID: f.Image.ID, Name: f.Image.Name, Distribution: f.Image.Distribution, Slug: f.Image.Slug}
+	}
+	return d
 }
 
 // pageCount returns how many pages to fetch, given the first page's head.

@@ -163,10 +163,6 @@ func canWrite(scope string) bool {
 	return slices.Contains(fields, "write") || slices.Contains(fields, "droplet:update")
 }
 
-// Actions returns the power actions the row's status allows, for the
-// action buttons and menus (views/partials/actions.html).
-func (r dropletRow) Actions() []actionInfo { return actionsFor(r.Status) }
-
 // dropletView is a droplet on the detail and confirmation pages.
 type dropletView struct {
 	dropletRow

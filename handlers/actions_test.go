@@ -6,6 +6,9 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -637,5 +640,35 @@ func TestActionAfterAParallelRotationIsSentWithTheNewToken(t *testing.T) {
 	}
 	if s := a.Sandbox.Stats(); s.Actions != 1 || s.Refreshes != 1 {
 		t.Errorf("%d actions and %d refreshes, want 1 and 1", s.Actions, s.Refreshes)
+	}
+}
+
+// TestActionMenusOfferTheActions: the droplet list's menus, written out in
+// views/partials/actions.html, offer what actionsFor says each status
+// allows, in its order and with its labels; a status with no action has
+// no menu.
+func TestActionMenusOfferTheActions(t *testing.T) {
+	t.Parallel()
+	r, err := newRenderer(os.DirFS("../views"), os.DirFS("../static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	optionRE := regexp.MustCompile(`<option value="([^"]*)">([^<]*)</option>`)
+	for _, status := range []string{"active", "off", "new", "archive"} {
+		var b strings.Builder
+		row := dropletRow{ID: 7, Name: "web-1", Status: status, Actions: actionsFor(status)}
+		if err := r.pages["droplets"].ExecuteTemplate(&b, "action-menu", row); err != nil {
+			t.Fatal(err)
+		}
+		var want, got []string
+		for _, a := range actionsFor(status) {
+			want = append(want, a.Type+" "+a.Label)
+		}
+		for _, m := range optionRE.FindAllStringSubmatch(b.String(), -1) {
+			got = append(got, m[1]+" "+m[2])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("the menu of a droplet %s offers %q, want %q", status, got, want)
+		}
 	}
 }

@@ -161,7 +161,7 @@ func BenchmarkRenderDroplets(b *testing.B) {
 			rows := make([]dropletRow, n)
 			for i := range rows {
 				rows[i] = dropletRow{Name: fmt.Sprintf("web-%05d", i), Status: "active", Region: "New York 3", Size: "1 vCPU · 2 GB · 50 GB disk",
-					PublicIPv4: "203.0.113.7", Image: "Ubuntu 24.04 (LTS) x64", Tags: []string{"web", "env:prod"}, Created: time.Now()}
+					PublicIPv4: "203.0.113.7", Image: "Ubuntu 24.04 (LTS) x64", Tags: []string{"web", "env:prod"}, Created: time.Now(), Actions: actionsFor("active")}
 			}
 			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
 			data.Token = flow.NewTokenStatus("Read", "read", time.Now().Add(time.Hour), time.Time{}, time.Now())

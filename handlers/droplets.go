@@ -74,6 +74,15 @@ type dropletRow struct {
 	Image      string
 	Tags       []string
 	Created    time.Time
+	Actions    []actionInfo // the power actions its status allows (actionsFor)
+
+	// The shown rows' cells that need more than the value: the size with
+	// no break inside a part (a non-breaking space between a number and
+	// its unit), and the creation time for <time>. Formatted here, in the
+	// one place the table's rows are made (see newDropletsPage), rather
+	// than by template functions: html/template makes every call in a
+	// row of a 100-row table a reflective call.
+	SizeCell, CreatedISO, CreatedDate string
 
 	regionSlug string
 	memory     int // MB, for sorting by size
@@ -163,13 +172,23 @@ func newDropletRow(d godo.Droplet) dropletRow {
 		}
 	}
 	row.Created, _ = time.Parse(time.RFC3339, d.Created)
+	row.Actions = actionsFor(row.Status)
 	return row
 }
 
-// SizeParts is Size cut at its " · " separators ("2 vCPUs", "4 GB",
-// "80 GB disk"), for a table cell that may wrap between the parts but
-// never between a number and its unit.
-func (r dropletRow) SizeParts() []string { return strings.Split(r.Size, " · ") }
+// formatCells sets the cells of a row the table shows.
+func (r *dropletRow) formatCells() {
+	// "2 vCPUs · 4 GB · 80 GB disk": the line may break at a " · ", never
+	// between "4" and "GB".
+	parts := strings.Split(r.Size, " · ")
+	for i, part := range parts {
+		parts[i] = strings.ReplaceAll(part, " ", "\u00a0")
+	}
+	r.SizeCell = strings.Join(parts, " · ")
+	if !r.Created.IsZero() {
+		r.CreatedISO, r.CreatedDate = r.Created.Format(time.RFC3339), r.Created.UTC().Format("2 Jan 2006")
+	}
+}
 
 // memory formats megabytes the way DigitalOcean's control panel does.
 func memory(mb int) string {

@@ -332,6 +332,9 @@ func newDropletsPage(rows []dropletRow, q dropletQuery, access string) dropletsP
 	p.Page = min(max(q.Page, 1), p.Pages)
 	from := (p.Page - 1) * rowsPerPage
 	p.Droplets = matching[from:min(from+rowsPerPage, len(matching))]
+	for _, r := range p.Droplets {
+		r.formatCells()
+	}
 	p.First = from + 1
 	if p.Page > 1 {
 		prev := q

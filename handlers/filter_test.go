@@ -17,7 +17,7 @@ var (
 	rowStatusRE  = regexp.MustCompile(`<span class="status status-([a-z]+)">`)
 	rowRegionRE  = regexp.MustCompile(`<td data-label="Region" class="nowrap">([^<]*)</td>`)
 	rowCreatedRE = regexp.MustCompile(`<time datetime="([^"]+)">`)
-	rowSizeRE    = regexp.MustCompile(`<td data-label="Size"><span class="nowrap">(\d+) vCPUs?</span> · <span class="nowrap">(\d+) GB</span>`)
+	rowSizeRE    = regexp.MustCompile(`<td data-label="Size">(\d+)\x{a0}vCPUs? · (\d+)\x{a0}GB`)
 	// "Showing 14 of 1000", "Showing 1–100 of 1000", "Showing 1–100 of 781 matching, out of 1000"
 	showingRE = regexp.MustCompile(`Showing (?:(\d+) of (\d+)|\d+–\d+ of (\d+)(?: matching, out of (\d+))?)[ <]`)
 )

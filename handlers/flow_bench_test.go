@@ -139,7 +139,7 @@ func BenchmarkRenderFlowPanel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rows := []dropletRow{{Name: "web-1", Status: "active", Region: "New York 3", Size: "1 vCPU · 1 GB · 25 GB disk", Created: time.Now()}}
+	rows := []dropletRow{{Name: "web-1", Status: "active", Region: "New York 3", Size: "1 vCPU · 1 GB · 25 GB disk", Created: time.Now(), Actions: actionsFor("active")}}
 	sess := &Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}
 	for _, withPanel := range []bool{false, true} {
 		name := "without"

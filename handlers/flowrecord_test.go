@@ -148,3 +148,20 @@ func TestUnreadableRecordMeansNoPanel(t *testing.T) {
 		}
 	}
 }
+
+// TestSealedLenIsSecurecookies: sealedLen says the length securecookie
+// gives a record, so saveRecord seals each record once.
+func TestSealedLenIsSecurecookies(t *testing.T) {
+	st, err := newSessionStore([][]byte{[]byte("0123456789abcdef0123456789abcdef-test")}, false, time.Hour, 24*time.Hour, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := benchRecord()
+	for len(rec.Events) > 0 {
+		encoded, err := st.encode(st.short, flowCookie, rec)
+		if err == nil && len(encoded) != sealedLen(rec) {
+			t.Errorf("%d events: sealed %d bytes, sealedLen says %d", len(rec.Events), len(encoded), sealedLen(rec))
+		}
+		rec.DropOldest()
+	}
+}

@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -34,31 +37,46 @@ func (s *sessionStore) loadRecord(r *http.Request) *flow.Record {
 // the login steps' values to 16 characters, then to none: the record is
 // a teaching aid, and losing its tail beats losing the cookie. rec itself
 // is left as it is.
+//
+// Whether a record fits is judged from its JSON, which is cheap to make,
+// by the length securecookie gives a value of that size (sealedLen): the
+// record is signed and encrypted once, not once per event dropped.
 func (s *sessionStore) saveRecord(w http.ResponseWriter, rec *flow.Record) error {
 	fit := *rec
-	var err error
 	for _, shorten := range []int{-1, 16, 0} { // -1: as it is
 		if shorten >= 0 {
 			fit.Shorten(shorten)
 		}
 		for {
-			// securecookie refuses values over 4096 bytes: too big, like
-			// a value over maxRecordCookie.
-			var encoded string
-			encoded, err = s.encode(s.short, flowCookie, &fit)
-			if err == nil && len(encoded) <= maxRecordCookie {
-				s.setCookie(w, flowCookie, encoded, loginTTL)
-				return nil
+			if sealedLen(&fit) <= maxRecordCookie {
+				encoded, err := s.encode(s.short, flowCookie, &fit)
+				if err != nil {
+					return err
+				}
+				if len(encoded) <= maxRecordCookie {
+					s.setCookie(w, flowCookie, encoded, loginTTL)
+					return nil
+				}
 			}
 			if !fit.DropOldest() {
 				break
 			}
 		}
 	}
-	if err == nil {
-		err = errors.New("saving cookie " + flowCookie + ": too large even without its values")
+	return errors.New("saving cookie " + flowCookie + ": too large even without its values")
+}
+
+// sealedLen is how long securecookie makes the value of v: it
+// base64-encodes a 16-byte IV and the encrypted JSON (with the newline
+// its encoder ends it with), joins that with a 10-digit timestamp and a
+// 32-byte MAC, and base64-encodes the whole again.
+func sealedLen(v any) int {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return math.MaxInt
 	}
-	return err
+	inner := base64.URLEncoding.EncodedLen(16 + len(raw) + 1)
+	return base64.URLEncoding.EncodedLen(10 + 1 + inner + 1 + 32)
 }
 
 // saveRecord saves rec, logging a failure: the page still works without
