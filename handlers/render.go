@@ -45,6 +45,10 @@ type renderer struct {
 // page of many rows does not pin its megabytes.
 const maxPooledBuffer = 256 << 10
 
+// learnPartials holds the pieces only the learn pages include.
+const learnPartials = "partials/learn.html"
+
+// newRenderer parses every page of views and hashes every file of static.
 func newRenderer(views, static fs.FS) (*renderer, error) {
 	r := &renderer{pages: map[string]*template.Template{}, versions: map[string]string{}}
 	err := fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
@@ -69,11 +73,28 @@ func newRenderer(views, static fs.FS) (*renderer, error) {
 		"datetime": func(t time.Time) string { return t.Format(time.RFC3339) }, // for <time datetime>
 		"clock":    func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
 	}
-	// Every page gets the layout and the partials (views/partials/*.html:
-	// pieces a page includes with {{template "name" ...}}).
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html", "partials/*.html")
+	// Every page gets the layout and the partials it may include
+	// (views/partials: pieces a page includes with {{template "name" ...}}):
+	// the learn pages (learn*.html) partials/learn.html, the others every
+	// other partial. Each page holds a copy of what it gets, so giving every
+	// page every partial would cost megabytes of memory for nothing.
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(views, "layout.html")
 	if err != nil {
-		return nil, fmt.Errorf("parsing views/layout.html and views/partials: %w", err)
+		return nil, fmt.Errorf("parsing views/layout.html: %w", err)
+	}
+	partials, err := fs.Glob(views, "partials/*.html")
+	if err != nil {
+		return nil, err
+	}
+	appBase, learnBase := template.Must(layout.Clone()), template.Must(layout.Clone())
+	for _, name := range partials {
+		base := appBase
+		if name == learnPartials {
+			base = learnBase
+		}
+		if _, err := base.ParseFS(views, name); err != nil {
+			return nil, fmt.Errorf("parsing views/%s: %w", name, err)
+		}
 	}
 	names, err := fs.Glob(views, "*.html")
 	if err != nil {
@@ -83,7 +104,11 @@ func newRenderer(views, static fs.FS) (*renderer, error) {
 		if name == "layout.html" {
 			continue
 		}
-		t, err := template.Must(layout.Clone()).ParseFS(views, name)
+		base := appBase
+		if strings.HasPrefix(name, "learn") {
+			base = learnBase
+		}
+		t, err := template.Must(base.Clone()).ParseFS(views, name)
 		if err != nil {
 			return nil, fmt.Errorf("parsing views/%s: %w", name, err)
 		}
