@@ -60,7 +60,7 @@ M = [
  ("16", "verifier and client secret shown in the panel", "doclient/trace.go", 'return "•••• (" + strconv', 'return s + "•••• (" + strconv'),
  ("16", "tokens shown whole in the panel", "doclient/trace.go", 'return lead(s, head+4) + "…"', '_ = head\n\treturn s + "…"'),
  ("17", "flow record keeps every event", "handlers/flow/record.go", "if n := len(r.Events) - MaxEvents; n > 0 {", "if n := len(r.Events) - MaxEvents; n > 1<<30 {"),
- ("17", "flow cookie size unchecked", "handlers/record.go", "if err == nil && len(encoded) <= maxRecordCookie {", "if err == nil {"),
+ ("17", "flow cookie size unchecked", "handlers/record.go", "if sealedLen(len(raw)) <= maxRecordCookie {", "if true {"),
  ("17", "flow cookie signed but not encrypted", "handlers/session.go", "pairs = append(pairs, auth, enc)", "_ = enc\n\t\tpairs = append(pairs, auth, nil)"),
  ("18", "unknown droplet filter accepted", "handlers/filter.go", "if !slices.Contains(dropletParams(), key) {", "if false {"),
  ("18", "droplet status filter unchecked", "handlers/filter.go", 'if v != "" && !slices.Contains(dropletStatuses(), v) {', "if false {"),

@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -38,9 +38,8 @@ func (s *sessionStore) loadRecord(r *http.Request) *flow.Record {
 // a teaching aid, and losing its tail beats losing the cookie. rec itself
 // is left as it is.
 //
-// Whether a record fits is judged from its JSON, which is cheap to make,
-// by the length securecookie gives a value of that size (sealedLen): the
-// record is signed and encrypted once, not once per event dropped.
+// Each try is marshalled once and sealed only when sealedLen says it
+// fits: a record is signed and encrypted once, not once per event dropped.
 func (s *sessionStore) saveRecord(w http.ResponseWriter, rec *flow.Record) error {
 	fit := *rec
 	for _, shorten := range []int{-1, 16, 0} { // -1: as it is
@@ -48,15 +47,17 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, rec *flow.Record) error
 			fit.Shorten(shorten)
 		}
 		for {
-			if sealedLen(&fit) <= maxRecordCookie {
-				encoded, err := s.encode(s.short, flowCookie, &fit)
+			raw, err := json.Marshal(&fit)
+			if err != nil {
+				return fmt.Errorf("saving cookie %s: %w", flowCookie, err)
+			}
+			if sealedLen(len(raw)) <= maxRecordCookie {
+				encoded, err := s.seal(s.short, flowCookie, raw)
 				if err != nil {
 					return err
 				}
-				if len(encoded) <= maxRecordCookie {
-					s.setCookie(w, flowCookie, encoded, loginTTL)
-					return nil
-				}
+				s.setCookie(w, flowCookie, encoded, loginTTL)
+				return nil
 			}
 			if !fit.DropOldest() {
 				break
@@ -66,16 +67,12 @@ func (s *sessionStore) saveRecord(w http.ResponseWriter, rec *flow.Record) error
 	return errors.New("saving cookie " + flowCookie + ": too large even without its values")
 }
 
-// sealedLen is how long securecookie makes the value of v: it
-// base64-encodes a 16-byte IV and the encrypted JSON (with the newline
-// its encoder ends it with), joins that with a 10-digit timestamp and a
-// 32-byte MAC, and base64-encodes the whole again.
-func sealedLen(v any) int {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return math.MaxInt
-	}
-	inner := base64.URLEncoding.EncodedLen(16 + len(raw) + 1)
+// sealedLen is the length of the cookie value securecookie makes of n
+// bytes of JSON: it base64-encodes a 16-byte IV and the encrypted JSON,
+// joins that with a 10-digit timestamp and a 32-byte MAC, and
+// base64-encodes the whole again (TestSealedLenIsSecurecookies).
+func sealedLen(n int) int {
+	inner := base64.URLEncoding.EncodedLen(16 + n)
 	return base64.URLEncoding.EncodedLen(10 + 1 + inner + 1 + 32)
 }
 

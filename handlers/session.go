@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -144,9 +145,11 @@ func newSessionStore(secrets [][]byte, secure bool, idle, maxAge time.Duration, 
 	codecs := func(age time.Duration) []securecookie.Codec {
 		cs := securecookie.CodecsFromPairs(pairs...)
 		for _, c := range cs {
-			// MaxAge makes the codec refuse a value signed longer ago;
-			// JSON, not gob, needs no type registration.
-			c.(*securecookie.SecureCookie).MaxAge(int(age / time.Second)).SetSerializer(securecookie.JSONEncoder{})
+			// MaxAge makes the codec refuse a value signed longer ago.
+			// The codec gets JSON, made and read by encode and read
+			// (JSON, not gob, needs no type registration), and seals it
+			// as it is.
+			c.(*securecookie.SecureCookie).MaxAge(int(age / time.Second)).SetSerializer(securecookie.NopEncoder{})
 		}
 		return cs
 	}
@@ -314,7 +317,11 @@ func (s *sessionStore) read(r *http.Request, codecs []securecookie.Codec, name s
 	if err != nil {
 		return false, nil
 	}
-	return true, securecookie.DecodeMulti(s.names[name], c.Value, v, codecs...)
+	var raw []byte
+	if err := securecookie.DecodeMulti(s.names[name], c.Value, &raw, codecs...); err != nil {
+		return true, err
+	}
+	return true, json.Unmarshal(raw, v)
 }
 
 // write sets cookie name to v, signed and encrypted, for age.
@@ -327,10 +334,19 @@ func (s *sessionStore) write(w http.ResponseWriter, codecs []securecookie.Codec,
 	return nil
 }
 
-// encode returns the value write would give cookie name, for a caller
-// that needs its size first (see saveRecord).
+// encode returns the value write gives cookie name: v as JSON, sealed.
 func (s *sessionStore) encode(codecs []securecookie.Codec, name string, v any) (string, error) {
-	encoded, err := securecookie.EncodeMulti(s.names[name], v, codecs...)
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("saving cookie %s: %w", name, err)
+	}
+	return s.seal(codecs, name, raw)
+}
+
+// seal signs and encrypts raw, a value as JSON, for cookie name: encode's
+// second half, for a caller that has the JSON already (see saveRecord).
+func (s *sessionStore) seal(codecs []securecookie.Codec, name string, raw []byte) (string, error) {
+	encoded, err := securecookie.EncodeMulti(s.names[name], raw, codecs...)
 	if err != nil {
 		return "", fmt.Errorf("saving cookie %s: %w", name, err)
 	}
