@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -84,17 +85,35 @@ func (s *Server) saveRecord(c echo.Context, rec *flow.Record) {
 	}
 }
 
+// recordKeepAlive is how long a reload of the same page may go without
+// rewriting the flow record (see recordEvents). It is well under loginTTL,
+// so the record of an open page is rewritten, and kept, long before its
+// cookie would expire.
+const recordKeepAlive = time.Minute
+
 // recordEvents adds a request's events to the browser's flow record, if
 // it has one, and returns the record (nil: none). open asks the next page
 // that shows the panel to show it open, on these events. A request that
 // did nothing worth recording leaves the cookie as it is.
+//
+// So does a reload: a request whose events repeat the record's newest
+// ones, within recordKeepAlive of them (flow.Record.Reload). Its panel
+// shows this request's times, but the cookie keeps the first one's.
+// Rewriting a record that says nothing new would seal and send its 4 KB
+// cookie on every view, a fifth of the droplet page's time
+// (BenchmarkDropletPageFlowRecord, docs/PERFORMANCE.md); the record is
+// a teaching aid, and "you loaded this page again" teaches nothing.
 func (s *Server) recordEvents(c echo.Context, events []flow.Step, open bool) *flow.Record {
 	rec := s.sessions.loadRecord(c.Request())
-	if rec != nil && len(events) > 0 {
-		rec.Add(events...)
-		rec.Open = rec.Open || open
-		s.saveRecord(c, rec)
+	if rec == nil || len(events) == 0 {
+		return rec
 	}
+	if !open && !rec.Open && rec.Reload(events, s.now().Add(-recordKeepAlive)) {
+		return rec
+	}
+	rec.Add(events...)
+	rec.Open = rec.Open || open
+	s.saveRecord(c, rec)
 	return rec
 }
 

@@ -99,3 +99,41 @@ func TestDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRepeatsOnlyReads: a view that repeats the newest events but
+// for times and counts is a reload, within the time given; an action, a
+// different request or an older record is not.
+func TestReloadRepeatsOnlyReads(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	listing := func(at time.Time, outcome string) Step {
+		return Step{Kind: KindListing, At: at, Note: "1 page fetched, 3 droplets",
+			Fields: [][2]string{{"GET /v2/droplets?page=1&per_page=200", outcome}}}
+	}
+	api := func(at time.Time, request, quota string) Step {
+		return Step{Kind: KindAPI, At: at, Note: "200 OK", Fields: [][2]string{{"request", request}, {"ratelimit-remaining", quota}}}
+	}
+	later := t0.Add(10 * time.Second)
+	for _, tc := range []struct {
+		name string
+		old  []Step
+		evs  []Step
+		want bool
+	}{
+		{"the same listing", []Step{listing(t0, "200 OK, 3 ms")}, []Step{listing(later, "200 OK, 5 ms, ratelimit-remaining 4990")}, true},
+		{"the same read", []Step{api(t0, "GET /v2/droplets/1", "4999")}, []Step{api(later, "GET /v2/droplets/1", "4998")}, true},
+		{"another droplet", []Step{api(t0, "GET /v2/droplets/1", "4999")}, []Step{api(later, "GET /v2/droplets/2", "4999")}, false},
+		{"another outcome", []Step{api(t0, "GET /v2/droplets/1", "4999")}, []Step{{Kind: KindAPI, At: later, Note: "404 Not Found", Fields: [][2]string{{"request", "GET /v2/droplets/1"}}}}, false},
+		{"an action again", []Step{api(t0, "POST /v2/droplets/1/actions", "4999")}, []Step{api(later, "POST /v2/droplets/1/actions", "4998")}, false},
+		{"more than the record holds", nil, []Step{listing(later, "")}, false},
+		{"a record older than since", []Step{listing(t0.Add(-2*time.Minute), "")}, []Step{listing(later, "")}, false},
+	} {
+		rec := &Record{Events: append([]Step{api(t0, "GET /v2/account", "5000")}, tc.old...)}
+		if got := rec.Reload(tc.evs, t0.Add(-time.Minute)); got != tc.want {
+			t.Errorf("%s: Reload = %v, want %v", tc.name, got, tc.want)
+			continue
+		}
+		if tc.want && (len(rec.Events) != 2 || !rec.Events[1].At.Equal(later)) {
+			t.Errorf("%s: the reload's events are not shown in place of the old ones: %+v", tc.name, rec.Events)
+		}
+	}
+}

@@ -12,7 +12,8 @@
 //
 // The handlers call it at a few named points: [NewLogin] at step 1,
 // [Record.Refused] or [Record.LoggedIn] at the callback, [Record.Add]
-// after API calls and refreshes, and [Disconnected] at Disconnect.
+// after API calls and refreshes (or [Record.Reload], for a view that
+// repeats the last one), and [Disconnected] at Disconnect.
 package flow
 
 import (
@@ -199,6 +200,44 @@ func (r *Record) Add(events ...Step) {
 	if n := len(r.Events) - MaxEvents; n > 0 {
 		r.Events = append([]Step(nil), r.Events[n:]...)
 	}
+}
+
+// Reload reports whether evs repeat the record's newest events, as a
+// reload of the same page does, the newest of them at or after since; if
+// so, it puts evs in their place, so that this page's panel shows this
+// view's times. Repeats are reads (GETs) that differ only in times,
+// durations and what each answer counted: a listing's per-page outcomes
+// and the rate-limit quota left. The handlers then leave the cookie as it was (see
+// handlers/record.go).
+func (r *Record) Reload(evs []Step, since time.Time) bool {
+	n := len(r.Events) - len(evs)
+	if len(evs) == 0 || n < 0 || r.Events[len(r.Events)-1].At.Before(since) {
+		return false
+	}
+	for i, ev := range evs {
+		if !ev.repeats(r.Events[n+i]) {
+			return false
+		}
+	}
+	r.Events = append(r.Events[:n:n], evs...)
+	return true
+}
+
+// repeats reports whether st is old again, but for its times and counts
+// (see Reload). Only reads repeat: a second action, refresh or revoke is
+// news, whatever it looks like.
+func (st Step) repeats(old Step) bool {
+	reads := st.Kind == KindListing || (st.Kind == KindAPI && strings.HasPrefix(st.field("request"), http.MethodGet+" "))
+	if !reads || st.Kind != old.Kind || st.Note != old.Note || len(st.Fields) != len(old.Fields) {
+		return false
+	}
+	for i, f := range st.Fields {
+		counts := st.Kind == KindListing || f[0] == "ratelimit-remaining"
+		if f[0] != old.Fields[i][0] || (f[1] != old.Fields[i][1] && !counts) {
+			return false
+		}
+	}
+	return true
 }
 
 // DropOldest drops the oldest event, for a record that must shrink to fit
