@@ -130,8 +130,10 @@ func benchRecord() *flow.Record {
 	return rec
 }
 
-// BenchmarkRenderFlowPanel executes the droplet page's template for three
-// droplets, without and with the "How this worked" panel of benchRecord.
+// BenchmarkRenderFlowPanel executes the droplet page's template for one
+// droplet, without the "How this worked" panel of benchRecord, with it as
+// later views show it (one line), and open, as the first view after a
+// login shows it.
 // The panel's data is built in the loop, as every view builds it.
 func BenchmarkRenderFlowPanel(b *testing.B) {
 	s, err := New(Options{Client: &doclient.Client{}, RedirectURL: &url.URL{Scheme: "http", Host: "app.test"},
@@ -142,20 +144,19 @@ func BenchmarkRenderFlowPanel(b *testing.B) {
 	}
 	rows := []dropletRow{{Name: "web-1", Status: "active", Region: "New York 3", Size: "1 vCPU · 1 GB · 25 GB disk", Created: time.Now(), Actions: actionsFor("active")}}
 	sess := &Session{Scope: "read", Expiry: time.Now().Add(time.Hour)}
-	for _, withPanel := range []bool{false, true} {
-		name := "without"
-		if withPanel {
-			name = "with"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		panel, open bool
+	}{{"without", false, false}, {"with", true, false}, {"open", true, true}} {
+		b.Run(bc.name, func(b *testing.B) {
 			data := newDropletsPage(rows, dropletQuery{Sort: "name", Page: 1}, "Read")
 			data.Token = flow.NewTokenStatus("Read", sess.Scope, sess.Expiry, sess.Refreshed, time.Now())
 			rec := benchRecord()
 			e := echo.New()
 			b.ReportAllocs()
 			for b.Loop() {
-				if withPanel {
-					data.Flow = flow.NewPanel(rec, false, true)
+				if bc.panel {
+					data.Flow = flow.NewPanel(rec, bc.open, true)
 				}
 				c := e.NewContext(httptest.NewRequest(http.MethodGet, "/digitalocean", nil), httptest.NewRecorder())
 				if err := s.render(c, http.StatusOK, "droplets", "Your droplets", sess, data); err != nil {
