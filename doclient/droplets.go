@@ -60,8 +60,8 @@ type DropletList struct {
 }
 
 // Droplets lists the droplets of the account that ts's token belongs to (or
-// those with opts.Tag), in the API's order, with godo's Droplets.List (or
-// ListByTag). This is what the flow is for: using the access token.
+// those with opts.Tag), in the API's order, through godo's client (see
+// dropletPage). This is what the flow is for: using the access token.
 //
 // Without a hint it fetches page 1 (200 droplets a page, the API's
 // maximum), learns the number of pages from meta.total (or
@@ -227,8 +227,8 @@ func (t bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // godo's Droplets.List: that decodes every field of every droplet, each
 // with its size's list of regions, its region's list of sizes and its
 // image's list of regions, for a page that shows nine of them. With the
-// droplets DigitalOcean sends (about 1.5 KB each) that was most of a
-// view's CPU and twice its memory (docs/PERFORMANCE.md has the figures);
+// droplets DigitalOcean sends (about 1.5 KB each), decoding them all
+// costs more than twice as much (docs/PERFORMANCE.md has the figures);
 // encoding/json skips what the struct does not name without keeping it.
 func (c *Client) dropletPage(ctx context.Context, tag string, page int) ([]godo.Droplet, *godo.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

@@ -44,12 +44,12 @@ func (s *Server) middleware(e *echo.Echo) {
 	}))
 	e.Use(requestID)
 	e.Use(s.requestLogger())
-	// Pages and the stylesheet shrink to a tenth. No page holds a secret
+	// Pages and the stylesheet shrink to a tenth or less. No page holds a secret
 	// (no token, no CSRF token: see sameOriginWrites), so compressing
 	// next to reflected input leaks nothing (BREACH). Small answers
 	// (redirects, 304s) go as they are. BestSpeed: a large page costs a
-	// third of the default level's CPU, for a few percent more bytes
-	// (docs/PERFORMANCE.md). The learn pages are the exception: they show
+	// third of the default level's CPU, for a gzipped page about a sixth
+	// larger (docs/PERFORMANCE.md). The learn pages are the exception: they show
 	// the sandbox's made-up tokens beside a callback query anyone can
 	// write, so they go uncompressed, and the sizes of their answers tell
 	// nothing about those tokens.

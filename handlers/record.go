@@ -15,8 +15,9 @@ import (
 
 // The flow record ("How this worked", package handlers/flow) lives in a
 // cookie of its own, as JSON signed and encrypted like the others, for
-// loginTTL after its last write. It is written only when a request added
-// to it.
+// loginTTL after its last write. It is written when a request adds
+// something new to it (recordEvents), and when the page that shows it
+// open clears its Open (showPanel).
 
 // maxRecordCookie bounds the flow cookie's value: browsers keep cookies of
 // up to 4096 bytes, name and attributes included (RFC 6265 §6.1), and the
@@ -99,10 +100,10 @@ const recordKeepAlive = time.Minute
 // So does a reload: a request whose events repeat the record's newest
 // ones, within recordKeepAlive of them (flow.Record.Reload). Its panel
 // shows this request's times, but the cookie keeps the first one's.
-// Rewriting a record that says nothing new would seal and send its 4 KB
-// cookie on every view, a fifth of the droplet page's time
-// (BenchmarkDropletPageFlowRecord, docs/PERFORMANCE.md); the record is
-// a teaching aid, and "you loaded this page again" teaches nothing.
+// Rewriting a record that says nothing new would encode, seal and send
+// its 4 KB cookie on every view (BenchmarkDropletPageFlowRecord/with
+// against /reload, docs/PERFORMANCE.md); the record is a teaching aid,
+// and "you loaded this page again" teaches nothing.
 func (s *Server) recordEvents(c echo.Context, events []flow.Step, open bool) *flow.Record {
 	rec := s.sessions.loadRecord(c.Request())
 	if rec == nil || len(events) == 0 {

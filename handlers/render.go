@@ -36,8 +36,8 @@ type renderer struct {
 	versions map[string]string // static file name -> short content hash
 	// buffers are render buffers for reuse, as fmt and net/http reuse
 	// theirs: without them every view grows a new buffer from nothing to
-	// the page's size, most of the bytes a long page allocates
-	// (docs/PERFORMANCE.md).
+	// the page's size, about a quarter of the bytes a 3-droplet view
+	// allocates (docs/PERFORMANCE.md).
 	buffers sync.Pool
 }
 

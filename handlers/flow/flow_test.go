@@ -1,9 +1,11 @@
 package flow
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"slices"
 	"testing"
 	"time"
 
@@ -135,5 +137,31 @@ func TestReloadRepeatsOnlyReads(t *testing.T) {
 		if tc.want && (len(rec.Events) != 2 || !rec.Events[1].At.Equal(later)) {
 			t.Errorf("%s: the reload's events are not shown in place of the old ones: %+v", tc.name, rec.Events)
 		}
+	}
+}
+
+// TestListingPagesInPageOrder: pages fetched in parallel are reported as
+// they complete, and recorded in page order, so that a reload that got
+// them in another order repeats the view before it.
+func TestListingPagesInPageOrder(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	view := func(order ...int) []Step {
+		var calls []doclient.APICall
+		for _, p := range order {
+			calls = append(calls, doclient.APICall{Method: "GET", Path: fmt.Sprintf("/v2/droplets?page=%d&per_page=200", p), Status: 200, At: t0})
+		}
+		return events(nil, calls, []doclient.DropletListing{{Droplets: 2100, Pages: len(order), At: t0}}, nil)
+	}
+	first := view(1, 10, 2, 3, 4, 5, 6, 7, 8, 9, 11)
+	var got []int
+	for _, f := range first[0].Fields {
+		got = append(got, pageNumber(f[0]))
+	}
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !slices.Equal(got, want) {
+		t.Errorf("pages recorded in the order %v, want %v", got, want)
+	}
+	rec := &Record{Events: first}
+	if !rec.Reload(view(1, 3, 2, 11, 4, 5, 6, 7, 8, 9, 10), t0) {
+		t.Error("a reload whose pages completed in another order is not a repeat")
 	}
 }

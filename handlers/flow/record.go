@@ -19,6 +19,9 @@ package flow
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -207,8 +210,8 @@ func (r *Record) Add(events ...Step) {
 // so, it puts evs in their place, so that this page's panel shows this
 // view's times. Repeats are reads (GETs) that differ only in times,
 // durations and what each answer counted: a listing's per-page outcomes
-// and the rate-limit quota left. The handlers then leave the cookie as it was (see
-// handlers/record.go).
+// and the rate-limit quota left. The handlers then leave the cookie as
+// it was (see handlers/record.go).
 func (r *Record) Reload(evs []Step, since time.Time) bool {
 	n := len(r.Events) - len(evs)
 	if len(evs) == 0 || n < 0 || r.Events[len(r.Events)-1].At.Before(since) {
@@ -310,6 +313,9 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 		}
 		evs = append(evs, newStep(KindAPI, c.At, c.Duration, statusNote(c.Status), fields))
 	}
+	// Pages fetched in parallel are reported as they complete: list them
+	// in page order, as a reader expects and as a reload repeats them.
+	slices.SortStableFunc(pages, func(a, b doclient.Field) int { return pageNumber(a.Name) - pageNumber(b.Name) })
 	for _, l := range listings {
 		evs = append(evs, newStep(KindListing, l.At, l.Duration, fmt.Sprintf("%d page%s fetched, %d droplet%s", l.Pages, plural(l.Pages), l.Droplets, plural(l.Droplets)), pages))
 		pages = nil
@@ -323,6 +329,15 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 			{Name: "request", Value: "POST " + pathOf(rv.Endpoint)}, {Name: "token", Value: rv.Token}}))
 	}
 	return evs
+}
+
+// pageNumber is the page a list request asked for ("GET
+// /v2/droplets?page=3&…" is 3), or 0.
+func pageNumber(request string) int {
+	_, query, _ := strings.Cut(request, "?")
+	q, _ := url.ParseQuery(query)
+	n, _ := strconv.Atoi(q.Get("page"))
+	return n
 }
 
 // isListPage reports whether c asked for a page of the droplet list
