@@ -76,14 +76,14 @@ func (a *testApp) submit(c *http.Client, p page, path string) page {
 }
 
 // formFields returns the hidden fields of p's form that posts to path.
-func formFields(t *testing.T, p page, path string) url.Values {
+func formFields(t testing.TB, p page, path string) url.Values {
 	t.Helper()
 	return allFields(t, p, path)
 }
 
 // allFields returns the hidden fields of p's form that posts to path, a
 // field that appears several times (ssh_keys) with each of its values.
-func allFields(t *testing.T, p page, path string) url.Values {
+func allFields(t testing.TB, p page, path string) url.Values {
 	t.Helper()
 	for _, m := range formRE.FindAllStringSubmatch(p.Body, -1) {
 		if html.UnescapeString(m[1]) != path {

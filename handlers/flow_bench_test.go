@@ -14,6 +14,7 @@ import (
 
 	"dosignin/doclient"
 	"dosignin/handlers/flow"
+	"dosignin/sandbox"
 )
 
 // flowBenchDroplets is a droplet list of three, as a fake API serves it.
@@ -108,6 +109,23 @@ func BenchmarkDropletPageFlowRecord(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLogin is one whole login as a browser makes it, with a cookie
+// jar of its own: /connect, the sandbox's consent page, Authorize, the
+// callback with its token request, and the first droplet page with "How
+// this worked" open. The sandbox runs in the same process (its sign-in
+// limits off, or a loop of logins would meet them), so its share, the
+// consent page and the token endpoint, is counted in.
+func BenchmarkLogin(b *testing.B) {
+	a := newTestApp(b, func(_ *Options, sb *sandbox.Config) { sb.DisableSignInLimits = true })
+	b.ReportAllocs()
+	for b.Loop() {
+		p := a.connect(newBrowser(b), "approve")
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "<details class=\"flow\" open>") {
+			b.Fatalf("status %d: want the droplet page with the panel open", p.Status)
+		}
 	}
 }
 

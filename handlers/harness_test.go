@@ -23,7 +23,7 @@ import (
 // httptest server, talking over HTTP to the sandbox on another server, as
 // it talks to DigitalOcean in production.
 type testApp struct {
-	t       *testing.T
+	t       testing.TB
 	URL     string // the app's base URL
 	Sandbox *sandbox.Server
 	SBURL   string           // the sandbox's base URL
@@ -37,7 +37,7 @@ type testApp struct {
 
 type appOption func(*Options, *sandbox.Config)
 
-func newTestApp(t *testing.T, opts ...appOption) *testApp {
+func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Helper()
 	clock := testclock.New(time.Now())
 	var appHandler http.Handler
@@ -106,7 +106,7 @@ func (a *testApp) SetUpstream(h http.Handler) {
 	a.upstream.Store(&h)
 }
 
-func newBrowser(t *testing.T) *http.Client {
+func newBrowser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func (a *testApp) post(c *http.Client, u string, form url.Values, header http.He
 	return readPage(a.t, resp)
 }
 
-func readPage(t *testing.T, resp *http.Response) page {
+func readPage(t testing.TB, resp *http.Response) page {
 	t.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -167,7 +167,7 @@ var (
 
 // consentForm finds the sandbox's consent form and its hidden fields, as a
 // browser would before the user clicks a button.
-func consentForm(t *testing.T, p page) (action string, fields url.Values) {
+func consentForm(t testing.TB, p page) (action string, fields url.Values) {
 	t.Helper()
 	m := formRE.FindStringSubmatch(p.Body)
 	if m == nil {
