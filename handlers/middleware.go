@@ -44,8 +44,8 @@ func (s *Server) middleware(e *echo.Echo) {
 	}))
 	e.Use(requestID)
 	e.Use(s.requestLogger())
-	// Pages and the stylesheet shrink to a tenth or less. No page holds a secret
-	// (no token, no CSRF token: see sameOriginWrites), so compressing
+	// Pages and the stylesheet shrink to a tenth or less. No page holds a
+	// secret (no token, no CSRF token: see sameOriginWrites), so compressing
 	// next to reflected input leaks nothing (BREACH). Small answers
 	// (redirects, 304s) go as they are. BestSpeed: a large page costs a
 	// third of the default level's CPU, for a gzipped page about a sixth

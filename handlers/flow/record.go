@@ -296,7 +296,11 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 			evs = append(evs, refreshEvent(t))
 		}
 	}
-	var pages []doclient.Field
+	type listPage struct {
+		number int // the page asked for, to sort by
+		row    doclient.Field
+	}
+	var listPages []listPage
 	for _, c := range calls {
 		request := c.Method + " " + c.Path
 		if len(listings) > 0 && isListPage(c) {
@@ -304,7 +308,7 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 			if c.RateLimitRemaining != "" {
 				outcome += ", ratelimit-remaining " + c.RateLimitRemaining
 			}
-			pages = append(pages, doclient.Field{Name: request, Value: outcome})
+			listPages = append(listPages, listPage{pageNumber(c.Path), doclient.Field{Name: request, Value: outcome}})
 			continue
 		}
 		fields := []doclient.Field{{Name: "request", Value: request}}
@@ -315,7 +319,11 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 	}
 	// Pages fetched in parallel are reported as they complete: list them
 	// in page order, as a reader expects and as a reload repeats them.
-	slices.SortStableFunc(pages, func(a, b doclient.Field) int { return pageNumber(a.Name) - pageNumber(b.Name) })
+	slices.SortStableFunc(listPages, func(a, b listPage) int { return a.number - b.number })
+	var pages []doclient.Field
+	for _, lp := range listPages {
+		pages = append(pages, lp.row)
+	}
 	for _, l := range listings {
 		evs = append(evs, newStep(KindListing, l.At, l.Duration, fmt.Sprintf("%d page%s fetched, %d droplet%s", l.Pages, plural(l.Pages), l.Droplets, plural(l.Droplets)), pages))
 		pages = nil
@@ -331,10 +339,10 @@ func events(tokens []doclient.TokenRequest, calls []doclient.APICall, listings [
 	return evs
 }
 
-// pageNumber is the page a list request asked for ("GET
-// /v2/droplets?page=3&…" is 3), or 0.
-func pageNumber(request string) int {
-	_, query, _ := strings.Cut(request, "?")
+// pageNumber is the page a list request asked for ("/v2/droplets?page=3&…"
+// is 3), or 0.
+func pageNumber(path string) int {
+	_, query, _ := strings.Cut(path, "?")
 	q, _ := url.ParseQuery(query)
 	n, _ := strconv.Atoi(q.Get("page"))
 	return n
